@@ -1,0 +1,1 @@
+"""The app database (SQLite by default, PostgreSQL via TIERWISE_DATABASE_URL)."""

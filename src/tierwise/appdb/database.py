@@ -1,0 +1,87 @@
+"""Connecting to the app database and bringing its schema up to date with Alembic."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from importlib import resources
+from typing import Any
+
+import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+
+from tierwise.errors import WorkspaceError
+
+
+def normalise_url(url: str) -> str:
+    """Plain postgresql:// URLs use psycopg 3, the driver tierwise installs."""
+    for prefix in ("postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix):]
+    return url
+
+
+def connect(url: str) -> sa.Engine:
+    """An engine on an up-to-date schema (migrations run on first use)."""
+    engine = sa.create_engine(normalise_url(url))
+    if engine.dialect.name == "sqlite":
+        sa.event.listen(engine, "connect", _sqlite_pragmas)
+    try:
+        upgrade(engine)
+    except sa.exc.OperationalError as error:
+        engine.dispose()
+        raise WorkspaceError(f"cannot open the app database {_safe(url)}: {error.orig}") from None
+    return engine
+
+
+def _alembic_config(connection: sa.Connection) -> Config:
+    config = Config()
+    config.set_main_option("script_location",
+                           str(resources.files("tierwise.appdb") / "migrations"))
+    config.attributes["connection"] = connection
+    return config
+
+
+def upgrade(engine: sa.Engine) -> None:
+    with engine.begin() as connection:
+        config = _alembic_config(connection)
+        head = ScriptDirectory.from_config(config).get_current_head()
+        if MigrationContext.configure(connection).get_current_revision() != head:
+            command.upgrade(config, "head")
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.close()
+
+
+def _safe(url: str) -> str:
+    return sa.engine.make_url(normalise_url(url)).render_as_string(hide_password=True)
+
+
+def bulk_insert(connection: sa.Connection, table: sa.Table, columns: Sequence[str],
+                rows: Iterable[tuple[Any, ...]]) -> None:
+    """Insert many rows fast: COPY on PostgreSQL, one executemany on the DB-API elsewhere."""
+    dbapi = connection.connection.driver_connection
+    if connection.dialect.name == "postgresql":
+        names = ", ".join(f'"{c}"' for c in columns)
+        with dbapi.cursor() as cursor, cursor.copy(  # type: ignore[union-attr]
+            f'COPY "{table.name}" ({names}) FROM STDIN'
+        ) as copy:
+            for row in rows:
+                copy.write_row(row)
+        return
+    placeholders = ", ".join("?" if connection.dialect.paramstyle == "qmark" else "%s"
+                             for _ in columns)
+    names = ", ".join(f'"{c}"' for c in columns)
+    cursor = dbapi.cursor()  # type: ignore[union-attr]
+    try:
+        cursor.executemany(f'INSERT INTO "{table.name}" ({names}) VALUES ({placeholders})',
+                           rows)
+    finally:
+        cursor.close()

@@ -1,0 +1,76 @@
+"""App database tables: grading runs, per-customer assignments, tier changes, overrides.
+
+The analytic data (orders, metrics) lives in the engine; this database keeps the operational
+record. Migrations in `migrations/` create and evolve these tables; keep both in step.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+metadata = sa.MetaData()
+
+runs = sa.Table(
+    "runs",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("created_by", sa.String(128), nullable=False),
+    sa.Column("as_of", sa.Date, nullable=False),
+    sa.Column("window_months", sa.Integer, nullable=False),
+    sa.Column("policy_name", sa.String(256), nullable=False),
+    sa.Column("policy_hash", sa.String(32), nullable=False),
+    sa.Column("policy_text", sa.Text, nullable=False),
+    sa.Column("data_fingerprint", sa.String(64), nullable=False),
+    sa.Column("source", sa.String(1024), nullable=False),
+    sa.Column("customers", sa.Integer, nullable=False),
+    sa.Column("previous_run_id", sa.Integer, nullable=True),
+    sa.Column("summary", sa.JSON, nullable=False),
+    sa.Column("aggregates", sa.JSON, nullable=False),
+)
+
+assignments = sa.Table(
+    "assignments",
+    metadata,
+    sa.Column("run_id", sa.Integer, sa.ForeignKey("runs.id", ondelete="CASCADE"),
+              primary_key=True),
+    sa.Column("customer_id", sa.String(256), primary_key=True),
+    sa.Column("tier", sa.String(64), nullable=False),
+    sa.Column("computed_tier", sa.String(64), nullable=False),
+    sa.Column("score", sa.Float, nullable=True),
+    # policy | hysteresis | override: what decided the effective tier
+    sa.Column("basis", sa.String(16), nullable=False),
+    sa.Column("downgrade_streak", sa.Integer, nullable=False),
+    sa.Column("override_id", sa.Integer, nullable=True),
+    sa.Index("ix_assignments_customer", "customer_id", "run_id"),
+)
+
+changes = sa.Table(
+    "changes",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("run_id", sa.Integer, sa.ForeignKey("runs.id", ondelete="CASCADE"),
+              nullable=False),
+    sa.Column("customer_id", sa.String(256), nullable=False),
+    sa.Column("from_tier", sa.String(64), nullable=True),
+    sa.Column("to_tier", sa.String(64), nullable=False),
+    # up | down | new
+    sa.Column("direction", sa.String(8), nullable=False),
+    sa.Column("basis", sa.String(16), nullable=False),
+    sa.Index("ix_changes_customer", "customer_id", "run_id"),
+    sa.Index("ix_changes_run", "run_id"),
+)
+
+overrides = sa.Table(
+    "overrides",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("customer_id", sa.String(256), nullable=False, index=True),
+    sa.Column("tier", sa.String(64), nullable=False),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("until", sa.Date, nullable=True),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("created_by", sa.String(128), nullable=False),
+    sa.Column("removed_at", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("removed_by", sa.String(128), nullable=True),
+)

@@ -1,0 +1,195 @@
+"""Why a customer has its tier: the rule that fired, the rules above it that failed and on
+which condition, scores, hysteresis and overrides, and what would move the customer up."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from tierwise import formatting
+from tierwise.history import HistoryEntry, Override, RunRecord
+from tierwise.policy.expr import Condition, Shortfall, conditions, evaluate, shortfalls
+from tierwise.policy.loading import name_types
+from tierwise.policy.model import Policy, Tier
+from tierwise.vocabulary import METRICS, ValueType, metric_label
+
+NON_METRIC_COLUMNS = frozenset({"tier", "computed_tier", "policy_tier", "basis",
+                                "downgrade_streak", "override_id", "change", "prev_tier",
+                                "prev_policy_tier", "prev_streak"})
+
+
+@dataclass(frozen=True)
+class RuleCheck:
+    tier: str
+    label: str
+    rule: str | None
+    holds: bool
+    conditions: list[Condition]
+
+
+@dataclass(frozen=True)
+class Step:
+    """What would move the customer up to one tier above."""
+
+    tier: str
+    label: str
+    shortfalls: list[Shortfall] | None   # None: no simple change of one metric gets there
+
+
+@dataclass
+class Explanation:
+    customer_id: str
+    name: str | None
+    run_id: int
+    as_of: dt.date
+    tier: str
+    tier_label: str
+    computed_tier: str
+    basis: str
+    score: float | None
+    dimension_scores: dict[str, float | None]
+    metrics: dict[str, Any]
+    checks: list[RuleCheck]                  # rules down to the one that fired, in order
+    moves_up: list[Step]                     # nearest tier above first
+    override: Override | None = None
+    downgrade_streak: int = 0
+    downgrade_after: int = 1
+    history: list[HistoryEntry] = field(default_factory=list)
+    lang: str = "zh"
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data.pop("lang")
+        data["reasons"] = self.reasons()
+        data["moves_up_text"] = self.moves_up_text()
+        return _jsonable(data)
+
+    def reasons(self) -> list[str]:
+        return reasons_for(self)
+
+    def moves_up_text(self) -> list[str]:
+        return [_step_text(step, self.metrics, self.lang) for step in self.moves_up]
+
+
+def explain_row(row: Mapping[str, Any], run: RunRecord, *, attributes: list[str],
+                lang: str = "zh", override: Override | None = None,
+                history: list[HistoryEntry] | None = None) -> Explanation:
+    policy = run.policy
+    types = name_types(policy, attributes)
+    aggregates = run.aggregate_values()
+    values = dict(row)
+    checks: list[RuleCheck] = []
+    for tier in policy.tiers:
+        if tier.rule is None:
+            checks.append(RuleCheck(tier.key, tier.display(lang), None, True, []))
+            break
+        holds = evaluate(tier.rule, values, types, aggregates)
+        checks.append(RuleCheck(tier.key, tier.display(lang), tier.when, holds,
+                                conditions(tier.rule, values, types, aggregates)))
+        if holds:
+            break
+    computed = str(row["computed_tier"])
+    moves_up = _moves_up(policy, computed, values, types, aggregates, lang)
+    dimensions = [d.score_name for d in policy.scorecard.dimensions] if policy.scorecard else []
+    metric_names = [c for c in row if c not in NON_METRIC_COLUMNS and c not in dimensions
+                    and c != "score"]
+    return Explanation(
+        customer_id=str(row["customer_id"]), name=row.get("name"), run_id=run.id,
+        as_of=run.as_of, tier=str(row["tier"]),
+        tier_label=policy.tier(str(row["tier"])).display(lang), computed_tier=computed,
+        basis=str(row["basis"]), score=row.get("score"),
+        dimension_scores={d: row.get(d) for d in dimensions},
+        metrics={name: row[name] for name in metric_names},
+        checks=checks, moves_up=moves_up, override=override,
+        downgrade_streak=int(row.get("downgrade_streak") or 0),
+        downgrade_after=policy.hysteresis.downgrade_after, history=history or [], lang=lang,
+    )
+
+
+def _moves_up(policy: Policy, computed: str, values: Mapping[str, Any],
+              types: Mapping[str, ValueType],
+              aggregates: Mapping[tuple[str, str], float | None], lang: str) -> list[Step]:
+    above: list[Tier] = list(policy.tiers[: policy.rank(computed)])
+    steps = []
+    for tier in reversed(above):
+        assert tier.rule is not None
+        steps.append(Step(tier.key, tier.display(lang),
+                          shortfalls(tier.rule, values, types, aggregates)))
+    return steps
+
+
+def reasons_for(explanation: Explanation) -> list[str]:
+    """Short reasons in words, as shown in listings and the grading table's 备注 column."""
+    lang = explanation.lang
+    zh = lang.startswith("zh")
+    lines: list[str] = []
+    fired = explanation.checks[-1] if explanation.checks else None
+    if fired is not None and fired.rule is not None:
+        held = [c for c in fired.conditions if c.holds]
+        detail = "; ".join(_condition_text(c, explanation.metrics, lang) for c in held)
+        lines.append(f"{fired.label}: {detail}" if detail else f"{fired.label}: {fired.rule}")
+    elif fired is not None:
+        lines.append(f"{fired.label}: " + ("未满足更高等级的条件" if zh
+                                            else "no higher tier's rule holds"))
+    if explanation.basis == "hysteresis":
+        computed = next((c.label for c in explanation.checks
+                         if c.tier == explanation.computed_tier), explanation.computed_tier)
+        if zh:
+            lines.append(f"本期计算为{computed}，连续{explanation.downgrade_streak}/"
+                         f"{explanation.downgrade_after}期后才降级，暂保持{explanation.tier_label}")
+        else:
+            lines.append(f"computed {computed} for {explanation.downgrade_streak} of "
+                         f"{explanation.downgrade_after} runs needed to downgrade; stays "
+                         f"{explanation.tier_label}")
+    if explanation.basis == "override" and explanation.override is not None:
+        o = explanation.override
+        until = f" until {o.until.isoformat()}" if o.until else ""
+        lines.append(f"{'人工调整' if zh else 'override'} → {explanation.tier_label}"
+                     f" ({o.created_by}: {o.reason}{until})")
+    if explanation.moves_up:
+        lines.append(explanation.moves_up_text()[0])
+    return lines
+
+
+def _condition_text(condition: Condition, metrics: Mapping[str, Any], lang: str) -> str:
+    name = condition.text.split()[0] if condition.text else ""
+    if name in metrics:
+        return f"{condition.text} ({formatting.value(name, metrics[name], lang)})"
+    return condition.text
+
+
+def _step_text(step: Step, metrics: Mapping[str, Any], lang: str) -> str:
+    zh = lang.startswith("zh")
+    if step.shortfalls is None:
+        return (f"升至{step.label}需满足其规则中的非数值条件" if zh
+                else f"reaching {step.label} needs conditions other than a metric threshold")
+    parts = []
+    for s in step.shortfalls:
+        metric = METRICS.get(s.name)
+        label = metric_label(s.name, lang)
+        rising = s.op in (">=", ">")
+        if metric is not None and metric.money and s.current is not None and rising:
+            gap = formatting.money(s.target - s.current, lang)
+            parts.append(f"{label}还差{gap}" if zh else f"{gap} more {label.lower()}")
+        else:
+            now = formatting.value(s.name, s.current, lang)
+            goal = formatting.value(s.name, s.target, lang)
+            parts.append(f"{label}需{s.op} {goal}（当前{now}）" if zh
+                         else f"{label} {s.op} {goal} (now {now})")
+    if zh:
+        return f"升至{step.label}: " + "；".join(parts)
+    return f"needs {' and '.join(parts)} to reach {step.label}"
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, dt.datetime | dt.date):
+        return value.isoformat()
+    if isinstance(value, float) and value != value:
+        return None
+    return value

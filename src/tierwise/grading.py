@@ -1,0 +1,362 @@
+"""A grading run: metrics → scores → tiers → hysteresis and overrides → an immutable record.
+
+Everything per customer is computed by the engine; Python only moves the finished assignment
+rows into the app database. A run either lands whole (snapshot file + database rows in one
+transaction) or leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import os
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import ibis
+import ibis.expr.types as ir
+import pyarrow as pa
+import pyarrow.compute as pc
+import sqlalchemy as sa
+
+from tierwise.appdb import schema
+from tierwise.appdb.database import bulk_insert
+from tierwise.errors import TierwiseError
+from tierwise.metrics import Window, customer_metrics
+from tierwise.policy.expr import to_ibis
+from tierwise.policy.loading import name_types
+from tierwise.policy.model import Policy
+from tierwise.policy.scorecard import with_scores
+from tierwise.vocabulary import ValueType
+
+
+@dataclass(frozen=True)
+class Sources:
+    """The canonical tables a run reads, as Ibis tables on one backend."""
+
+    customers: ir.Table
+    orders: ir.Table
+    interactions: ir.Table
+    label: str = "workspace store"
+
+    @property
+    def attributes(self) -> list[str]:
+        known = {"customer_id", "placeholder"}
+        return [c for c in self.customers.columns if c not in known]
+
+
+@dataclass(frozen=True)
+class TierSummary:
+    tier: str
+    label: str
+    customers: int
+    customer_share: float | None
+    revenue: float
+    revenue_share: float | None
+    profit: float | None
+    profit_share: float | None
+    target_share: tuple[float, float] | None = None
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    run_id: int
+    as_of: dt.date
+    policy_name: str
+    policy_hash: str
+    customers: int
+    tiers: list[TierSummary]
+    changes: dict[str, int]
+    previous_run_id: int | None = None
+    created_at: dt.datetime | None = None
+    source: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "run_id": self.run_id,
+            "as_of": self.as_of.isoformat(),
+            "policy": {"name": self.policy_name, "hash": self.policy_hash},
+            "customers": self.customers,
+            "tiers": [
+                {k: v for k, v in t.__dict__.items() if k != "target_share"} for t in self.tiers
+            ],
+            "changes": self.changes,
+        }
+
+
+def snapshot_path(runs_dir: Path, run_id: int) -> Path:
+    return runs_dir / f"run-{run_id:06d}.parquet"
+
+
+def grade(
+    backend: Any,
+    sources: Sources,
+    policy: Policy,
+    policy_text: str,
+    *,
+    appdb: sa.Engine,
+    runs_dir: Path,
+    as_of: dt.date | None = None,
+    user: str = "",
+) -> RunSummary:
+    """Grade every customer as of a date and record the run."""
+    as_of = as_of or latest_order_date(backend, sources.orders)
+    window = Window(as_of, policy.window_months)
+    types = name_types(policy, sources.attributes)
+    metrics = customer_metrics(sources.customers, sources.orders, sources.interactions, window)
+    if policy.scorecard is not None:
+        metrics = with_scores(metrics, policy.scorecard, types)
+    scratch = f"_tw_metrics_{uuid.uuid4().hex[:8]}"
+    table = backend.create_table(scratch, metrics, temp=True)
+    try:
+        aggregates = compute_aggregates(backend, table, policy)
+        graded = computed_tiers(table, policy, types, aggregates)
+        with appdb.connect() as connection:
+            previous = previous_run(connection, as_of)
+            overrides = active_overrides(connection, as_of, policy)
+        prior = _previous_assignments(backend, runs_dir, previous)
+        final = effective_tiers(graded, policy, prior, overrides)
+        return _record(backend, final, policy, policy_text, appdb=appdb, runs_dir=runs_dir,
+                       window=window, aggregates=aggregates, previous=previous,
+                       fingerprint=data_fingerprint(backend, sources, as_of),
+                       source=sources.label, user=user)
+    finally:
+        backend.drop_table(scratch, force=True)
+
+
+def latest_order_date(backend: Any, orders: ir.Table) -> dt.date:
+    value = backend.execute(orders.order_date.max())
+    if value is None or (hasattr(value, "__class__") and str(value) in ("NaT", "nan")):
+        raise TierwiseError("there are no orders to grade; import orders first "
+                            "(tierwise import orders FILE) or give --as-of")
+    return value.date() if isinstance(value, dt.datetime) else value  # type: ignore[no-any-return]
+
+
+def compute_aggregates(backend: Any, table: ir.Table,
+                       policy: Policy) -> dict[tuple[str, str], float | None]:
+    """Values of mean(x), median(x), … that the rules use, over all graded customers."""
+    needed = sorted({a for t in policy.tiers if t.rule for a in t.rule.aggregates})
+    if not needed:
+        return {}
+    functions = {"mean": "mean", "median": "median", "min": "min", "max": "max"}
+    exprs = {f"a{i}": getattr(table[name], functions[func])()
+             for i, (func, name) in enumerate(needed)}
+    row = backend.execute(table.aggregate(**exprs)).iloc[0]
+    return {key: _float_or_none(row[f"a{i}"]) for i, key in enumerate(needed)}
+
+
+def computed_tiers(table: ir.Table, policy: Policy, types: Mapping[str, ValueType],
+                   aggregates: Mapping[tuple[str, str], float | None]) -> ir.Table:
+    """The first tier whose rule holds; the last tier takes everyone else."""
+    last = policy.tiers[-1].key
+    cases = [(to_ibis(t.rule, table, types, aggregates), ibis.literal(t.key))
+             for t in policy.tiers[:-1] if t.rule is not None]
+    tier = ibis.cases(*cases, else_=ibis.literal(last)) if cases else ibis.literal(last)
+    return table.mutate(computed_tier=tier)
+
+
+def _rank(column: ir.StringValue, keys: Sequence[str]) -> ir.IntegerValue:
+    return ibis.cases(*[(column == key, ibis.literal(i)) for i, key in enumerate(keys)],
+                      else_=ibis.null("int64"))
+
+
+def effective_tiers(graded: ir.Table, policy: Policy, prior: ir.Table | None,
+                    overrides: pa.Table) -> ir.Table:
+    """Apply hysteresis (slow downgrades) and overrides to the computed tiers.
+
+    `prior` has the previous run's customer_id, prev_tier (effective), prev_policy_tier and
+    prev_streak. A lower computed tier takes effect after `downgrade_after` consecutive runs;
+    an upgrade is immediate; an override wins over both.
+    """
+    keys = policy.keys
+    if prior is None:
+        prior = ibis.memtable(pa.table({
+            "customer_id": pa.array([], pa.string()), "prev_tier": pa.array([], pa.string()),
+            "prev_policy_tier": pa.array([], pa.string()),
+            "prev_streak": pa.array([], pa.int64())}))
+    t = graded.left_join(prior, "customer_id").select(
+        graded, prior.prev_tier, prior.prev_policy_tier, prior.prev_streak)
+    ov = ibis.memtable(overrides)
+    t = t.left_join(ov, "customer_id").select(t, ov.override_tier, ov.override_id)
+    base_rank = _rank(t.prev_policy_tier, keys)
+    computed_rank = _rank(t.computed_tier, keys)
+    lower = base_rank.notnull() & (computed_rank > base_rank)
+    streak = ibis.cases((lower, t.prev_streak.fill_null(0) + 1), else_=0)
+    held = lower & (streak < policy.hysteresis.downgrade_after)
+    policy_tier = ibis.cases((held, t.prev_policy_tier), else_=t.computed_tier)
+    t = t.mutate(
+        policy_tier=policy_tier,
+        downgrade_streak=ibis.cases((held, streak), else_=0).cast("int64"),
+        tier=t.override_tier.coalesce(policy_tier),
+        basis=ibis.cases((t.override_tier.notnull(), "override"), (held, "hysteresis"),
+                         else_="policy"),
+    )
+    prev_rank, rank = _rank(t.prev_tier, keys), _rank(t.tier, keys)
+    return t.mutate(
+        change=ibis.cases(
+            (prev_rank.isnull(), "new"),
+            (rank < prev_rank, "up"),
+            (rank > prev_rank, "down"),
+            else_="same",
+        )
+    ).drop("override_tier")
+
+
+def previous_run(connection: sa.Connection, as_of: dt.date) -> Mapping[str, Any] | None:
+    runs = schema.runs
+    row = connection.execute(
+        sa.select(runs.c.id, runs.c.as_of).where(runs.c.as_of <= as_of)
+        .order_by(runs.c.as_of.desc(), runs.c.id.desc()).limit(1)
+    ).mappings().first()
+    return dict(row) if row else None
+
+
+def active_overrides(connection: sa.Connection, as_of: dt.date, policy: Policy) -> pa.Table:
+    o = schema.overrides
+    rows = connection.execute(
+        sa.select(o.c.customer_id, o.c.tier, o.c.id)
+        .where(o.c.removed_at.is_(None))
+        .where(sa.or_(o.c.until.is_(None), o.c.until >= as_of))
+        .where(o.c.tier.in_(policy.keys))
+        .order_by(o.c.id)
+    ).all()
+    latest = {customer: (tier, oid) for customer, tier, oid in rows}  # newest wins
+    return pa.table({
+        "customer_id": pa.array(list(latest), pa.string()),
+        "override_tier": pa.array([v[0] for v in latest.values()], pa.string()),
+        "override_id": pa.array([v[1] for v in latest.values()], pa.int64()),
+    })
+
+
+def _previous_assignments(backend: Any, runs_dir: Path,
+                          previous: Mapping[str, Any] | None) -> ir.Table | None:
+    if previous is None:
+        return None
+    path = snapshot_path(runs_dir, previous["id"])
+    if not path.exists():
+        raise TierwiseError(f"the snapshot of run {previous['id']} is missing ({path}); "
+                            "hysteresis and changes need it")
+    t = backend.read_parquet(str(path))
+    return t.select("customer_id", prev_tier=t.tier, prev_policy_tier=t.policy_tier,
+                    prev_streak=t.downgrade_streak)
+
+
+def data_fingerprint(backend: Any, sources: Sources, as_of: dt.date) -> str:
+    """A digest of the input rows as of the date: the same data gives the same fingerprint."""
+    parts: list[Any] = [as_of.isoformat()]
+    for name in ("customers", "orders", "interactions"):
+        table: ir.Table = getattr(sources, name)
+        row_hash = ibis.literal("").concat(
+            *[table[c].cast("string").fill_null("∅") + "|" for c in sorted(table.columns)]
+        ).hash()
+        result = backend.execute(table.aggregate(n=table.count(),
+                                                 h=(row_hash % 1_000_003).sum()))
+        parts.extend(str(v) for v in result.iloc[0].tolist())
+    return hashlib.sha256("/".join(parts).encode()).hexdigest()[:16]
+
+
+def _float_or_none(value: Any) -> float | None:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return None if number != number else number
+
+
+def summarise(snapshot: pa.Table, policy: Policy) -> tuple[list[TierSummary], dict[str, int]]:
+    """Per tier in policy order: customers, revenue, profit and shares; change counts."""
+    total = snapshot.num_rows
+    spend = pc.fill_null(snapshot["annual_spend"], 0.0)
+    profit = snapshot["profit"]
+    profit_known = pc.sum(pc.is_valid(profit)).as_py() > 0
+    total_revenue = pc.sum(spend).as_py() or 0.0
+    total_profit = pc.sum(profit).as_py() if profit_known else None
+    tiers: list[TierSummary] = []
+    for tier in policy.tiers:
+        mask = pc.equal(snapshot["tier"], tier.key)
+        count = pc.sum(mask).as_py() or 0
+        revenue = pc.sum(pc.filter(spend, mask)).as_py() or 0.0
+        tier_profit = (pc.sum(pc.filter(profit, mask)).as_py() or 0.0) if profit_known else None
+        tiers.append(TierSummary(
+            tier=tier.key, label=tier.display("zh"), customers=count,
+            customer_share=count / total if total else None,
+            revenue=revenue,
+            revenue_share=revenue / total_revenue if total_revenue > 0 else None,
+            profit=tier_profit,
+            profit_share=(tier_profit / total_profit
+                          if tier_profit is not None and total_profit else None),
+            target_share=tier.target_share,
+        ))
+    counts = pc.value_counts(snapshot["change"]).to_pylist()
+    by_kind = {c["values"]: c["counts"] for c in counts}
+    changes = {"upgraded": by_kind.get("up", 0), "downgraded": by_kind.get("down", 0),
+               "new": by_kind.get("new", 0), "unchanged": by_kind.get("same", 0)}
+    return tiers, changes
+
+
+_ASSIGNMENT_COLUMNS = ("run_id", "customer_id", "tier", "computed_tier", "score", "basis",
+                       "downgrade_streak", "override_id")
+
+
+def _record(backend: Any, final: ir.Table, policy: Policy, policy_text: str, *,
+            appdb: sa.Engine, runs_dir: Path, window: Window,
+            aggregates: Mapping[tuple[str, str], float | None],
+            previous: Mapping[str, Any] | None, fingerprint: str, source: str,
+            user: str) -> RunSummary:
+    runs_dir.mkdir(parents=True, exist_ok=True)
+    staging = runs_dir / f".staging-{uuid.uuid4().hex}.parquet"
+    ordered = final.order_by("customer_id")
+    backend.to_parquet(ordered, str(staging))
+    try:
+        snapshot = backend.read_parquet(str(staging))
+        wanted = ["customer_id", "tier", "computed_tier", "basis", "downgrade_streak",
+                  "override_id", "change", "annual_spend", "profit", "prev_tier"]
+        if "score" in snapshot.columns:
+            wanted.append("score")
+        light = backend.to_pyarrow(snapshot.select(*wanted))
+        tiers, changes = summarise(light, policy)
+        created_at = dt.datetime.now(dt.UTC)
+        with appdb.begin() as connection:
+            run_id = connection.execute(schema.runs.insert().values(
+                created_at=created_at, created_by=user, as_of=window.as_of,
+                window_months=window.months, policy_name=policy.name,
+                policy_hash=policy.hash, policy_text=policy_text,
+                data_fingerprint=fingerprint, source=source, customers=light.num_rows,
+                previous_run_id=previous["id"] if previous else None,
+                summary=json.loads(json.dumps([t.__dict__ for t in tiers])),
+                aggregates={f"{f}({n})": v for (f, n), v in aggregates.items()},
+            )).inserted_primary_key[0]
+            _insert_assignments(connection, run_id, light)
+            _insert_changes(connection, run_id, light)
+            os.replace(staging, snapshot_path(runs_dir, run_id))
+    except BaseException:
+        staging.unlink(missing_ok=True)
+        raise
+    return RunSummary(run_id=run_id, as_of=window.as_of, policy_name=policy.name,
+                      policy_hash=policy.hash, customers=light.num_rows, tiers=tiers,
+                      changes=changes, previous_run_id=previous["id"] if previous else None,
+                      created_at=created_at, source=source)
+
+
+def _insert_assignments(connection: sa.Connection, run_id: int, light: pa.Table) -> None:
+    score = light["score"] if "score" in light.column_names else pa.nulls(light.num_rows)
+    arrays = [light["customer_id"], light["tier"], light["computed_tier"], score,
+              light["basis"], light["downgrade_streak"], light["override_id"]]
+    rows = zip(*(a.to_pylist() for a in arrays), strict=True)
+    bulk_insert(connection, schema.assignments, _ASSIGNMENT_COLUMNS,
+                ((run_id, *row) for row in rows))
+
+
+def _insert_changes(connection: sa.Connection, run_id: int, light: pa.Table) -> None:
+    moved = light.filter(pc.is_in(light["change"], pa.array(["up", "down", "new"])))
+    basis = moved["basis"].to_pylist()
+    rows = zip(moved["customer_id"].to_pylist(), moved["prev_tier"].to_pylist(),
+               moved["tier"].to_pylist(), moved["change"].to_pylist(), basis, strict=True)
+    bulk_insert(connection, schema.changes,
+                ("run_id", "customer_id", "from_tier", "to_tier", "direction", "basis"),
+                ((run_id, *row) for row in rows))

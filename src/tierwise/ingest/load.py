@@ -1,0 +1,470 @@
+"""Validate parsed rows, write rejects, and merge the good rows into the store.
+
+One call is one transaction. Rows go through three temporary tables:
+
+* ``__tw_stage``: every non-blank row of every file, parsed, with the reason it is rejected
+  (NULL for good rows);
+* ``__tw_incoming``: the good rows, one per key;
+* the canonical table, merged from ``__tw_incoming`` with set-based UPDATE ... FROM and
+  anti-join INSERTs, never row by row.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from tempfile import TemporaryDirectory
+
+import duckdb
+import pyarrow.csv as pa_csv
+
+from tierwise.errors import InputError
+from tierwise.ingest.fields import (
+    ATTRIBUTE_PREFIX,
+    Field,
+    Kind,
+    detect_mapping,
+    fields_of,
+    missing_required,
+)
+from tierwise.ingest.parsing import (
+    clean_sql,
+    parse_sql,
+    problem_sql,
+    sql_identifier,
+    sql_string,
+    sql_type,
+)
+from tierwise.ingest.readers import Source, expand_paths, open_source
+from tierwise.store import customer_attribute_columns
+
+STAGE = "__tw_stage"
+INCOMING = "__tw_incoming"
+_STRICT_EXAMPLES = 5
+_REJECT_COLUMNS = ("file", "row", "column", "reason")
+
+# The key a re-imported row is matched on; interactions are keyed by a content hash.
+_KEYS: dict[Kind, str] = {"customers": "customer_id", "orders": "order_id"}
+
+
+@dataclass
+class FileReport:
+    path: str
+    rows: int
+    mapping: dict[str, str]  # source header -> field, "attribute:<name>" or "ignored"
+
+
+@dataclass
+class ImportResult:
+    kind: Kind
+    files: list[FileReport]
+    accepted: int = 0  # new rows inserted
+    updated: int = 0  # existing keys whose content changed
+    unchanged: int = 0  # rows identical to what is stored (skipped)
+    rejected: int = 0
+    created_customers: list[str] = field(default_factory=list)
+    rejects_path: Path | None = None
+
+
+@dataclass
+class _Plan:
+    """One file, opened and mapped."""
+
+    index: int
+    source: Source
+    mapping: dict[str, str]
+
+    def header_of(self, field_name: str) -> str | None:
+        for header, target in self.mapping.items():
+            if target == field_name:
+                return header
+        return None
+
+
+def import_files(
+    con: duckdb.DuckDBPyConnection,
+    kind: Kind,
+    paths: Sequence[str | Path],
+    *,
+    rejects_dir: Path,
+    column_map: Mapping[str, str] | None = None,
+    strict: bool = False,
+    progress: Callable[[str], None] | None = None,
+) -> ImportResult:
+    """Import files of one kind into the store (see ``tierwise.ingest``).
+
+    Writes nothing when a file cannot be read, or, with ``strict``, when any row is rejected;
+    the rejects file is written either way so every problem can be seen at once.
+    """
+    fields_of(kind)
+    say = progress or (lambda _message: None)
+    files = expand_paths(paths)
+    with TemporaryDirectory(prefix="tierwise-import-") as workdir:
+        con.begin()
+        try:
+            plans = _open_all(con, kind, files, Path(workdir), column_map, say)
+            result = _import(con, kind, plans, say)
+            if result.rejected:
+                result.rejects_path = _write_rejects(con, kind, plans, rejects_dir)
+                say(f"{result.rejected} rejected rows written to {result.rejects_path}")
+                if strict:
+                    raise _strict_failure(con, plans, result)
+            _drop_work_tables(con)
+        except BaseException:
+            con.rollback()
+            raise
+        con.commit()
+    return result
+
+
+def _open_all(
+    con: duckdb.DuckDBPyConnection,
+    kind: Kind,
+    files: list[Path],
+    workdir: Path,
+    column_map: Mapping[str, str] | None,
+    say: Callable[[str], None],
+) -> list[_Plan]:
+    plans = []
+    for index, path in enumerate(files):
+        say(f"reading {path}")
+        plans.append(_plan(index, open_source(con, path, workdir), kind, column_map))
+    return plans
+
+
+def _import(
+    con: duckdb.DuckDBPyConnection, kind: Kind, plans: list[_Plan], say: Callable[[str], None]
+) -> ImportResult:
+    attributes = _attribute_columns(con, plans) if kind == "customers" else []
+
+    say("checking values")
+    _stage(con, kind, plans, attributes)
+    if kind in _KEYS:
+        _reject_conflicting_duplicates(con, kind, plans, attributes)
+    result = _count_rows(con, kind, plans)
+    good = _one_row_per_key(con, kind, attributes)
+
+    say(f"merging {kind}")
+    if kind == "customers":
+        _add_attribute_columns(con, attributes)
+        result.updated, result.accepted = _merge_customers(con, attributes)
+    elif kind == "orders":
+        result.updated, result.accepted = _merge_orders(con)
+    else:
+        result.accepted = _insert_new(con, "interactions", "interaction_id")
+    if kind != "customers":
+        result.created_customers = _create_placeholder_customers(con)
+    result.unchanged = good - result.accepted - result.updated
+    return result
+
+
+def _plan(index: int, source: Source, kind: Kind, column_map: Mapping[str, str] | None) -> _Plan:
+    try:
+        mapping = detect_mapping(source.headers, kind, column_map)
+    except InputError as error:
+        raise InputError(error.reason, file=str(source.path)) from error
+    missing = missing_required(kind, mapping)
+    if missing:
+        raise InputError(_missing_columns_message(missing, source.headers), file=str(source.path))
+    return _Plan(index, source, mapping)
+
+
+def _missing_columns_message(missing: list[Field], headers: list[str]) -> str:
+    wanted = "; ".join(f"{f.name} (e.g. {', '.join(f.aliases[:4])})" for f in missing)
+    return (
+        f"no column for required field(s) {wanted}. The file has: {', '.join(headers)}. "
+        f"Name the column with --map 源列=field"
+    )
+
+
+# --- staging ---------------------------------------------------------------------------------
+
+
+def _attribute_columns(con: duckdb.DuckDBPyConnection, plans: list[_Plan]) -> list[str]:
+    """Attribute columns of this import, reusing the stored spelling of existing ones."""
+    existing = {name.lower(): name for name in customer_attribute_columns(con)}
+    names: dict[str, str] = {}
+    for plan in plans:
+        for target in plan.mapping.values():
+            if target.startswith(ATTRIBUTE_PREFIX):
+                name = target[len(ATTRIBUTE_PREFIX) :]
+                names.setdefault(name.lower(), existing.get(name.lower(), name))
+                # Same attribute in two files with different case: one column.
+                plan.mapping = {
+                    h: ATTRIBUTE_PREFIX + names[name.lower()] if t == target else t
+                    for h, t in plan.mapping.items()
+                }
+    return list(names.values())
+
+
+def _stage(
+    con: duckdb.DuckDBPyConnection, kind: Kind, plans: list[_Plan], attributes: list[str]
+) -> None:
+    selects = [_stage_select(kind, plan, attributes) for plan in plans]
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {STAGE} AS " + " UNION ALL ".join(selects))
+
+
+def _stage_select(kind: Kind, plan: _Plan, attributes: list[str]) -> str:
+    """Parsed values and the reject reason of every non-blank row of one file."""
+    texts = {header: f"t{i}" for i, header in enumerate(plan.source.columns)}
+    cleaned = ", ".join(
+        f"{clean_sql(column)} AS {texts[header]}" for header, column in plan.source.columns.items()
+    )
+    values, reasons, columns = [], [], []
+    for f in fields_of(kind):
+        header = plan.header_of(f.name)
+        if header is None:
+            values.append(f"CAST(NULL AS {sql_type(f.type)}) AS {sql_identifier(f.name)}")
+            continue
+        text = texts[header]
+        parsed = parse_sql(f.type, text)
+        values.append(f"{parsed} AS {sql_identifier(f.name)}")
+        checks = []
+        if f.required:
+            checks.append((f"{text} IS NULL", "'missing required value'"))
+        if parsed != text:
+            checks.append(
+                (f"{text} IS NOT NULL AND {parsed} IS NULL", problem_sql(f.type, f.name, text))
+            )
+        for condition, reason in checks:
+            reasons.append(f"CASE WHEN {condition} THEN {reason} END")
+            columns.append(f"CASE WHEN {condition} THEN {sql_string(header)} END")
+    for name in attributes:
+        header = plan.header_of(ATTRIBUTE_PREFIX + name)
+        value = texts[header] if header is not None else "CAST(NULL AS VARCHAR)"
+        values.append(f"{value} AS {sql_identifier(name)}")
+    reason = f"NULLIF(concat_ws('; ', {', '.join(reasons)}), '')" if reasons else "NULL"
+    column = f"NULLIF(concat_ws(', ', {', '.join(columns)}), '')" if columns else "NULL"
+    not_blank = f"coalesce({', '.join(texts.values())}) IS NOT NULL"
+    return (
+        f"SELECT {plan.index} AS __file, __row, {', '.join(values)}, "
+        f"coalesce(__problem, {reason}) AS __reason, "
+        f"CASE WHEN __problem IS NULL THEN {column} END AS __column "
+        f"FROM (SELECT __row, __problem, {cleaned} FROM {plan.source.relation}) "
+        f"WHERE __problem IS NOT NULL OR {not_blank}"
+    )
+
+
+def _content_columns(kind: Kind, attributes: list[str]) -> list[str]:
+    return [f.name for f in fields_of(kind)] + (attributes if kind == "customers" else [])
+
+
+def _reject_conflicting_duplicates(
+    con: duckdb.DuckDBPyConnection, kind: Kind, plans: list[_Plan], attributes: list[str]
+) -> None:
+    """Reject every row of a key that appears with different content in this import;
+    which one is right is for the user to say."""
+    key = sql_identifier(_KEYS[kind])
+    content = ", ".join(sql_identifier(c) for c in _content_columns(kind, attributes))
+    key_header = " ".join(
+        f"WHEN {plan.index} THEN {sql_string(plan.header_of(_KEYS[kind]) or _KEYS[kind])}"
+        for plan in plans
+    )
+    reason = sql_string(f"duplicate {_KEYS[kind]} in this import with different content")
+    con.execute(
+        f"UPDATE {STAGE} SET __reason = {reason}, __column = CASE __file {key_header} END "
+        f"WHERE __reason IS NULL AND {key} IN ("
+        f"SELECT {key} FROM {STAGE} WHERE __reason IS NULL "
+        f"GROUP BY {key} HAVING count(DISTINCT ({content})) > 1)"
+    )
+
+
+def _count_rows(con: duckdb.DuckDBPyConnection, kind: Kind, plans: list[_Plan]) -> ImportResult:
+    counts = dict(con.execute(f"SELECT __file, count(*) FROM {STAGE} GROUP BY __file").fetchall())
+    rejected = _count(con, f"SELECT count(*) FROM {STAGE} WHERE __reason IS NOT NULL")
+    reports = [
+        FileReport(str(plan.source.path), int(counts.get(plan.index, 0)), plan.mapping)
+        for plan in plans
+    ]
+    return ImportResult(kind=kind, files=reports, rejected=rejected)
+
+
+def _one_row_per_key(con: duckdb.DuckDBPyConnection, kind: Kind, attributes: list[str]) -> int:
+    """Collapse identical duplicates into ``__tw_incoming``; returns the number of good rows."""
+    columns = ", ".join(sql_identifier(c) for c in _content_columns(kind, attributes))
+    if kind == "interactions":
+        columns = f"{_interaction_id_sql()} AS interaction_id, {columns}"
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE {INCOMING} AS "
+        f"SELECT DISTINCT {columns} FROM {STAGE} WHERE __reason IS NULL"
+    )
+    return _count(con, f"SELECT count(*) FROM {STAGE} WHERE __reason IS NULL")
+
+
+def _interaction_id_sql() -> str:
+    """A content hash; each part is length-prefixed so different rows never collide by
+    concatenation, and NULL differs from an empty note."""
+    parts = [
+        "customer_id",
+        "strftime(date, '%Y-%m-%d')",
+        "type",
+        "printf('%.4f', satisfaction)",
+        "note",
+    ]
+    encoded = ", ".join(f"coalesce(length({p}) || ':' || {p}, '-')" for p in parts)
+    return f"md5(concat_ws('|', {encoded}))"
+
+
+# --- merging ---------------------------------------------------------------------------------
+
+
+def _merge_orders(con: duckdb.DuckDBPyConnection) -> tuple[int, int]:
+    """Replace orders whose content changed, insert new ones: (updated, inserted)."""
+    columns = [f.name for f in fields_of("orders") if f.name != "order_id"]
+    assign = ", ".join(f"{sql_identifier(c)} = i.{sql_identifier(c)}" for c in columns)
+    changed = " OR ".join(
+        f"orders.{sql_identifier(c)} IS DISTINCT FROM i.{sql_identifier(c)}" for c in columns
+    )
+    updated = _count(
+        con,
+        f"UPDATE orders SET {assign} FROM {INCOMING} i "
+        f"WHERE orders.order_id = i.order_id AND ({changed})",
+    )
+    return updated, _insert_new(con, "orders", "order_id")
+
+
+def _merge_customers(con: duckdb.DuckDBPyConnection, attributes: list[str]) -> tuple[int, int]:
+    """Upsert by customer_id: a value in the file replaces the stored one, an empty cell
+    keeps it, and real data turns a placeholder into a customer. (updated, inserted)"""
+    columns = [f.name for f in fields_of("customers") if f.name != "customer_id"] + attributes
+    quoted = [sql_identifier(c) for c in columns]
+    assign = ", ".join(f"{c} = coalesce(i.{c}, customers.{c})" for c in quoted)
+    changed = " OR ".join(
+        f"(i.{c} IS NOT NULL AND i.{c} IS DISTINCT FROM customers.{c})" for c in quoted
+    )
+    updated = _count(
+        con,
+        f"UPDATE customers SET {assign}, placeholder = false FROM {INCOMING} i "
+        f"WHERE customers.customer_id = i.customer_id AND (customers.placeholder OR {changed})",
+    )
+    return updated, _insert_new(con, "customers", "customer_id")
+
+
+def _insert_new(con: duckdb.DuckDBPyConnection, table: str, key: str) -> int:
+    """Insert incoming rows whose key the table does not have (an anti-join)."""
+    columns = ", ".join(
+        sql_identifier(d[0]) for d in con.execute(f"SELECT * FROM {INCOMING} LIMIT 0").description
+    )
+    inserted = _count(
+        con,
+        f"INSERT INTO {table} ({columns}) SELECT {columns} FROM {INCOMING} i "
+        f"WHERE NOT EXISTS (SELECT 1 FROM {table} t WHERE t.{key} = i.{key})",
+    )
+    return inserted
+
+
+def _create_placeholder_customers(con: duckdb.DuckDBPyConnection) -> list[str]:
+    rows = con.execute(
+        f"INSERT INTO customers (customer_id, placeholder) "
+        f"SELECT DISTINCT customer_id, true FROM {INCOMING} i "
+        f"WHERE NOT EXISTS (SELECT 1 FROM customers c WHERE c.customer_id = i.customer_id) "
+        f"RETURNING customer_id"
+    ).fetchall()
+    return sorted(customer_id for (customer_id,) in rows)
+
+
+def _add_attribute_columns(con: duckdb.DuckDBPyConnection, attributes: list[str]) -> None:
+    existing = {name.lower() for name in customer_attribute_columns(con)}
+    for name in attributes:
+        if name.lower() not in existing:
+            con.execute(f"ALTER TABLE customers ADD COLUMN {sql_identifier(name)} VARCHAR")
+
+
+def _drop_work_tables(con: duckdb.DuckDBPyConnection) -> None:
+    for table in (STAGE, INCOMING):
+        con.execute(f"DROP TABLE IF EXISTS {table}")
+
+
+def _count(con: duckdb.DuckDBPyConnection, sql: str) -> int:
+    """The single number a count query, UPDATE or INSERT returns."""
+    row = con.execute(sql).fetchone()
+    assert row is not None, sql
+    return int(row[0])
+
+
+# --- rejects ---------------------------------------------------------------------------------
+
+
+def _write_rejects(
+    con: duckdb.DuckDBPyConnection, kind: Kind, plans: list[_Plan], rejects_dir: Path
+) -> Path:
+    """Rejected rows with file, row, column, reason and the row's raw values, as UTF-8 CSV
+    with a BOM so Excel opens Chinese text correctly."""
+    raw_names = _raw_value_names(plans)
+    selects = []
+    for plan in plans:
+        raw = ", ".join(
+            f"r.{plan.source.columns[header]} AS {sql_identifier(name)}"
+            for header, name in raw_names.items()
+            if header in plan.source.columns
+        )
+        selects.append(
+            f"SELECT s.__file AS __file, {sql_string(str(plan.source.path))} AS file, "
+            f's.__row AS row, s.__column AS "column", s.__reason AS reason'
+            f"{', ' + raw if raw else ''} "
+            f"FROM {STAGE} s JOIN {plan.source.relation} r ON r.__row = s.__row "
+            f"WHERE s.__file = {plan.index} AND s.__reason IS NOT NULL"
+        )
+    ordered = ", ".join(
+        [*(sql_identifier(c) for c in _REJECT_COLUMNS), *map(sql_identifier, raw_names.values())]
+    )
+    query = f"SELECT {ordered} FROM ({' UNION ALL BY NAME '.join(selects)}) ORDER BY __file, row"
+    path = _rejects_path(rejects_dir, kind, plans)
+    reader = con.sql(query).to_arrow_reader()
+    with path.open("wb") as sink:
+        sink.write(b"\xef\xbb\xbf")
+        with pa_csv.CSVWriter(sink, reader.schema) as writer:
+            for batch in reader:
+                writer.write_batch(batch)
+    return path
+
+
+def _raw_value_names(plans: list[_Plan]) -> dict[str, str]:
+    """Source header -> rejects column, over all files, not clashing with the fixed columns."""
+    names: dict[str, str] = {}
+    taken = {c.lower() for c in _REJECT_COLUMNS}
+    for plan in plans:
+        for header in plan.source.columns:
+            if header in names:
+                continue
+            name = header
+            while name.lower() in taken:
+                name = f"{name} (raw)"
+            taken.add(name.lower())
+            names[header] = name
+    return names
+
+
+def _rejects_path(rejects_dir: Path, kind: Kind, plans: list[_Plan]) -> Path:
+    rejects_dir.mkdir(parents=True, exist_ok=True)
+    stem = plans[0].source.path.stem
+    if len(plans) > 1:
+        stem = f"{stem}-and-{len(plans) - 1}-more"
+    base = f"{dt.datetime.now():%Y%m%d-%H%M%S}-{kind}-{stem}"
+    path, suffix = rejects_dir / f"{base}.csv", 2
+    while path.exists():
+        path, suffix = rejects_dir / f"{base}-{suffix}.csv", suffix + 1
+    return path
+
+
+def _strict_failure(
+    con: duckdb.DuckDBPyConnection, plans: list[_Plan], result: ImportResult
+) -> InputError:
+    paths = {plan.index: str(plan.source.path) for plan in plans}
+    examples = con.execute(
+        f"SELECT __file, __row, __column, __reason FROM {STAGE} "
+        f"WHERE __reason IS NOT NULL ORDER BY __file, __row LIMIT {_STRICT_EXAMPLES}"
+    ).fetchall()
+    lines = [
+        str(InputError(reason, file=paths[index], row=row, column=column))
+        for index, row, column, reason in examples
+    ]
+    more = result.rejected - len(lines)
+    if more > 0:
+        lines.append(f"... and {more} more")
+    return InputError(
+        f"{result.rejected} row(s) rejected, so nothing was imported (strict mode). "
+        f"All problems are listed in {result.rejects_path}\n  " + "\n  ".join(lines)
+    )

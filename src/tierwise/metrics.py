@@ -1,0 +1,171 @@
+"""Per-customer metrics as of a date, written once as Ibis expressions.
+
+The functions here take Ibis tables and return Ibis expressions; they import no backend, so
+the same code runs on the embedded DuckDB engine and (later) on Spark. Nothing is computed
+row by row in Python.
+"""
+
+from __future__ import annotations
+
+import calendar
+import datetime as dt
+from dataclasses import dataclass
+
+import ibis
+import ibis.expr.types as ir
+
+CANONICAL_CUSTOMER_COLUMNS = ("customer_id", "name", "contact", "industry", "region", "size",
+                              "since", "owner")
+# Store bookkeeping that is not an attribute a rule should see.
+HIDDEN_CUSTOMER_COLUMNS = frozenset({"placeholder"})
+
+
+@dataclass(frozen=True)
+class Window:
+    """The as-of date and the trailing windows metrics are measured over.
+
+    The window holds orders with ``start < order_date <= as_of``; the prior window is the
+    same length just before it.
+    """
+
+    as_of: dt.date
+    months: int = 12
+
+    @property
+    def start(self) -> dt.date:
+        return add_months(self.as_of, -self.months)
+
+    @property
+    def prior_start(self) -> dt.date:
+        return add_months(self.as_of, -2 * self.months)
+
+
+def add_months(day: dt.date, months: int) -> dt.date:
+    """Calendar month arithmetic, clamping to the month's last day (2024-02-29 - 12 → 2023-02-28)."""
+    month_index = day.year * 12 + (day.month - 1) + months
+    year, month = divmod(month_index, 12)
+    last = calendar.monthrange(year, month + 1)[1]
+    return dt.date(year, month + 1, min(day.day, last))
+
+
+def order_metrics(orders: ir.Table, window: Window) -> ir.Table:
+    """One row per customer with at least one order on or before the as-of date."""
+    as_of = ibis.date(window.as_of)
+    o = orders.filter(orders.order_date <= as_of)
+    in_window = o.order_date > ibis.date(window.start)
+    in_prior = (o.order_date > ibis.date(window.prior_start)) & ~in_window
+    positive = o.amount > 0
+    order_profit = o.profit.coalesce(o.amount - o.cost)
+    return o.group_by("customer_id").aggregate(
+        annual_spend=o.amount.sum(where=in_window),
+        order_count=o.amount.count(where=in_window & positive),
+        profit=order_profit.sum(where=in_window),
+        window_orders=o.amount.count(where=in_window),
+        last_order_date=o.order_date.max(where=positive),
+        lifetime_spend=o.amount.sum(),
+        first_order_date=o.order_date.min(),
+        active_months=o.order_date.truncate("M").nunique(where=in_window & positive),
+        prior_spend=o.amount.sum(where=in_prior),
+        has_profit_data=order_profit.count() > 0,
+    )
+
+
+def interaction_metrics(interactions: ir.Table, window: Window) -> ir.Table:
+    i = interactions.filter(
+        (interactions.date <= ibis.date(window.as_of))
+        & (interactions.date > ibis.date(window.start))
+    )
+    return i.group_by("customer_id").aggregate(
+        complaints_12m=i.type.count(where=i.type == "complaint"),
+        interactions_12m=i.type.count(),
+        satisfaction_avg=i.satisfaction.mean(),
+    )
+
+
+def customer_metrics(
+    customers: ir.Table,
+    orders: ir.Table,
+    interactions: ir.Table,
+    window: Window,
+) -> ir.Table:
+    """Every customer known as of the date, with the metric vocabulary and attributes.
+
+    A customer whose ``since`` lies after the as-of date and who has no order by then did
+    not exist yet, and is left out.
+    """
+    om = order_metrics(orders, window)
+    im = interaction_metrics(interactions, window)
+    attributes = [c for c in customers.columns if c not in HIDDEN_CUSTOMER_COLUMNS]
+    c = customers.select(*attributes)
+    joined = (
+        c.left_join(om, "customer_id").select(c, *[om[n] for n in om.columns if n != "customer_id"])
+    )
+    joined = joined.left_join(im, "customer_id").select(
+        joined, *[im[n] for n in im.columns if n != "customer_id"]
+    )
+    as_of = ibis.date(window.as_of)
+    has_orders = joined.first_order_date.notnull()
+    joined = joined.filter(has_orders | joined.since.isnull() | (joined.since <= as_of))
+    any_profit_data = joined.has_profit_data.fill_null(False).any().over(ibis.window())
+    annual_spend = joined.annual_spend.fill_null(0.0)
+    order_count = joined.order_count.fill_null(0)
+    prior = joined.prior_spend.fill_null(0.0)
+    tenure_start = joined.since.coalesce(joined.first_order_date)
+    profit = ibis.cases(
+        (joined.window_orders.fill_null(0) == 0, ibis.cases((any_profit_data, 0.0),
+                                                             else_=ibis.null("float64"))),
+        else_=joined.profit,
+    )
+    m = joined.mutate(
+        annual_spend=annual_spend,
+        order_count=order_count,
+        avg_order_value=ibis.cases((order_count > 0, annual_spend / order_count),
+                                   else_=ibis.null("float64")),
+        profit=profit,
+        recency_days=as_of.delta(joined.last_order_date, unit="day"),
+        lifetime_spend=joined.lifetime_spend.fill_null(0.0),
+        tenure_years=as_of.delta(tenure_start, unit="day") / 365.25,
+        active_months=joined.active_months.fill_null(0),
+        prior_spend=prior,
+        spend_growth=ibis.cases((prior > 0, (annual_spend - prior) / prior),
+                                else_=ibis.null("float64")),
+        complaints_12m=joined.complaints_12m.fill_null(0),
+        interactions_12m=joined.interactions_12m.fill_null(0),
+        has_orders=has_orders,
+    )
+    m = m.mutate(
+        margin=ibis.cases((m.annual_spend > 0, m.profit / m.annual_spend),
+                          else_=ibis.null("float64")),
+    )
+    m = m.drop("window_orders", "has_profit_data")
+    return _with_rank_metrics(m)
+
+
+def _quintile(value: ir.NumericValue, population: ir.BooleanValue, *, higher_is_better: bool,
+              ) -> ir.IntegerValue:
+    """1–5 quintile score: 1 + floor(5 × share of the population strictly worse).
+
+    Ties share a score, so the result does not depend on row order or engine.
+    """
+    scored = population & value.notnull()
+    key = value if higher_is_better else -value
+    worse = ibis.rank().over(ibis.window(group_by=scored, order_by=key))
+    n = scored.cast("int64").sum().over(ibis.window())
+    score = (1 + (5 * worse / n).floor()).cast("int64")
+    return ibis.cases((scored, score), else_=ibis.null("int64"))
+
+
+def _with_rank_metrics(m: ir.Table) -> ir.Table:
+    graded = m.has_orders
+    positive = m.annual_spend > 0
+    ranked = ibis.window(order_by=[ibis.desc(m.annual_spend), m.customer_id],
+                         group_by=positive, preceding=None, following=0)
+    cumulative = m.annual_spend.sum().over(ranked)
+    total = ibis.cases((positive, m.annual_spend), else_=0.0).sum().over(ibis.window())
+    return m.mutate(
+        r_score=_quintile(m.recency_days, graded, higher_is_better=False),
+        f_score=_quintile(m.order_count, graded, higher_is_better=True),
+        m_score=_quintile(m.annual_spend, graded, higher_is_better=True),
+        spend_share_above=ibis.cases((positive, (cumulative - m.annual_spend) / total),
+                                     else_=ibis.null("float64")),
+    ).drop("has_orders")

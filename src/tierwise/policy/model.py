@@ -1,0 +1,210 @@
+"""The policy: tiers best first with rules, an optional weighted scorecard, hysteresis.
+
+Pydantic validates the structure; `tierwise.policy.loading` turns its errors into messages
+that name the YAML line and field.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from functools import cached_property
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from tierwise.policy.expr import Rule, parse_rule
+
+_KEY = r"^[A-Za-z0-9_\-\u4e00-\u9fff]+$"
+_NUMBER = re.compile(r"^\s*([-+]?[0-9][0-9_]*(?:\.[0-9]+)?)\s*(万|亿|千|%)?\s*$")
+_UNITS = {"万": 1e4, "亿": 1e8, "千": 1e3, "%": 0.01}
+
+
+def parse_quantity(value: Any) -> float:
+    """A number as users write it in policies: 10万, 1.5亿, 80%, 1_000_000."""
+    if isinstance(value, bool):
+        raise ValueError(f"expected a number, got {value!r}")
+    if isinstance(value, int | float):
+        return float(value)
+    match = _NUMBER.match(str(value))
+    if not match:
+        raise ValueError(f"expected a number such as 100000, 10万 or 80%, got {value!r}")
+    number = float(match.group(1).replace("_", ""))
+    return number * _UNITS.get(match.group(2) or "", 1.0)
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Tier(_Strict):
+    key: str = Field(pattern=_KEY)
+    label: str = ""
+    label_en: str = ""
+    when: str | None = None
+    description: str = ""
+    target_share: tuple[float, float] | None = None
+
+    @field_validator("target_share", mode="before")
+    @classmethod
+    def _share_range(cls, value: Any) -> Any:
+        if value is None:
+            return None
+        if isinstance(value, str) and ":" in value:
+            value = value.split(":")
+        low, high = (parse_quantity(v) for v in value)
+        if not 0 <= low <= high <= 1:
+            raise ValueError("target_share must be [low, high] fractions with low <= high")
+        return (low, high)
+
+    @cached_property
+    def rule(self) -> Rule | None:
+        return parse_rule(self.when) if self.when else None
+
+    def display(self, lang: str = "zh") -> str:
+        if lang.startswith("en"):
+            return self.label_en or self.label or self.key
+        return self.label or self.label_en or self.key
+
+
+class Bin(_Strict):
+    at_least: float
+    score: float = Field(ge=0, le=100)
+
+
+class Factor(_Strict):
+    """One metric scored 0–100, by bins, a category map, a linear range or percentile rank."""
+
+    metric: str
+    weight: float = Field(default=1.0, gt=0)
+    bins: tuple[Bin, ...] | None = None
+    map: dict[str, float] | None = None
+    linear: tuple[float, float] | None = None
+    percentile: bool = False
+    higher_is_better: bool = True  # percentile only; bins and linear say it by their numbers
+    missing: float = Field(default=0.0, ge=0, le=100)
+
+    @field_validator("bins", mode="before")
+    @classmethod
+    def _bins(cls, value: Any) -> Any:
+        if value is None:
+            return None
+        pairs = value.items() if isinstance(value, dict) else value
+        bins = []
+        for pair in pairs:
+            if isinstance(pair, dict):
+                bins.append(pair)
+                continue
+            threshold, score = pair
+            bins.append({"at_least": parse_quantity(threshold), "score": parse_quantity(score)})
+        return bins
+
+    @field_validator("linear", mode="before")
+    @classmethod
+    def _linear(cls, value: Any) -> Any:
+        if value is None:
+            return None
+        low, high = (parse_quantity(v) for v in value)
+        if low == high:
+            raise ValueError("linear needs two different values [worst, best]")
+        return (low, high)
+
+    @model_validator(mode="after")
+    def _one_method(self) -> Factor:
+        methods = [
+            self.bins is not None,
+            self.map is not None,
+            self.linear is not None,
+            self.percentile,
+        ]
+        if sum(methods) != 1:
+            raise ValueError("give exactly one of bins, map, linear or percentile: true")
+        if self.bins is not None:
+            thresholds = [b.at_least for b in self.bins]
+            if thresholds != sorted(thresholds) or len(set(thresholds)) != len(thresholds):
+                raise ValueError("bins must be in increasing order of threshold")
+        return self
+
+
+class Dimension(_Strict):
+    key: str = Field(pattern=_KEY)
+    label: str = ""
+    label_en: str = ""
+    weight: float = Field(default=1.0, gt=0)
+    factors: tuple[Factor, ...] = Field(min_length=1)
+
+    @property
+    def score_name(self) -> str:
+        return f"{self.key}_score"
+
+
+class Scorecard(_Strict):
+    dimensions: tuple[Dimension, ...] = Field(min_length=1)
+
+
+class Hysteresis(_Strict):
+    downgrade_after: int = Field(default=1, ge=1)
+
+
+class Policy(_Strict):
+    name: str
+    description: str = ""
+    window_months: int = Field(default=12, ge=1, le=120)
+    tiers: tuple[Tier, ...] = Field(min_length=1)
+    scorecard: Scorecard | None = None
+    hysteresis: Hysteresis = Hysteresis()
+    metrics_shown: tuple[str, ...] = ()
+
+    @model_validator(mode="after")
+    def _tier_rules(self) -> Policy:
+        keys = [t.key for t in self.tiers]
+        duplicates = sorted({k for k in keys if keys.count(k) > 1})
+        if duplicates:
+            raise ValueError(f"tier keys must be unique: {', '.join(duplicates)}")
+        if self.tiers[-1].when is not None:
+            raise ValueError("the last tier takes everyone else: remove its 'when'")
+        for tier in self.tiers[:-1]:
+            if tier.when is None:
+                raise ValueError(f"tier {tier.key!r} needs a 'when' rule (only the last has none)")
+        return self
+
+    @property
+    def keys(self) -> list[str]:
+        return [t.key for t in self.tiers]
+
+    def tier(self, key: str) -> Tier:
+        for tier in self.tiers:
+            if tier.key == key:
+                return tier
+        raise KeyError(key)
+
+    def rank(self, key: str) -> int:
+        """0 for the best tier."""
+        return self.keys.index(key)
+
+    @cached_property
+    def hash(self) -> str:
+        """Content hash of the policy as understood (comments and layout do not count)."""
+        canonical = json.dumps(self.model_dump(mode="json"), sort_keys=True, ensure_ascii=False)
+        return hashlib.sha256(canonical.encode()).hexdigest()[:12]
+
+    @property
+    def score_names(self) -> list[str]:
+        if self.scorecard is None:
+            return []
+        return ["score", *(d.score_name for d in self.scorecard.dimensions)]
+
+    def used_metrics(self) -> list[str]:
+        """Metric and attribute names the policy reads, in first-use order (for exports)."""
+        names: list[str] = list(self.metrics_shown)
+        for tier in self.tiers:
+            if tier.rule is not None:
+                text = tier.rule.text
+                names.extend(sorted(tier.rule.names, key=lambda n: text.find(n) % (len(text) + 1)))
+        if self.scorecard is not None:
+            names.extend(f.metric for d in self.scorecard.dimensions for f in d.factors)
+        seen: dict[str, None] = {}
+        for name in names:
+            seen.setdefault(name, None)
+        return list(seen)

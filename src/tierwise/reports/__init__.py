@@ -1,0 +1,1 @@
+"""Outputs for people: the seed-001 grading table (Excel/CSV)."""

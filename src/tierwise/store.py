@@ -1,0 +1,73 @@
+"""The embedded DuckDB store: canonical customers, orders and interactions tables.
+
+There are no PRIMARY KEY or UNIQUE constraints: DuckDB keeps those as in-memory ART indexes,
+too costly at tens of millions of orders. Keys stay unique because every write goes through
+the set-based merges in ``tierwise.ingest.load``.
+"""
+
+from __future__ import annotations
+
+import duckdb
+
+# Canonical columns of customers, in table order; any other column is an extra attribute.
+CUSTOMER_COLUMNS = (
+    "customer_id",
+    "name",
+    "contact",
+    "industry",
+    "region",
+    "size",
+    "owner",
+    "since",
+    "placeholder",
+)
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS customers (
+    customer_id VARCHAR NOT NULL,
+    name VARCHAR,
+    contact VARCHAR,
+    industry VARCHAR,
+    region VARCHAR,
+    size VARCHAR,
+    owner VARCHAR,
+    since DATE,
+    -- true while the customer is known only from an order or interaction
+    placeholder BOOLEAN NOT NULL DEFAULT false
+);
+CREATE TABLE IF NOT EXISTS orders (
+    order_id VARCHAR NOT NULL,
+    customer_id VARCHAR NOT NULL,
+    order_date DATE NOT NULL,
+    amount DOUBLE NOT NULL,  -- negative for refunds and returns
+    cost DOUBLE,
+    profit DOUBLE,
+    product VARCHAR,
+    category VARCHAR,
+    channel VARCHAR
+);
+CREATE TABLE IF NOT EXISTS interactions (
+    interaction_id VARCHAR NOT NULL,  -- content hash: identical rows re-import as no-ops
+    customer_id VARCHAR NOT NULL,
+    date DATE NOT NULL,
+    type VARCHAR NOT NULL,
+    satisfaction DOUBLE,  -- 1 to 5
+    note VARCHAR
+);
+"""
+
+
+def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
+    """Create the canonical tables if they do not exist; existing data is left alone."""
+    con.execute(_SCHEMA)
+
+
+def customer_attribute_columns(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """Extra customer attribute columns (e.g. ``员工人数``), in the order they were added."""
+    rows = con.execute(
+        "SELECT column_name FROM duckdb_columns() "
+        "WHERE table_name = 'customers' AND schema_name = current_schema() "
+        "AND database_name = current_database() ORDER BY column_index"
+    ).fetchall()
+    canonical = set(CUSTOMER_COLUMNS)
+    return [name for (name,) in rows if name not in canonical]

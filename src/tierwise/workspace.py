@@ -1,0 +1,282 @@
+"""A workspace: one folder holding settings, the data store, run snapshots and the app DB.
+
+`Workspace` is the one object every interface goes through (CLI, Python API, later the web
+app); it wires the stages together and holds no grading logic of its own.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import getpass
+import os
+from collections.abc import Iterator, Sequence
+from functools import cached_property
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import duckdb
+import ibis
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+import sqlalchemy as sa
+from ruamel.yaml import YAML
+
+from tierwise import history
+from tierwise.appdb.database import connect
+from tierwise.errors import WorkspaceError
+from tierwise.explain import Explanation, explain_row
+from tierwise.grading import RunSummary, Sources, grade, snapshot_path
+from tierwise.ingest import ImportResult, Kind, import_files
+from tierwise.policy.loading import load_policy_file, load_policy_text
+from tierwise.policy.model import Policy
+from tierwise.policy.presets import PRESETS, preset_text
+from tierwise.reports.grading_table import columns_for, table_rows, write_grading_table
+from tierwise.store import customer_attribute_columns, ensure_schema
+from tierwise.vocabulary import METRICS
+
+CONFIG_NAME = "tierwise.yaml"
+
+CONFIG_TEMPLATE = """\
+# tierwise workspace settings — 客户分级工作区设置
+#
+# policy: the tier policy that grades this workspace: a preset name ({presets})
+#   or a policy file relative to this folder. Edit policy.yaml to change tiers and rules,
+#   then check it with `tierwise policy check policy.yaml`.
+#   分级策略：内置预设名称，或本文件夹内的策略文件（可直接编辑 policy.yaml）。
+policy: {policy}
+
+# language of tables and exports: zh (中文) or en
+language: zh
+
+# database: where runs, history and overrides are kept. Default: tierwise.db (SQLite) in this
+#   folder. The TIERWISE_DATABASE_URL environment variable wins over this setting, e.g.
+#   postgresql://user@127.0.0.1:5432/tierwise
+#   应用数据库：默认为本文件夹内的 SQLite 文件；可改为 PostgreSQL。
+# database: sqlite:///tierwise.db
+"""
+
+
+def resolve_root(path: str | Path | None = None) -> Path:
+    """-w/--workspace, else TIERWISE_WORKSPACE, else the current folder."""
+    chosen = path or os.environ.get("TIERWISE_WORKSPACE") or "."
+    return Path(chosen).expanduser().resolve()
+
+
+def current_user() -> str:
+    return os.environ.get("TIERWISE_USER") or getpass.getuser()
+
+
+class Workspace:
+    def __init__(self, root: str | Path | None = None) -> None:
+        self.root = resolve_root(root)
+        config_path = self.root / CONFIG_NAME
+        if not config_path.exists():
+            raise WorkspaceError(
+                f"{self.root} is not a tierwise workspace (no {CONFIG_NAME}); "
+                f"create one with: tierwise init {self.root}")
+        self.config: dict[str, Any] = dict(YAML(typ="safe").load(config_path) or {})
+        self._store: duckdb.DuckDBPyConnection | None = None
+
+    # -- creation and lifecycle -------------------------------------------------------
+    @classmethod
+    def init(cls, root: str | Path, *, policy: str = "value-tiers") -> Workspace:
+        folder = Path(root).expanduser().resolve()
+        if (folder / CONFIG_NAME).exists():
+            raise WorkspaceError(f"{folder} is already a tierwise workspace")
+        folder.mkdir(parents=True, exist_ok=True)
+        policy_ref = "policy.yaml"
+        if policy in PRESETS:
+            (folder / "policy.yaml").write_text(preset_text(policy), encoding="utf-8")
+        else:
+            source = Path(policy)
+            load_policy_file(source)
+            (folder / "policy.yaml").write_text(source.read_text(encoding="utf-8"),
+                                                encoding="utf-8")
+        (folder / CONFIG_NAME).write_text(
+            CONFIG_TEMPLATE.format(policy=policy_ref, presets=", ".join(PRESETS)),
+            encoding="utf-8")
+        workspace = cls(folder)
+        workspace.store()
+        _ = workspace.appdb
+        return workspace
+
+    def close(self) -> None:
+        if self._store is not None:
+            self._store.close()
+            self._store = None
+        if "appdb" in self.__dict__:
+            self.appdb.dispose()
+            del self.__dict__["appdb"]
+
+    def __enter__(self) -> Workspace:
+        return self
+
+    def __exit__(self, *exc: object | TracebackType | None) -> None:
+        self.close()
+
+    # -- places -----------------------------------------------------------------------
+    @property
+    def runs_dir(self) -> Path:
+        return self.root / "runs"
+
+    @property
+    def rejects_dir(self) -> Path:
+        return self.root / "rejects"
+
+    @property
+    def language(self) -> str:
+        return str(self.config.get("language") or "zh")
+
+    @property
+    def database_url(self) -> str:
+        url = os.environ.get("TIERWISE_DATABASE_URL") or self.config.get("database")
+        if not url:
+            return f"sqlite:///{self.root / 'tierwise.db'}"
+        url = str(url)
+        if url.startswith("sqlite:///") and not url.startswith("sqlite:////"):
+            return f"sqlite:///{self.root / url.removeprefix('sqlite:///')}"
+        return url
+
+    @cached_property
+    def appdb(self) -> sa.Engine:
+        return connect(self.database_url)
+
+    def store(self) -> duckdb.DuckDBPyConnection:
+        if self._store is None:
+            (self.root / "data").mkdir(exist_ok=True)
+            self._store = duckdb.connect(str(self.root / "data" / "store.duckdb"))
+            ensure_schema(self._store)
+        return self._store
+
+    # -- policy -----------------------------------------------------------------------
+    def policy(self, ref: str | None = None) -> tuple[Policy, str]:
+        """The policy named by ref (preset or file), else the workspace's; with its text."""
+        ref = ref or str(self.config.get("policy") or "value-tiers")
+        attributes = customer_attribute_columns(self.store())
+        if ref in PRESETS and not (self.root / ref).exists():
+            text = preset_text(ref)
+            return load_policy_text(text, source=ref, attributes=attributes), text
+        path = Path(ref) if Path(ref).is_absolute() else self.root / ref
+        if not path.exists() and Path(ref).exists():
+            path = Path(ref).resolve()
+        return load_policy_file(path, attributes=attributes), path.read_text(encoding="utf-8")
+
+    # -- stages -----------------------------------------------------------------------
+    def import_files(self, kind: Kind, paths: Sequence[str | Path], *,
+                     column_map: dict[str, str] | None = None, strict: bool = False,
+                     progress: Any = None) -> ImportResult:
+        return import_files(self.store(), kind, paths, rejects_dir=self.rejects_dir,
+                            column_map=column_map, strict=strict, progress=progress)
+
+    def sources(self) -> Sources:
+        backend = ibis.duckdb.from_connection(self.store())
+        return Sources(backend.table("customers"), backend.table("orders"),
+                       backend.table("interactions"), label="workspace store")
+
+    def grade(self, *, as_of: dt.date | None = None, policy: str | None = None,
+              files: dict[str, Sequence[str]] | None = None,
+              column_map: dict[str, str] | None = None) -> RunSummary:
+        """Make a grading run from the store, or straight from files when `files` is given."""
+        chosen, text = self.policy(policy)
+        if files:
+            return self._grade_files(files, chosen, text, as_of=as_of, column_map=column_map)
+        backend = ibis.duckdb.from_connection(self.store())
+        return grade(backend, self.sources(), chosen, text, appdb=self.appdb,
+                     runs_dir=self.runs_dir, as_of=as_of, user=current_user())
+
+    def _grade_files(self, files: dict[str, Sequence[str]], policy: Policy, text: str, *,
+                     as_of: dt.date | None, column_map: dict[str, str] | None) -> RunSummary:
+        scratch = duckdb.connect()
+        try:
+            ensure_schema(scratch)
+            for kind in ("customers", "orders", "interactions"):
+                if files.get(kind):
+                    import_files(scratch, kind, files[kind], rejects_dir=self.rejects_dir,
+                                 column_map=column_map)
+            backend = ibis.duckdb.from_connection(scratch)
+            label = "files: " + "; ".join(f"{k}={','.join(map(str, v))}"
+                                          for k, v in files.items() if v)
+            sources = Sources(backend.table("customers"), backend.table("orders"),
+                              backend.table("interactions"), label=label)
+            return grade(backend, sources, policy, text, appdb=self.appdb,
+                         runs_dir=self.runs_dir, as_of=as_of, user=current_user())
+        finally:
+            scratch.close()
+
+    # -- reading runs -----------------------------------------------------------------
+    def runs(self) -> list[history.RunRecord]:
+        return history.list_runs(self.appdb)
+
+    def run(self, run_id: int | None = None) -> history.RunRecord:
+        return history.get_run(self.appdb, run_id)
+
+    def assignments(self, run_id: int | None = None) -> pa.Table:
+        """The run's snapshot: every customer's metrics, scores, tiers and bases."""
+        record = self.run(run_id)
+        path = snapshot_path(self.runs_dir, record.id)
+        if not path.exists():
+            raise WorkspaceError(f"the snapshot of run {record.id} is missing: {path}")
+        return pq.read_table(path)
+
+    def override(self, customer_id: str, tier: str, *, reason: str,
+                 until: dt.date | None = None) -> int:
+        policy, _ = self.policy()
+        return history.add_override(self.appdb, customer_id, tier, reason=reason, until=until,
+                                    user=current_user(), policy=policy)
+
+    def remove_override(self, customer_id: str) -> int:
+        return history.remove_overrides(self.appdb, customer_id, user=current_user())
+
+    # -- explaining and reporting -----------------------------------------------------
+    def explanations(self, run_id: int | None = None, *, tier: str | None = None,
+                     customer_id: str | None = None,
+                     lang: str | None = None) -> Iterator[Explanation]:
+        """Every customer of a run (optionally one tier or one customer), explained."""
+        record = self.run(run_id)
+        snapshot = self.assignments(record.id)
+        if tier is not None:
+            if tier not in record.policy.keys:
+                raise WorkspaceError(f"unknown tier {tier!r}; tiers of run {record.id}: "
+                                     + ", ".join(record.policy.keys))
+            snapshot = snapshot.filter(pc.equal(snapshot["tier"], tier))
+        if customer_id is not None:
+            snapshot = snapshot.filter(pc.equal(snapshot["customer_id"], customer_id))
+        attributes = [c for c in snapshot.column_names if c not in METRICS]
+        overrides = history.overrides_by_id(self.appdb)
+        for row in snapshot.to_pylist():
+            override = overrides.get(row["override_id"]) if row.get("override_id") else None
+            yield explain_row(row, record, attributes=attributes, lang=lang or self.language,
+                              override=override)
+
+    def explain(self, customer_id: str, run_id: int | None = None, *,
+                lang: str | None = None) -> Explanation:
+        found = next(self.explanations(run_id, customer_id=customer_id, lang=lang), None)
+        if found is None:
+            raise WorkspaceError(f"customer {customer_id!r} is not in run "
+                                 f"{self.run(run_id).id}")
+        found.history = history.customer_history(self.appdb, customer_id)
+        return found
+
+    def export(self, path: str | Path, run_id: int | None = None, *,
+               lang: str | None = None) -> int:
+        """Write the seed-001 grading table (.xlsx or .csv); returns the number of rows."""
+        lang = lang or self.language
+        record = self.run(run_id)
+        snapshot = self.assignments(record.id)
+        columns = columns_for(record.policy, snapshot.column_names, lang)
+        changes = dict(zip(snapshot["customer_id"].to_pylist(), snapshot["change"].to_pylist(),
+                           strict=True))
+        ordered = sorted(self.explanations(record.id, lang=lang),
+                         key=lambda e: (record.policy.rank(e.tier),
+                                        -(e.metrics.get("annual_spend") or 0.0),
+                                        e.customer_id))
+        title = (f"客户分级表 {record.as_of.isoformat()}" if lang.startswith("zh")
+                 else f"Grading {record.as_of.isoformat()}")
+        return write_grading_table(Path(path), columns,
+                                   table_rows(ordered, changes, columns, lang),
+                                   title=title, lang=lang)
+
+    def diff(self, run_a: int | None = None, run_b: int | None = None) -> history.Diff:
+        return history.diff_runs(self.appdb, run_a, run_b)
