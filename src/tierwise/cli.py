@@ -27,7 +27,8 @@ from tierwise.policy.loading import load_policy_file, load_policy_text
 from tierwise.policy.presets import PRESETS, preset_text
 from tierwise.workspace import Workspace
 
-out = Console(soft_wrap=True)
+# Piped output is not cut to 80 columns: tables stay readable in files and pagers.
+out = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 160)
 err = Console(stderr=True, soft_wrap=True)
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -200,7 +201,7 @@ def _print_summary(summary: RunSummary, lang: str) -> None:
     for t in summary.tiers:
         target = (f"{t.target_share[0] * 100:.0f}–{t.target_share[1] * 100:.0f}%"
                   if t.target_share else "")
-        table.add_row(f"{t.label} ({t.tier})", f"{t.customers:,}",
+        table.add_row(t.label, f"{t.customers:,}",
                       formatting.share(t.customer_share), target,
                       formatting.money(t.revenue, lang), formatting.share(t.revenue_share),
                       formatting.money(t.profit, lang), formatting.share(t.profit_share))

@@ -115,7 +115,7 @@ _RATE_EVENT = np.array([1.5, 1.0, 0.4, 0.15])
 
 # Segments (trajectories) and their shares.
 _GROWING, _STEADY, _DECLINING, _LAPSED, _NEW, _PROSPECT = range(6)
-_SEGMENT_SHARES = np.array([0.22, 0.40, 0.15, 0.10, 0.08, 0.05])
+_SEGMENT_SHARES = np.array([0.23, 0.42, 0.15, 0.07, 0.08, 0.05])
 
 # Quantile function of the latent annual spend (yuan): log-linear between knots, a Pareto
 # tail above the last knot. Calibrated so the realised 12-month spends land in the seed
@@ -123,6 +123,7 @@ _SEGMENT_SHARES = np.array([0.22, 0.40, 0.15, 0.10, 0.08, 0.05])
 _SPEND_KNOTS_Q = np.array([0.0, 0.10, 0.26, 0.70, 0.915])
 _SPEND_KNOTS_V = np.array([12_000.0, 60_000.0, 115_000.0, 520_000.0, 1_060_000.0])
 _TAIL_ALPHA = 1.25
+_FRINGE_NOISE = 0.3
 _SPEND_CAP = 60_000_000.0
 
 _DAY = 1.0 / 365.25  # years per day
@@ -180,11 +181,6 @@ def _dates(epoch_days: np.ndarray, mask: np.ndarray | None = None) -> pa.Array:
     return arr.cast(pa.date32())
 
 
-def _ids(prefix: str, numbers: np.ndarray, width: int) -> pa.Array:
-    return _ascii_strings(prefix.encode("ascii"), _digits(numbers, _width(numbers, width)),
-                          n=len(numbers))
-
-
 def _group_rank(keys: np.ndarray) -> np.ndarray:
     """0-based position of each element within its run of equal (sorted) ``keys``."""
     n = len(keys)
@@ -218,6 +214,12 @@ def _ascii_strings(*parts: np.ndarray | bytes, n: int) -> pa.Array:
         return pa.StringArray.from_buffers(n, pa.py_buffer(offsets.astype(np.int32)),
                                            pa.py_buffer(chars))
     return pa.LargeStringArray.from_buffers(n, pa.py_buffer(offsets), pa.py_buffer(chars))
+
+
+def _customer_ids(index: np.ndarray, n_customers: int) -> pa.Array:
+    """C000123-style ids for 0-based customer positions (wider when there are 10^6+)."""
+    width = max(6, len(str(n_customers)))
+    return _ascii_strings(b"C", _digits(index + 1, width), n=len(index))
 
 
 def _width(values: np.ndarray, minimum: int) -> int:
@@ -262,7 +264,7 @@ def generate(n_customers: int = 2000, *, seed: int = 7, end: datetime.date,
     seg_pool = _shuffled_quota(rng, n, _SEGMENT_SHARES)
     fringe = np.isin(seg_pool, (_LAPSED, _NEW, _PROSPECT))
     n_fringe = int(fringe.sum())
-    order = np.argsort(u + rng.normal(0.0, 0.3, n), kind="stable")
+    order = np.argsort(u + rng.normal(0.0, _FRINGE_NOISE, n), kind="stable")
     segment = np.empty(n, dtype=np.int64)
     segment[order[:n_fringe]] = seg_pool[fringe]
     segment[order[n_fringe:]] = seg_pool[~fringe]
@@ -303,7 +305,7 @@ def generate(n_customers: int = 2000, *, seed: int = 7, end: datetime.date,
 
     # ---- order process: intensity f0*exp(h*tau), ticket a0*exp(h*tau), tau years to e
     z = (np.log(spend) - np.log(250_000.0)) / 1.2
-    f0 = np.clip(np.exp(np.log(7.0) + 0.55 * z + rng.normal(0.0, 0.4, n)), 1.0, 60.0)
+    f0 = np.clip(np.exp(np.log(8.0) + 0.55 * z + rng.normal(0.0, 0.4, n)), 1.0, 60.0)
     h = g / 2.0
     g_safe = np.where(np.abs(g) < 1e-6, 1e-6, g)
     a0 = spend * g_safe / (f0 * -np.expm1(-g_safe))  # expected spend over the last year = W
@@ -377,11 +379,11 @@ def generate(n_customers: int = 2000, *, seed: int = 7, end: datetime.date,
     category, product_u, channel = category[srt], product_u[srt], channel[srt]
     epoch = (start_day + day).astype(np.int64)
     order_id = _order_ids(day, int(start_day), int(span))
-    customer_id = _ids("C", np.arange(1, n + 1), 6)
+    customer_id = _customer_ids(np.arange(n), n)
 
     orders = pa.table({
         "order_id": order_id,
-        "customer_id": customer_id.take(pa.array(oc)),
+        "customer_id": _customer_ids(oc, n),
         "order_date": _dates(epoch),
         "amount": pa.array(amount, pa.float64()),
         "cost": pa.array(cost, pa.float64()),
@@ -408,7 +410,7 @@ def generate(n_customers: int = 2000, *, seed: int = 7, end: datetime.date,
         "员工人数": pc.cast(pa.array(employees), pa.string()),
     })
 
-    interactions = _interactions(rng, customer_id, segment, size, since, s, e, span, start_day)
+    interactions = _interactions(rng, segment, size, since, s, e, span, start_day)
     return DemoData(customers=customers, orders=orders, interactions=interactions)
 
 
@@ -472,7 +474,7 @@ def _mobiles(rng: np.random.Generator, n: int) -> pa.Array:
     return pc.binary_join_element_wise(prefix, "****", tail, "")
 
 
-def _interactions(rng: np.random.Generator, customer_id: pa.Array, segment: np.ndarray,
+def _interactions(rng: np.random.Generator, segment: np.ndarray,
                   size: np.ndarray, since: np.ndarray, s: np.ndarray, e: np.ndarray,
                   span: float, start_day: float) -> pa.Table:
     n = len(segment)
@@ -506,7 +508,7 @@ def _interactions(rng: np.random.Generator, customer_id: pa.Array, segment: np.n
     cust, kind, day, score, no_answer = cust[srt], kind[srt], day[srt], score[srt], no_answer[srt]
     note_u = rng.random(k)
     return pa.table({
-        "customer_id": customer_id.take(pa.array(cust)),
+        "customer_id": _customer_ids(cust, n),
         "date": _dates((start_day + day).astype(np.int64)),
         "type": _take(INTERACTION_TYPES, kind),
         "satisfaction": pa.array(score, pa.float64(), mask=no_answer),

@@ -244,7 +244,7 @@ def _resolve_column_map(
             target = ATTRIBUTE_PREFIX + _attribute_name(target[len(ATTRIBUTE_PREFIX) :].strip())
         elif target != IGNORED and target not in names:
             raise InputError(
-                f"--map {source}={target}: {target!r} is not a {kind} field "
+                f"--map {source}={target}: {target!r} is not a field of {kind} "
                 f"(fields: {', '.join(sorted(names))}, or {IGNORED})"
             )
         if target != IGNORED and target in resolved.values():

@@ -26,7 +26,7 @@ from typing import Any, Generic, TypeVar, cast
 
 import ibis
 import ibis.expr.types as ir
-from lark import Lark, Token, Transformer, Tree
+from lark import Lark, Token, Transformer
 from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedToken, VisitError
 
 from tierwise.errors import ExpressionError
@@ -419,7 +419,8 @@ _OPERATOR_WORDS = _OPERATORS | {"IN", "IS", "BETWEEN", "NOT"}
 _TOKEN_WORDS = {
     "_AND": "'and'", "_OR": "'or'", "NOT": "'not'", "IN": "'in'", "IS": "'is'",
     "BETWEEN": "'between'", "NULL": "'null'", "LPAR": "'('", "RPAR": "')'", "LSQB": "'['",
-    "RSQB": "']'", "COMMA": "','", "COMP_OP": "a comparison such as >=", "$END": "the end of the rule",
+    "RSQB": "']'", "COMMA": "','", "COMP_OP": "a comparison such as >=",
+    "$END": "the end of the rule",
 }  # fmt: skip
 _CHARACTER_HINTS = {
     "（": "(", "）": ")", "，": ",", "＝": "=", "＞": ">", "＜": "<", "【": "[", "】": "]",
@@ -429,7 +430,7 @@ _CHARACTER_HINTS = {
 
 def _syntax_error(text: str, exc: UnexpectedInput) -> ExpressionError:
     if isinstance(exc, UnexpectedCharacters):
-        return _bad_character(text, exc.pos_in_stream)
+        return _bad_character(text, cast(int, exc.pos_in_stream))
     if isinstance(exc, UnexpectedToken):
         if exc.token.type == "$END":
             column, found = len(text.rstrip()) + 1, "end of the rule"
@@ -458,9 +459,9 @@ def _describe_expected(accepts: set[str]) -> str:
         phrases.append("a value")
         rest -= _VALUE_STARTS | {"NOT"}
     elif "NUMBER" in accepts:
-        phrases.append("a number, 'text', true or false")
+        phrases.append("a constant (number, 'text', true or false)")
         rest -= _VALUE_STARTS
-    if accepts & _OPERATORS:
+    if rest & _OPERATORS:  # checked after values, which may start with '-'
         phrases.append("an operator")
         rest -= _OPERATOR_WORDS
     order = list(_TOKEN_WORDS)
@@ -531,7 +532,8 @@ class _Checker:
         return ExpressionError(message, text=self.text, column=node.pos + 1)
 
     def quote(self, node: Node) -> str:
-        return f"'{self.text[node.pos : node.end]}'"
+        source = self.text[node.pos : node.end]
+        return source if isinstance(node, String) else f"'{source}'"  # strings bring quotes
 
     def type_of(self, node: Node) -> ValueType:
         for child in _children(node):
