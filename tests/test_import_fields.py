@@ -87,7 +87,7 @@ def test_column_map_can_name_an_attribute_for_customers() -> None:
 
 
 def test_column_map_naming_a_column_not_in_the_file_is_an_error() -> None:
-    with pytest.raises(InputError, match="'买家'.*not in the file"):
+    with pytest.raises(InputError, match=r"'买家'.*not in the file"):
         detect_mapping(["单号", "客户编号"], "orders", {"买家": "customer_id"})
 
 

@@ -117,7 +117,7 @@ def test_interaction_types_map_from_chinese_and_others_are_lower_cased(
 
 
 @settings(max_examples=60, deadline=None)
-@given(st.decimals(min_value=-10**9, max_value=10**9, places=2, allow_nan=False))
+@given(st.decimals(min_value=-(10**9), max_value=10**9, places=2, allow_nan=False))
 def test_any_amount_with_thousands_separators_and_currency_round_trips(value) -> None:
     text = f"¥{value:,.2f}" if value >= 0 else f"({abs(value):,.2f})"
     assert parse(amount_sql, text) == pytest.approx(float(value))

@@ -161,7 +161,10 @@ def test_parquet_columns_are_read_as_text_with_row_numbers(tmp_path: Path) -> No
 def test_paths_expand_globs_and_folders_in_order(tmp_path: Path) -> None:
     for name in ("b.parquet", "a.parquet", "notes.md"):
         (tmp_path / name).write_text("x", encoding="utf-8")
-    assert expand_paths([tmp_path / "*.parquet"]) == [tmp_path / "a.parquet", tmp_path / "b.parquet"]
+    assert expand_paths([tmp_path / "*.parquet"]) == [
+        tmp_path / "a.parquet",
+        tmp_path / "b.parquet",
+    ]
     assert expand_paths([tmp_path]) == [tmp_path / "a.parquet", tmp_path / "b.parquet"]
 
 
@@ -175,5 +178,5 @@ def test_missing_files_and_empty_globs_are_errors(tmp_path: Path) -> None:
 def test_old_xls_files_are_refused_with_a_hint(tmp_path: Path) -> None:
     path = tmp_path / "orders.xls"
     path.write_bytes(b"\xd0\xcf\x11\xe0")
-    with pytest.raises(InputError, match="save as .xlsx"):
+    with pytest.raises(InputError, match=r"save as \.xlsx"):
         rows_of(path, tmp_path)

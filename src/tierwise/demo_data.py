@@ -16,15 +16,12 @@ declining, lapsed, new, prospect), normalised so the expected spend over the las
 from __future__ import annotations
 
 import datetime
-import io
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.csv as pacsv
 
 __all__ = ["INDUSTRIES", "INTERACTION_TYPES", "REGIONS", "SIZES", "DemoData", "generate",
            "write_files"]
@@ -120,13 +117,14 @@ _SEGMENT_SHARES = np.array([0.23, 0.42, 0.15, 0.07, 0.08, 0.05])
 # Quantile function of the latent annual spend (yuan): log-linear between knots, a Pareto
 # tail above the last knot. Calibrated so the realised 12-month spends land in the seed
 # document's tiers once prospects, lapsed and new customers are mixed in.
-_SPEND_KNOTS_Q = np.array([0.0, 0.10, 0.26, 0.70, 0.915])
-_SPEND_KNOTS_V = np.array([12_000.0, 60_000.0, 115_000.0, 520_000.0, 1_060_000.0])
-_TAIL_ALPHA = 1.25
+_SPEND_KNOTS_Q = np.array([0.0, 0.05, 0.13, 0.44, 0.73, 0.937])
+_SPEND_KNOTS_V = np.array([10_000.0, 45_000.0, 100_000.0, 190_000.0, 500_000.0, 1_000_000.0])
+_TAIL_ALPHA = 1.0
+_SPEND_CAP = 100_000_000.0
+# How loosely lapsed/new/prospect customers are drawn from the low end of the value ranking
+# (standard deviation of the noise added to the quantile level before ranking).
 _FRINGE_NOISE = 0.3
-_SPEND_CAP = 60_000_000.0
 
-_DAY = 1.0 / 365.25  # years per day
 
 
 @dataclass
@@ -159,7 +157,8 @@ def _spend_quantile(u: np.ndarray) -> np.ndarray:
     q_top, v_top = _SPEND_KNOTS_Q[-1], _SPEND_KNOTS_V[-1]
     tail_p = np.clip((1.0 - u) / (1.0 - q_top), 1e-12, 1.0)
     tail = v_top * tail_p ** (-1.0 / _TAIL_ALPHA)
-    return np.where(u <= q_top, body, np.minimum(tail, _SPEND_CAP))
+    out: np.ndarray = np.where(u <= q_top, body, np.minimum(tail, _SPEND_CAP))
+    return out
 
 
 def _take(values: tuple[str, ...], idx: np.ndarray) -> pa.Array:
@@ -295,7 +294,7 @@ def generate(n_customers: int = 2000, *, seed: int = 7, end: datetime.date,
         [segment == _NEW, segment == _PROSPECT],
         [span - rng.uniform(20.0, 350.0, n), span - rng.uniform(0.0, 730.0, n)],
         np.where(rng.random(n) < 0.15, -rng.uniform(1.0, 5 * 365.0, n),
-                 rng.random(n) ** 1.6 * np.maximum(e - 365.0, 30.0)),
+                 rng.random(n) ** 1.6 * np.maximum(e - 480.0, 30.0)),
     )
     lag = np.where(rng.random(n) < 0.5, 0.0, rng.exponential(45.0, n))
     s = np.clip(since + lag, 0.0, None)
@@ -542,16 +541,51 @@ def _yuan(values: pa.Array) -> pa.Array:
     return pc.binary_join_element_wise(sign, text, ".", frac, "")
 
 
-def _slash_dates(values: pa.Array) -> pa.Array:
-    """2025/3/7-style dates (no zero padding), as Chinese spreadsheets export them."""
-    parts = [pc.cast(f(values), pa.string()) for f in (pc.year, pc.month, pc.day)]
-    return pc.binary_join_element_wise(*parts, "/")
+def _date_text(values: pa.Array, style: str) -> pa.Array:
+    """Format a date32 array: ``style`` "slash" gives 2025/3/7, "iso" gives 2025-03-07.
+    Each distinct day is formatted once in Python, then taken."""
+    days = pc.fill_null(values.cast(pa.int32()), 0).to_numpy()
+    if not len(days):
+        return pa.array([], pa.string())
+    lo, hi = int(days.min()), int(days.max())
+    epoch = datetime.date(1970, 1, 1)
+    table = [epoch + datetime.timedelta(days=d) for d in range(lo, hi + 1)]
+    text = [f"{d.year}/{d.month}/{d.day}" if style == "slash" else d.isoformat() for d in table]
+    out = pa.array(text, pa.string()).take(pa.array(days - lo))
+    return pc.if_else(pc.is_null(values), pa.scalar(None, pa.string()), out)
 
 
-def _csv_bytes(table: pa.Table) -> str:
-    buf = io.BytesIO()
-    pacsv.write_csv(table, buf, pacsv.WriteOptions(quoting_style="needed"))
-    return buf.getvalue().decode("utf-8")
+def _decimal2(values: pa.Array) -> pa.Array:
+    """Numbers with exactly two decimals, no grouping: 37178.10, -12.00."""
+    x = np.asarray(values.to_numpy(zero_copy_only=False), dtype=np.float64)
+    cents = np.round(np.abs(x) * 100).astype(np.int64)
+    whole = pc.cast(pa.array(cents // 100), pa.string())
+    frac = pc.utf8_lpad(pc.cast(pa.array(cents % 100), pa.string()), width=2, padding="0")
+    sign = pa.array(np.where(x < 0, "-", ""))
+    return pc.binary_join_element_wise(sign, whole, ".", frac, "")
+
+
+def _csv_text(table: pa.Table, eol: str) -> str:
+    """RFC 4180 CSV, quoting only the fields that need it (as spreadsheet exports do)."""
+
+    def field(col: pa.Array) -> pa.Array:
+        col = pc.fill_null(col.cast(pa.string()), "")
+        data = col.buffers()[2]
+        if data is None or not any(c in data.to_pybytes() for c in (b",", b'"', b"\n", b"\r")):
+            return col  # nothing in this column needs quoting: skip the per-value scan
+        needs = pc.match_substring_regex(col, '[,"\r\n]')
+        quoted = pc.binary_join_element_wise('"', pc.replace_substring(col, '"', '""'), '"', "")
+        return pc.if_else(needs, quoted, col)
+
+    header = ",".join(table.column_names) + eol
+    if not table.num_rows:
+        return header
+    fields = [field(c.combine_chunks()) for c in table.columns]
+    rows = pc.binary_join_element_wise(pc.binary_join_element_wise(*fields, ","), eol, "")
+    # The data buffer of the joined rows is the rows back to back: the file body.
+    offsets = np.frombuffer(rows.buffers()[1], np.int32, len(rows) + 1, rows.offset * 4)
+    body: bytes = rows.buffers()[2].to_pybytes()[offsets[0]:offsets[-1]]
+    return header + body.decode("utf-8")
 
 
 def write_files(data: DemoData, folder: Path) -> dict[str, Path]:
@@ -567,26 +601,26 @@ def write_files(data: DemoData, folder: Path) -> dict[str, Path]:
     orders = pa.table({
         "订单号": o["order_id"].combine_chunks(),
         "客户编号": o["customer_id"].combine_chunks(),
-        "下单日期": _slash_dates(o["order_date"].combine_chunks()),
+        "下单日期": _date_text(o["order_date"].combine_chunks(), "slash"),
         "订单金额": _yuan(o["amount"].combine_chunks()),
-        "成本": pc.round(o["cost"].combine_chunks(), 2),
+        "成本": _decimal2(o["cost"].combine_chunks()),
         "产品": o["product"].combine_chunks(),
         "品类": o["category"].combine_chunks(),
         "渠道": o["channel"].combine_chunks(),
     })
-    paths["orders"].write_bytes(_csv_bytes(orders).encode("gbk"))
+    paths["orders"].write_bytes(_csv_text(orders, "\r\n").encode("gbk"))
 
     i = data.interactions
     labels = tuple(_INTERACTION_LABELS[t] for t in INTERACTION_TYPES)
     kind = pc.index_in(i["type"].combine_chunks(), pa.array(INTERACTION_TYPES))
     interactions = pa.table({
         "客户编号": i["customer_id"].combine_chunks(),
-        "日期": pc.strftime(i["date"].combine_chunks(), format="%Y-%m-%d"),
+        "日期": _date_text(i["date"].combine_chunks(), "iso"),
         "类型": pa.array(labels, pa.string()).take(kind),
         "满意度": i["satisfaction"].combine_chunks(),
         "备注": i["note"].combine_chunks(),
     })
-    paths["interactions"].write_bytes(_csv_bytes(interactions).encode("utf-8-sig"))
+    paths["interactions"].write_bytes(_csv_text(interactions, "\r\n").encode("utf-8-sig"))
     return paths
 
 
@@ -597,7 +631,6 @@ _XLSX_HEADERS = (("客户编号", "customer_id"), ("客户名称", "name"), ("�
 
 def _write_customers_xlsx(customers: pa.Table, path: Path) -> None:
     from openpyxl import Workbook
-    from openpyxl.cell import WriteOnlyCell
 
     wb = Workbook(write_only=True)
     ws = wb.create_sheet("客户列表")
@@ -606,12 +639,7 @@ def _write_customers_xlsx(customers: pa.Table, path: Path) -> None:
     ws.column_dimensions["G"].width = 13
     ws.append([h for h, _ in _XLSX_HEADERS])
     columns = [customers[c].to_pylist() for _, c in _XLSX_HEADERS]
-    date_col = [c for _, c in _XLSX_HEADERS].index("since")
+    # openpyxl stores datetime.date values as date cells formatted yyyy-mm-dd.
     for row in zip(*columns, strict=True):
-        out: list[Any] = list(row)
-        if out[date_col] is not None:
-            cell = WriteOnlyCell(ws, value=out[date_col])
-            cell.number_format = "yyyy-mm-dd"
-            out[date_col] = cell
-        ws.append(out)
+        ws.append(row)
     wb.save(path)

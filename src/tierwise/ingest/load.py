@@ -212,7 +212,7 @@ def _stage_select(kind: Kind, plan: _Plan, attributes: list[str]) -> str:
     cleaned = ", ".join(
         f"{clean_sql(column)} AS {texts[header]}" for header, column in plan.source.columns.items()
     )
-    values, reasons, columns = [], [], []
+    values, problems = [], []
     for f in fields_of(kind):
         header = plan.header_of(f.name)
         if header is None:
@@ -221,30 +221,44 @@ def _stage_select(kind: Kind, plan: _Plan, attributes: list[str]) -> str:
         text = texts[header]
         parsed = parse_sql(f.type, text)
         values.append(f"{parsed} AS {sql_identifier(f.name)}")
-        checks = []
         if f.required:
-            checks.append((f"{text} IS NULL", "'missing required value'"))
+            problems.append(_problem(f"{text} IS NULL", header, "'missing required value'"))
         if parsed != text:
-            checks.append(
-                (f"{text} IS NOT NULL AND {parsed} IS NULL", problem_sql(f.type, f.name, text))
-            )
-        for condition, reason in checks:
-            reasons.append(f"CASE WHEN {condition} THEN {reason} END")
-            columns.append(f"CASE WHEN {condition} THEN {sql_string(header)} END")
+            invalid = f"{text} IS NOT NULL AND {parsed} IS NULL"
+            problems.append(_problem(invalid, header, problem_sql(f.type, f.name, text)))
     for name in attributes:
         header = plan.header_of(ATTRIBUTE_PREFIX + name)
         value = texts[header] if header is not None else "CAST(NULL AS VARCHAR)"
         values.append(f"{value} AS {sql_identifier(name)}")
-    reason = f"NULLIF(concat_ws('; ', {', '.join(reasons)}), '')" if reasons else "NULL"
-    column = f"NULLIF(concat_ws(', ', {', '.join(columns)}), '')" if columns else "NULL"
+    found = f"list_filter([{', '.join(problems)}], lambda p: p IS NOT NULL)"
     not_blank = f"coalesce({', '.join(texts.values())}) IS NOT NULL"
-    return (
-        f"SELECT {plan.index} AS __file, __row, {', '.join(values)}, "
-        f"coalesce(__problem, {reason}) AS __reason, "
-        f"CASE WHEN __problem IS NULL THEN {column} END AS __column "
+    parsed_rows = (
+        f"SELECT {plan.index} AS __file, __row, __problem, {', '.join(values)}, "
+        f"{found} AS __problems "
         f"FROM (SELECT __row, __problem, {cleaned} FROM {plan.source.relation}) "
         f"WHERE __problem IS NOT NULL OR {not_blank}"
     )
+    return (
+        f"SELECT * EXCLUDE (__problem, __problems), {_REASON_SQL} AS __reason, "
+        f"{_COLUMN_SQL} AS __column FROM ({parsed_rows})"
+    )
+
+
+def _problem(condition: str, header: str, reason: str) -> str:
+    return f"CASE WHEN {condition} THEN {{'column': {sql_string(header)}, 'reason': {reason}}} END"
+
+
+# One problem reads as its reason; several name their column each: "金额: not an amount: ...".
+_REASON_SQL = (
+    "coalesce(__problem, CASE len(__problems) WHEN 0 THEN NULL "
+    "WHEN 1 THEN __problems[1].reason "
+    "ELSE array_to_string(list_transform(__problems, lambda p: p.column || ': ' || p.reason), "
+    "'; ') END)"
+)
+_COLUMN_SQL = (
+    "CASE WHEN __problem IS NULL AND len(__problems) > 0 "
+    "THEN array_to_string(list_transform(__problems, lambda p: p.column), ', ') END"
+)
 
 
 def _content_columns(kind: Kind, attributes: list[str]) -> list[str]:

@@ -435,7 +435,8 @@ def _syntax_error(text: str, exc: UnexpectedInput) -> ExpressionError:
         if exc.token.type == "$END":
             column, found = len(text.rstrip()) + 1, "end of the rule"
         else:
-            column, found = cast(int, exc.token.start_pos) + 1, f"'{exc.token}'"
+            column = cast(int, exc.token.start_pos) + 1
+            found = exc.token if exc.token.type == "STRING" else f"'{exc.token}'"  # has quotes
         expected = _describe_expected(_acceptable(exc))
         return ExpressionError(
             f"unexpected {found} at column {column}: expected {expected}", text=text, column=column
@@ -841,7 +842,12 @@ class _Ibis(_Interpreter[ir.Value]):
         self.table = table
 
     def number(self, value: float | None) -> ir.Value:
-        return ibis.literal(value, type="float64")
+        if value is None:
+            return ibis.null("float64")
+        # Ibis writes float literals bare, and DuckDB reads `2.5` as a DECIMAL, whose exact
+        # arithmetic differs from Python's floats. A cast from the round-tripping repr keeps
+        # the literal a DOUBLE with exactly the Python value.
+        return ibis.literal(repr(value)).cast("float64")
 
     def string(self, value: str) -> ir.Value:
         return ibis.literal(value, type="string")
@@ -972,7 +978,7 @@ def conditions(
     found: list[Condition] = []
     for node in _condition_nodes(rule.ast, types):
         left, right = _condition_sides(py, node)
-        text = rule.text[node.pos : node.end]
+        text = _unwrap(rule.text[node.pos : node.end])
         found.append(Condition(text, bool(py.truth(node)), left, right))
     return found
 
@@ -987,6 +993,19 @@ def _condition_nodes(node: Node, types: Mapping[str, ValueType]) -> Iterator[Nod
     for child in _children(node):
         if isinstance(node, (Not, And, Or)) or isinstance(child, _BOOLEAN_NODES):
             yield from _condition_nodes(child, types)
+
+
+def _unwrap(text: str) -> str:
+    """`(since is null)` -> `since is null`: spans of parenthesised nodes include the parens."""
+    tokens = list(_parser().lex(text))
+    while len(tokens) > 2 and tokens[0].type == "LPAR" and tokens[-1].type == "RPAR":
+        depth = 0
+        for token in tokens[:-1]:
+            depth += {"LPAR": 1, "RPAR": -1}.get(token.type, 0)
+            if depth == 0:
+                return text  # the first parenthesis closes early: `(a) + (b)`
+        text, tokens = text[tokens[0].end_pos : tokens[-1].start_pos].strip(), tokens[1:-1]
+    return text
 
 
 def _condition_sides(py: _Python, node: Node) -> tuple[Any, Any]:

@@ -1,0 +1,79 @@
+"""Shared fixtures: small real files, workspaces on SQLite and on PostgreSQL."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+DATA = Path(__file__).parent / "data"
+POSTGRES_URL = os.environ.get("TIERWISE_TEST_POSTGRES",
+                              "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+
+
+def _postgres_available() -> str | None:
+    """None when the server answers, else why not."""
+    try:
+        engine = sa.create_engine(POSTGRES_URL)
+        with engine.connect():
+            pass
+        engine.dispose()
+        return None
+    except Exception as error:  # any failure to connect means "no server here"
+        return f"{type(error).__name__}: {str(error).splitlines()[0]}"
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A fresh PostgreSQL schema for the session's app-database tests."""
+    problem = _postgres_available()
+    if problem is not None:
+        message = f"PostgreSQL at {POSTGRES_URL} does not answer ({problem})"
+        if os.environ.get("TIERWISE_REQUIRE_POSTGRES"):
+            pytest.fail(message + "; TIERWISE_REQUIRE_POSTGRES is set")
+        pytest.skip(message + "; skipping PostgreSQL tests")
+    yield POSTGRES_URL
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path,
+                 monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """Each app-database test runs on SQLite and on PostgreSQL (own schema per test)."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'app.db'}"
+        monkeypatch.setenv("TIERWISE_DATABASE_URL", url)
+        yield url
+        return
+    base = request.getfixturevalue("postgres_url")
+    schema = f"tw_{uuid.uuid4().hex[:10]}"
+    admin = sa.create_engine(base)
+    with admin.begin() as connection:
+        connection.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+    url = f"{base}?options=-csearch_path%3D{schema}"
+    monkeypatch.setenv("TIERWISE_DATABASE_URL", url)
+    try:
+        yield url
+    finally:
+        with admin.begin() as connection:
+            connection.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path) -> Path:
+    """A copy of tests/data that a test may change."""
+    target = tmp_path / "data"
+    shutil.copytree(DATA, target)
+    return target
+
+
+@pytest.fixture(autouse=True)
+def _isolated_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("TIERWISE_WORKSPACE", raising=False)
+    monkeypatch.delenv("TIERWISE_DATABASE_URL", raising=False)
+    monkeypatch.setenv("TIERWISE_USER", "tester")
