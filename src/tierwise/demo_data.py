@@ -249,8 +249,8 @@ def generate(n_customers: int = 2000, *, seed: int = 7, end: datetime.date,
     ``end`` (inclusive). Deterministic for a given ``seed``, ``end`` and size."""
     if n_customers < 1:
         raise ValueError(f"n_customers must be at least 1, got {n_customers}")
-    if years < 2:
-        raise ValueError(f"years must be at least 2 (lapsed customers need history), got {years}")
+    if years < 1:
+        raise ValueError(f"years must be at least 1, got {years}")
     rng = np.random.default_rng(seed)
     n = n_customers
     end_day = (end - datetime.date(1970, 1, 1)).days
@@ -287,7 +287,9 @@ def generate(n_customers: int = 2000, *, seed: int = 7, end: datetime.date,
          rng.uniform(-0.4, 0.05, n)],
         rng.uniform(-0.1, 0.1, n),
     )
-    e = np.where(segment == _LAPSED, span - rng.uniform(183.0, 548.0, n), span)
+    # Lapsed customers stop ordering 6–18 months before the end (less with short history).
+    e = np.where(segment == _LAPSED, span - rng.uniform(183.0, max(min(548.0, span - 120.0),
+                                                                   184.0), n), span)
     # Relationship start ("since"): established customers mostly early in the data, ~15%
     # from before it; new ones within the last year; prospects within the last two years.
     since = np.select(
@@ -318,11 +320,10 @@ def generate(n_customers: int = 2000, *, seed: int = 7, end: datetime.date,
     owner_of_slot = np.repeat(np.arange(n), slots)
     gaps = rng.standard_gamma(shape[owner_of_slot]) / shape[owner_of_slot]
     first_slot = np.concatenate([[0], np.cumsum(slots)[:-1]])
-    is_first = np.zeros(len(gaps), dtype=bool)
-    is_first[first_slot[slots > 0]] = True
-    gaps[is_first] *= rng.random(int(is_first.sum()))  # random phase at the start
+    starts = first_slot[slots > 0]
+    gaps[starts] *= rng.random(len(starts))  # random phase at the start
     cum = np.cumsum(gaps)
-    base = np.repeat(cum[first_slot] - gaps[first_slot], slots)
+    base = np.repeat(cum[starts] - gaps[starts], slots[slots > 0])
     lam = cum - base
     keep = lam < lam_total[owner_of_slot]
     oc = owner_of_slot[keep]
@@ -359,11 +360,13 @@ def generate(n_customers: int = 2000, *, seed: int = 7, end: datetime.date,
                        rng.integers(0, len(_CHANNELS), m))
 
     # ---- refunds: ~2% of all rows, partial or full returns dated after the original
-    eligible = np.flatnonzero(day < span - 3)
+    # (a lapsed customer's returns come before its stop date, so it stays silent after it).
+    eligible = np.flatnonzero(day < e[oc] - 3)
     n_ref = min(len(eligible), round(m * 0.02 / 0.98))
     src = np.sort(rng.choice(eligible, n_ref, replace=False))
     frac = np.where(rng.random(n_ref) < 0.35, 1.0, rng.uniform(0.05, 0.8, n_ref))
-    ref_day = np.minimum(day[src] + 3 + np.floor(rng.exponential(20.0, n_ref)), span)
+    ref_day = np.minimum(day[src] + 3 + np.floor(rng.exponential(20.0, n_ref)),
+                         np.floor(e[oc[src]]))
     oc = np.concatenate([oc, oc[src]])
     day = np.concatenate([day, ref_day.astype(np.int64)])
     amount = np.concatenate([amount, -np.round(amount[src] * frac, 2)])

@@ -9,7 +9,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from tierwise import formatting
-from tierwise.history import HistoryEntry, Override, RunRecord
+from tierwise.history import HistoryEntry, Override
 from tierwise.policy.expr import Condition, Shortfall, conditions, evaluate, shortfalls
 from tierwise.policy.loading import name_types
 from tierwise.policy.model import Policy, Tier
@@ -42,7 +42,7 @@ class Step:
 class Explanation:
     customer_id: str
     name: str | None
-    run_id: int
+    run_id: int | None
     as_of: dt.date
     tier: str
     tier_label: str
@@ -73,12 +73,12 @@ class Explanation:
         return [_step_text(step, self.metrics, self.lang) for step in self.moves_up]
 
 
-def explain_row(row: Mapping[str, Any], run: RunRecord, *, attributes: list[str],
-                lang: str = "zh", override: Override | None = None,
-                history: list[HistoryEntry] | None = None) -> Explanation:
-    policy = run.policy
+def explain_row(row: Mapping[str, Any], policy: Policy, *,
+                aggregates: Mapping[tuple[str, str], float | None], as_of: dt.date,
+                run_id: int | None, attributes: list[str], lang: str = "zh",
+                override: Override | None = None) -> Explanation:
+    """Explain one customer's snapshot row (metrics, scores, computed and effective tier)."""
     types = name_types(policy, attributes)
-    aggregates = run.aggregate_values()
     values = dict(row)
     checks: list[RuleCheck] = []
     for tier in policy.tiers:
@@ -94,17 +94,17 @@ def explain_row(row: Mapping[str, Any], run: RunRecord, *, attributes: list[str]
     moves_up = _moves_up(policy, computed, values, types, aggregates, lang)
     dimensions = [d.score_name for d in policy.scorecard.dimensions] if policy.scorecard else []
     metric_names = [c for c in row if c not in NON_METRIC_COLUMNS and c not in dimensions
-                    and c != "score"]
+                    and c not in ("score", "customer_id")]
     return Explanation(
-        customer_id=str(row["customer_id"]), name=row.get("name"), run_id=run.id,
-        as_of=run.as_of, tier=str(row["tier"]),
+        customer_id=str(row["customer_id"]), name=row.get("name"), run_id=run_id,
+        as_of=as_of, tier=str(row["tier"]),
         tier_label=policy.tier(str(row["tier"])).display(lang), computed_tier=computed,
         basis=str(row["basis"]), score=row.get("score"),
         dimension_scores={d: row.get(d) for d in dimensions},
         metrics={name: row[name] for name in metric_names},
         checks=checks, moves_up=moves_up, override=override,
         downgrade_streak=int(row.get("downgrade_streak") or 0),
-        downgrade_after=policy.hysteresis.downgrade_after, history=history or [], lang=lang,
+        downgrade_after=policy.hysteresis.downgrade_after, lang=lang,
     )
 
 

@@ -12,7 +12,8 @@ import hashlib
 import json
 import os
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -93,6 +94,33 @@ def snapshot_path(runs_dir: Path, run_id: int) -> Path:
     return runs_dir / f"run-{run_id:06d}.parquet"
 
 
+@dataclass(frozen=True)
+class Evaluation:
+    """Metrics, scores and computed tiers of every customer, before history is applied."""
+
+    window: Window
+    graded: ir.Table
+    aggregates: dict[tuple[str, str], float | None]
+
+
+@contextmanager
+def evaluation(backend: Any, sources: Sources, policy: Policy,
+               as_of: dt.date) -> Iterator[Evaluation]:
+    """Compute metrics once into a temporary table, and the tier each rule gives."""
+    window = Window(as_of, policy.window_months)
+    types = name_types(policy, sources.attributes)
+    metrics = customer_metrics(sources.customers, sources.orders, sources.interactions, window)
+    if policy.scorecard is not None:
+        metrics = with_scores(metrics, policy.scorecard, types)
+    scratch = f"_tw_metrics_{uuid.uuid4().hex[:8]}"
+    table = backend.create_table(scratch, metrics, temp=True)
+    try:
+        aggregates = compute_aggregates(backend, table, policy)
+        yield Evaluation(window, computed_tiers(table, policy, types, aggregates), aggregates)
+    finally:
+        backend.drop_table(scratch, force=True)
+
+
 def grade(
     backend: Any,
     sources: Sources,
@@ -106,27 +134,16 @@ def grade(
 ) -> RunSummary:
     """Grade every customer as of a date and record the run."""
     as_of = as_of or latest_order_date(backend, sources.orders)
-    window = Window(as_of, policy.window_months)
-    types = name_types(policy, sources.attributes)
-    metrics = customer_metrics(sources.customers, sources.orders, sources.interactions, window)
-    if policy.scorecard is not None:
-        metrics = with_scores(metrics, policy.scorecard, types)
-    scratch = f"_tw_metrics_{uuid.uuid4().hex[:8]}"
-    table = backend.create_table(scratch, metrics, temp=True)
-    try:
-        aggregates = compute_aggregates(backend, table, policy)
-        graded = computed_tiers(table, policy, types, aggregates)
+    with evaluation(backend, sources, policy, as_of) as ev:
         with appdb.connect() as connection:
             previous = previous_run(connection, as_of)
             overrides = active_overrides(connection, as_of, policy)
         prior = _previous_assignments(backend, runs_dir, previous)
-        final = effective_tiers(graded, policy, prior, overrides)
+        final = effective_tiers(ev.graded, policy, prior, overrides)
         return _record(backend, final, policy, policy_text, appdb=appdb, runs_dir=runs_dir,
-                       window=window, aggregates=aggregates, previous=previous,
+                       window=ev.window, aggregates=ev.aggregates, previous=previous,
                        fingerprint=data_fingerprint(backend, sources, as_of),
                        source=sources.label, user=user)
-    finally:
-        backend.drop_table(scratch, force=True)
 
 
 def latest_order_date(backend: Any, orders: ir.Table) -> dt.date:
@@ -165,8 +182,13 @@ def _rank(column: ir.StringValue, keys: Sequence[str]) -> ir.IntegerValue:
                       else_=ibis.null("int64"))
 
 
+NO_OVERRIDES = pa.table({"customer_id": pa.array([], pa.string()),
+                         "override_tier": pa.array([], pa.string()),
+                         "override_id": pa.array([], pa.int64())})
+
+
 def effective_tiers(graded: ir.Table, policy: Policy, prior: ir.Table | None,
-                    overrides: pa.Table) -> ir.Table:
+                    overrides: pa.Table = NO_OVERRIDES) -> ir.Table:
     """Apply hysteresis (slow downgrades) and overrides to the computed tiers.
 
     `prior` has the previous run's customer_id, prev_tier (effective), prev_policy_tier and
@@ -230,7 +252,7 @@ def active_overrides(connection: sa.Connection, as_of: dt.date, policy: Policy) 
         "customer_id": pa.array(list(latest), pa.string()),
         "override_tier": pa.array([v[0] for v in latest.values()], pa.string()),
         "override_id": pa.array([v[1] for v in latest.values()], pa.int64()),
-    })
+    }, schema=NO_OVERRIDES.schema)
 
 
 def _previous_assignments(backend: Any, runs_dir: Path,

@@ -247,8 +247,9 @@ class Workspace:
         overrides = history.overrides_by_id(self.appdb)
         for row in snapshot.to_pylist():
             override = overrides.get(row["override_id"]) if row.get("override_id") else None
-            yield explain_row(row, record, attributes=attributes, lang=lang or self.language,
-                              override=override)
+            yield explain_row(row, record.policy, aggregates=record.aggregate_values(),
+                              as_of=record.as_of, run_id=record.id, attributes=attributes,
+                              lang=lang or self.language, override=override)
 
     def explain(self, customer_id: str, run_id: int | None = None, *,
                 lang: str | None = None) -> Explanation:

@@ -41,6 +41,7 @@ from tierwise.ingest.readers import Source, expand_paths, open_source
 from tierwise.store import customer_attribute_columns
 
 STAGE = "__tw_stage"
+REJECTS = "__tw_rejects"
 INCOMING = "__tw_incoming"
 _STRICT_EXAMPLES = 5
 _REJECT_COLUMNS = ("file", "row", "column", "reason")
@@ -183,81 +184,113 @@ def _missing_columns_message(missing: list[Field], headers: list[str]) -> str:
 
 
 def _attribute_columns(con: duckdb.DuckDBPyConnection, plans: list[_Plan]) -> list[str]:
-    """Attribute columns of this import, reusing the stored spelling of existing ones."""
-    existing = {name.lower(): name for name in customer_attribute_columns(con)}
-    names: dict[str, str] = {}
+    """Attribute columns of this import, one per name ignoring case (DuckDB column names are
+    case-insensitive), spelled as already stored or as first seen."""
+    spelling = {name.lower(): name for name in customer_attribute_columns(con)}
+    names: list[str] = []
     for plan in plans:
-        for target in plan.mapping.values():
-            if target.startswith(ATTRIBUTE_PREFIX):
-                name = target[len(ATTRIBUTE_PREFIX) :]
-                names.setdefault(name.lower(), existing.get(name.lower(), name))
-                # Same attribute in two files with different case: one column.
-                plan.mapping = {
-                    h: ATTRIBUTE_PREFIX + names[name.lower()] if t == target else t
-                    for h, t in plan.mapping.items()
-                }
-    return list(names.values())
+        for header, target in plan.mapping.items():
+            if not target.startswith(ATTRIBUTE_PREFIX):
+                continue
+            name = spelling.setdefault(target[len(ATTRIBUTE_PREFIX) :].lower(), target[10:])
+            plan.mapping[header] = ATTRIBUTE_PREFIX + name
+            if name not in names:
+                names.append(name)
+    return names
+
+
+def _text_column(f: Field) -> str:
+    """Stage column keeping the text of a typed field, to tell empty from unparseable."""
+    return sql_identifier(f"__text_{f.name}")
 
 
 def _stage(
     con: duckdb.DuckDBPyConnection, kind: Kind, plans: list[_Plan], attributes: list[str]
 ) -> None:
+    """Parse every non-blank row of every file into ``__tw_stage``, each value parsed once."""
     selects = [_stage_select(kind, plan, attributes) for plan in plans]
     con.execute(f"CREATE OR REPLACE TEMP TABLE {STAGE} AS " + " UNION ALL ".join(selects))
 
 
 def _stage_select(kind: Kind, plan: _Plan, attributes: list[str]) -> str:
-    """Parsed values and the reject reason of every non-blank row of one file."""
     texts = {header: f"t{i}" for i, header in enumerate(plan.source.columns)}
     cleaned = ", ".join(
         f"{clean_sql(column)} AS {texts[header]}" for header, column in plan.source.columns.items()
     )
-    values, problems = [], []
+    values, kept_texts = [], []
     for f in fields_of(kind):
         header = plan.header_of(f.name)
-        if header is None:
-            values.append(f"CAST(NULL AS {sql_type(f.type)}) AS {sql_identifier(f.name)}")
-            continue
-        text = texts[header]
-        parsed = parse_sql(f.type, text)
+        text = texts[header] if header is not None else "CAST(NULL AS VARCHAR)"
+        parsed = parse_sql(f.type, text) if header is not None else f"CAST(NULL AS {sql_type(f.type)})"
         values.append(f"{parsed} AS {sql_identifier(f.name)}")
-        if f.required:
-            problems.append(_problem(f"{text} IS NULL", header, "'missing required value'"))
-        if parsed != text:
-            invalid = f"{text} IS NOT NULL AND {parsed} IS NULL"
-            problems.append(_problem(invalid, header, problem_sql(f.type, f.name, text)))
+        if f.type != "text":
+            kept_texts.append(f"{text} AS {_text_column(f)}")
     for name in attributes:
         header = plan.header_of(ATTRIBUTE_PREFIX + name)
         value = texts[header] if header is not None else "CAST(NULL AS VARCHAR)"
         values.append(f"{value} AS {sql_identifier(name)}")
-    found = f"list_filter([{', '.join(problems)}], lambda p: p IS NOT NULL)"
     not_blank = f"coalesce({', '.join(texts.values())}) IS NOT NULL"
-    parsed_rows = (
-        f"SELECT {plan.index} AS __file, __row, __problem, {', '.join(values)}, "
-        f"{found} AS __problems "
+    return (
+        f"SELECT {plan.index} AS __file, __row, __problem, {', '.join(values + kept_texts)} "
         f"FROM (SELECT __row, __problem, {cleaned} FROM {plan.source.relation}) "
         f"WHERE __problem IS NOT NULL OR {not_blank}"
     )
-    return (
-        f"SELECT * EXCLUDE (__problem, __problems), {_REASON_SQL} AS __reason, "
-        f"{_COLUMN_SQL} AS __column FROM ({parsed_rows})"
+
+
+def _reject_bad_values(con: duckdb.DuckDBPyConnection, kind: Kind, plans: list[_Plan]) -> None:
+    """Collect rows with a missing or unparseable value into ``__tw_rejects``.
+
+    Checks read the parsed stage, so the parsing expressions are not evaluated again."""
+    problems = []
+    for f in fields_of(kind):
+        column = _header_by_file(plans, f.name)
+        value = sql_identifier(f.name)
+        if f.type == "text":
+            if f.required:
+                problems.append(_problem(f"{value} IS NULL", column, "'missing required value'"))
+            continue
+        text = _text_column(f)
+        if f.required:
+            problems.append(_problem(f"{text} IS NULL", column, "'missing required value'"))
+        reason = problem_sql(f.type, f.name, text)
+        problems.append(_problem(f"{text} IS NOT NULL AND {value} IS NULL", column, reason))
+    found = f"list_filter([{', '.join(problems)}], lambda p: p IS NOT NULL)"
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE {REJECTS} AS "
+        f"SELECT __file, __row, {_REASON_SQL} AS __reason, {_COLUMN_SQL} AS __column "
+        f"FROM (SELECT __file, __row, __problem, {found} AS __problems FROM {STAGE}) "
+        f"WHERE __problem IS NOT NULL OR len(__problems) > 0"
     )
 
 
-def _problem(condition: str, header: str, reason: str) -> str:
-    return f"CASE WHEN {condition} THEN {{'column': {sql_string(header)}, 'reason': {reason}}} END"
+def _header_by_file(plans: list[_Plan], field_name: str) -> str:
+    """SQL for the source header of a field in the row's file: rejects name the user's column."""
+    whens = " ".join(
+        f"WHEN {plan.index} THEN {sql_string(plan.header_of(field_name) or field_name)}"
+        for plan in plans
+    )
+    return f"(CASE __file {whens} END)"
+
+
+def _problem(condition: str, column: str, reason: str) -> str:
+    return f"CASE WHEN {condition} THEN {{'column': {column}, 'reason': {reason}}} END"
 
 
 # One problem reads as its reason; several name their column each: "金额: not an amount: ...".
 _REASON_SQL = (
-    "coalesce(__problem, CASE len(__problems) WHEN 0 THEN NULL "
-    "WHEN 1 THEN __problems[1].reason "
+    "coalesce(__problem, CASE len(__problems) WHEN 1 THEN __problems[1].reason "
     "ELSE array_to_string(list_transform(__problems, lambda p: p.column || ': ' || p.reason), "
     "'; ') END)"
 )
 _COLUMN_SQL = (
-    "CASE WHEN __problem IS NULL AND len(__problems) > 0 "
+    "CASE WHEN __problem IS NULL "
     "THEN array_to_string(list_transform(__problems, lambda p: p.column), ', ') END"
+)
+
+# Stage rows not rejected, for use after FROM.
+_GOOD_ROWS = (
+    f"{STAGE} s WHERE NOT EXISTS "
+    f"(SELECT 1 FROM {REJECTS} r WHERE r.__file = s.__file AND r.__row = s.__row)"
 )
 
 
@@ -272,26 +305,26 @@ def _reject_conflicting_duplicates(
     which one is right is for the user to say."""
     key = sql_identifier(_KEYS[kind])
     content = ", ".join(sql_identifier(c) for c in _content_columns(kind, attributes))
-    key_header = " ".join(
-        f"WHEN {plan.index} THEN {sql_string(plan.header_of(_KEYS[kind]) or _KEYS[kind])}"
-        for plan in plans
-    )
     reason = sql_string(f"duplicate {_KEYS[kind]} in this import with different content")
+    # Distinct rows first: a key in more than one distinct row has conflicting content.
+    conflicting = (
+        f"SELECT {key} FROM (SELECT DISTINCT {content} FROM {_GOOD_ROWS}) "
+        f"GROUP BY {key} HAVING count(*) > 1"
+    )
     con.execute(
-        f"UPDATE {STAGE} SET __reason = {reason}, __column = CASE __file {key_header} END "
-        f"WHERE __reason IS NULL AND {key} IN ("
-        f"SELECT {key} FROM {STAGE} WHERE __reason IS NULL "
-        f"GROUP BY {key} HAVING count(DISTINCT ({content})) > 1)"
+        f"INSERT INTO {REJECTS} SELECT __file, __row, {reason}, "
+        f"{_header_by_file(plans, _KEYS[kind])} FROM {_GOOD_ROWS} "
+        f"AND {key} IN ({conflicting})"
     )
 
 
 def _count_rows(con: duckdb.DuckDBPyConnection, kind: Kind, plans: list[_Plan]) -> ImportResult:
     counts = dict(con.execute(f"SELECT __file, count(*) FROM {STAGE} GROUP BY __file").fetchall())
-    rejected = _count(con, f"SELECT count(*) FROM {STAGE} WHERE __reason IS NOT NULL")
     reports = [
         FileReport(str(plan.source.path), int(counts.get(plan.index, 0)), plan.mapping)
         for plan in plans
     ]
+    rejected = _count(con, f"SELECT count(*) FROM {REJECTS}")
     return ImportResult(kind=kind, files=reports, rejected=rejected)
 
 
@@ -302,9 +335,9 @@ def _one_row_per_key(con: duckdb.DuckDBPyConnection, kind: Kind, attributes: lis
         columns = f"{_interaction_id_sql()} AS interaction_id, {columns}"
     con.execute(
         f"CREATE OR REPLACE TEMP TABLE {INCOMING} AS "
-        f"SELECT DISTINCT {columns} FROM {STAGE} WHERE __reason IS NULL"
+        f"SELECT DISTINCT {columns} FROM {_GOOD_ROWS}"
     )
-    return _count(con, f"SELECT count(*) FROM {STAGE} WHERE __reason IS NULL")
+    return _count(con, f"SELECT count(*) FROM {_GOOD_ROWS}")
 
 
 def _interaction_id_sql() -> str:
@@ -387,7 +420,7 @@ def _add_attribute_columns(con: duckdb.DuckDBPyConnection, attributes: list[str]
 
 
 def _drop_work_tables(con: duckdb.DuckDBPyConnection) -> None:
-    for table in (STAGE, INCOMING):
+    for table in (STAGE, REJECTS, INCOMING):
         con.execute(f"DROP TABLE IF EXISTS {table}")
 
 
@@ -418,8 +451,8 @@ def _write_rejects(
             f"SELECT s.__file AS __file, {sql_string(str(plan.source.path))} AS file, "
             f's.__row AS row, s.__column AS "column", s.__reason AS reason'
             f"{', ' + raw if raw else ''} "
-            f"FROM {STAGE} s JOIN {plan.source.relation} r ON r.__row = s.__row "
-            f"WHERE s.__file = {plan.index} AND s.__reason IS NOT NULL"
+            f"FROM {REJECTS} s JOIN {plan.source.relation} r ON r.__row = s.__row "
+            f"WHERE s.__file = {plan.index}"
         )
     ordered = ", ".join(
         [*(sql_identifier(c) for c in _REJECT_COLUMNS), *map(sql_identifier, raw_names.values())]
@@ -468,8 +501,8 @@ def _strict_failure(
 ) -> InputError:
     paths = {plan.index: str(plan.source.path) for plan in plans}
     examples = con.execute(
-        f"SELECT __file, __row, __column, __reason FROM {STAGE} "
-        f"WHERE __reason IS NOT NULL ORDER BY __file, __row LIMIT {_STRICT_EXAMPLES}"
+        f"SELECT __file, __row, __column, __reason FROM {REJECTS} "
+        f"ORDER BY __file, __row LIMIT {_STRICT_EXAMPLES}"
     ).fetchall()
     lines = [
         str(InputError(reason, file=paths[index], row=row, column=column))

@@ -25,6 +25,7 @@ from functools import cache, lru_cache, reduce
 from typing import Any, Generic, TypeVar, cast
 
 import ibis
+import ibis.expr.operations as ops
 import ibis.expr.types as ir
 from lark import Lark, Token, Transformer
 from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedToken, VisitError
@@ -131,7 +132,10 @@ _COMPARE_FUNCS: dict[str, Callable[[Any, Any], Any]] = {
     "<": operator.lt, "<=": operator.le, ">": operator.gt,
     ">=": operator.ge, "=": operator.eq, "!=": operator.ne,
 }  # fmt: skip
-
+_IBIS_COMPARISONS: dict[str, type[ops.Comparison]] = {
+    "<": ops.Less, "<=": ops.LessEqual, ">": ops.Greater,
+    ">=": ops.GreaterEqual, "=": ops.Equals, "!=": ops.NotEquals,
+}  # fmt: skip
 
 # --------------------------------------------------------------------------------------------
 # Syntax tree. Every node knows its source span [pos, end) so errors and explanations can
@@ -889,7 +893,10 @@ class _Ibis(_Interpreter[ir.Value]):
         )
 
     def compare_values(self, op: str, left: ir.Value, right: ir.Value) -> ir.Value:
-        return cast(ir.BooleanValue, _COMPARE_FUNCS[op](left, right)).fill_null(False)
+        # Built from the operation classes because Ibis's `==` turns `x == NULL` into
+        # `x IS NULL`, which would make `s1 = mean(n1)` true when both are null.
+        comparison = _IBIS_COMPARISONS[op](left, right).to_expr()
+        return cast(ir.BooleanValue, comparison).fill_null(False)
 
     def is_null(self, value: ir.Value) -> ir.Value:
         return value.isnull()

@@ -1,0 +1,135 @@
+"""The Python API for notebooks and scripts.
+
+Two ways in:
+- ``Workspace`` (re-exported here): import files, grade, read runs, explain, export.
+- ``grade_frames``: grade in-memory dataframes (pandas, polars or Arrow) with a policy, no
+  workspace and no history. The frames go through the same header mapping and validation as
+  imported files.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import ibis
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from tierwise.errors import WorkspaceError
+from tierwise.explain import Explanation, explain_row
+from tierwise.grading import (
+    Sources,
+    TierSummary,
+    effective_tiers,
+    evaluation,
+    latest_order_date,
+    summarise,
+)
+from tierwise.ingest import ImportResult, import_files
+from tierwise.policy.loading import load_policy_file, load_policy_text
+from tierwise.policy.model import Policy
+from tierwise.policy.presets import PRESETS, preset_text
+from tierwise.store import ensure_schema
+from tierwise.vocabulary import METRICS
+from tierwise.workspace import Workspace
+
+__all__ = ["Graded", "Workspace", "grade_frames", "load_policy", "open_workspace"]
+
+
+def open_workspace(path: str | Path | None = None) -> Workspace:
+    return Workspace(path)
+
+
+def load_policy(policy: str | Path | Policy) -> Policy:
+    """A Policy from a preset name, a YAML file path, YAML text, or a Policy."""
+    if isinstance(policy, Policy):
+        return policy
+    text = str(policy)
+    if text in PRESETS:
+        return load_policy_text(preset_text(text), source=text)
+    if "\n" not in text and Path(text).exists():
+        return load_policy_file(Path(text))
+    return load_policy_text(text)
+
+
+@dataclass
+class Graded:
+    """The result of grading frames: one row per customer, with summary and explanations."""
+
+    table: pa.Table
+    policy: Policy
+    as_of: dt.date
+    aggregates: dict[tuple[str, str], float | None]
+    imports: dict[str, ImportResult]
+
+    def to_pandas(self) -> Any:
+        return self.table.to_pandas()
+
+    def tiers(self) -> dict[str, str]:
+        return dict(zip(self.table["customer_id"].to_pylist(), self.table["tier"].to_pylist(),
+                        strict=True))
+
+    def summary(self) -> list[TierSummary]:
+        return summarise(self.table, self.policy)[0]
+
+    def explain(self, customer_id: str, lang: str = "zh") -> Explanation:
+        rows = self.table.filter(pc.equal(self.table["customer_id"], customer_id)).to_pylist()
+        if not rows:
+            raise WorkspaceError(f"customer {customer_id!r} was not graded")
+        attributes = [c for c in self.table.column_names if c not in METRICS]
+        return explain_row(rows[0], self.policy, aggregates=self.aggregates, as_of=self.as_of,
+                           run_id=None, attributes=attributes, lang=lang)
+
+
+def grade_frames(orders: Any, customers: Any = None, interactions: Any = None, *,
+                 policy: str | Path | Policy = "value-tiers",
+                 as_of: dt.date | None = None) -> Graded:
+    """Grade dataframes without a workspace: same validation, metrics and policy as a run.
+
+    Column names may be canonical (customer_id, order_date, amount, …) or the Chinese
+    headers that imports recognise. Rejected rows are counted in ``Graded.imports``.
+    """
+    chosen = load_policy(policy)
+    con = duckdb.connect()
+    try:
+        ensure_schema(con)
+        with tempfile.TemporaryDirectory(prefix="tierwise-") as scratch:
+            imports = _load_frames(con, Path(scratch), orders=orders, customers=customers,
+                                   interactions=interactions)
+        backend = ibis.duckdb.from_connection(con)
+        sources = Sources(backend.table("customers"), backend.table("orders"),
+                          backend.table("interactions"), label="frames")
+        day = as_of or latest_order_date(backend, sources.orders)
+        with evaluation(backend, sources, chosen, day) as ev:
+            final = effective_tiers(ev.graded, chosen, None).order_by("customer_id")
+            table = backend.to_pyarrow(final)
+            return Graded(table, chosen, day, ev.aggregates, imports)
+    finally:
+        con.close()
+
+
+def _load_frames(con: duckdb.DuckDBPyConnection, scratch: Path,
+                 **frames: Any) -> dict[str, ImportResult]:
+    results: dict[str, ImportResult] = {}
+    for kind in ("customers", "orders", "interactions"):  # customers first: no placeholders
+        frame = frames.get(kind)
+        if frame is None:
+            continue
+        path = scratch / f"{kind}.parquet"
+        pq.write_table(_as_arrow(frame), path)
+        results[kind] = import_files(con, kind, [path], rejects_dir=scratch / "rejects")  # type: ignore[arg-type]
+    return results
+
+
+def _as_arrow(frame: Any) -> pa.Table:
+    if isinstance(frame, pa.Table):
+        return frame
+    if hasattr(frame, "to_arrow"):            # polars
+        return frame.to_arrow()  # type: ignore[no-any-return]
+    return pa.Table.from_pandas(frame, preserve_index=False)
