@@ -91,6 +91,9 @@ _PRODUCTS: tuple[tuple[str, ...], ...] = (
     ("数显卡尺", "压力变送器", "温控仪", "光谱分析仪"),
     ("设备安装调试", "技术咨询", "年度维保服务", "驻场运维"),
 )
+_PRODUCT_NAMES = tuple(p for ps in _PRODUCTS for p in ps)
+_PRODUCT_COUNTS = np.array([len(ps) for ps in _PRODUCTS])
+_PRODUCT_OFFSETS = np.concatenate([[0], np.cumsum(_PRODUCT_COUNTS)[:-1]])
 _CHANNELS = ("直销", "经销商", "线上商城", "电话销售")
 
 INTERACTION_TYPES = ("visit", "call", "email", "complaint", "survey", "event")
@@ -105,9 +108,9 @@ _NOTES: tuple[tuple[str, ...], ...] = (
     ("新品发布会", "行业展会", "客户答谢会", "技术研讨会", "工厂参观"),
 )
 # Yearly interaction rates by size (大型, 中型, 小型, 微型) for visit, call, email, event.
-_RATE_VISIT = np.array([6.0, 3.0, 1.0, 0.3])
-_RATE_CALL = np.array([8.0, 5.0, 2.5, 1.2])
-_RATE_EMAIL = np.array([10.0, 6.0, 3.0, 1.5])
+_RATE_VISIT = np.array([6.0, 3.0, 0.8, 0.2])
+_RATE_CALL = np.array([8.0, 5.0, 2.0, 0.8])
+_RATE_EMAIL = np.array([10.0, 6.0, 2.5, 1.0])
 _RATE_EVENT = np.array([1.5, 1.0, 0.4, 0.15])
 
 # Segments (trajectories) and their shares.
@@ -197,9 +200,24 @@ def _sort_days(day: np.ndarray) -> np.ndarray:
 
 
 def _digits(values: np.ndarray, width: int) -> np.ndarray:
-    """Zero-padded decimal digits of non-negative integers as an (n, width) ASCII matrix."""
+    """Zero-padded decimal digits of non-negative integers as an (n, width) ASCII matrix.
+
+    Small ranges (ids, per-day sequence numbers) go through a lookup table of all values,
+    which is one gather instead of ``width`` integer divisions per value."""
+    values = values.astype(np.int64)
     powers = 10 ** np.arange(width - 1, -1, -1, dtype=np.int64)
-    return ((values.astype(np.int64)[:, None] // powers) % 10 + 48).astype(np.uint8)
+    top = int(values.max()) if values.size else 0
+    if top >= 4_000_000 or top >= len(values):
+        return ((values[:, None] // powers) % 10 + 48).astype(np.uint8)
+    table = ((np.arange(top + 1)[:, None] // powers) % 10 + 48).astype(np.uint8)
+    return _gather_rows(table, values)
+
+
+def _gather_rows(table: np.ndarray, index: np.ndarray) -> np.ndarray:
+    """``table[index]`` for a (k, w) uint8 matrix, gathering each row as one w-byte item."""
+    width = table.shape[1]
+    rows = np.ascontiguousarray(table).view(np.dtype((np.void, width)))[index]
+    return rows.view(np.uint8).reshape(len(index), width)
 
 
 def _ascii_strings(*parts: np.ndarray | bytes, n: int) -> pa.Array:
@@ -231,7 +249,7 @@ def _order_ids(day: np.ndarray, start_day: int, span: int) -> pa.Array:
     ymd = np.char.replace(np.datetime_as_string(dates, unit="D"), "-", "")
     ymd_chars = np.frombuffer(ymd.astype("S8").tobytes(), np.uint8).reshape(-1, 8)
     seq = _group_rank(day) + 1
-    return _ascii_strings(b"SO", ymd_chars[day], b"-", _digits(seq, _width(seq, 6)),
+    return _ascii_strings(b"SO", _gather_rows(ymd_chars, day), b"-", _digits(seq, _width(seq, 6)),
                           n=len(day))
 
 
@@ -347,7 +365,8 @@ def generate(n_customers: int = 2000, *, seed: int = 7, end: datetime.date,
     r = rng.random(m)
     category = np.where(r < 0.55, main_cat[oc],
                         np.where(r < 0.8, second_cat[oc], rng.integers(0, len(_CATEGORIES), m)))
-    product_u = rng.random(m)
+    product = _PRODUCT_OFFSETS[category] + np.minimum(
+        (rng.random(m) * _PRODUCT_COUNTS[category]).astype(np.int64), _PRODUCT_COUNTS[category] - 1)
     margin = (_INDUSTRY_MARGIN[industry[oc]] + _CATEGORY_MARGIN_SHIFT[category]
               + rng.normal(0.0, 0.03, m))
     margin = np.clip(margin - 0.03 * (size[oc] == 0), 0.10, 0.40)  # big buyers squeeze price
@@ -372,13 +391,13 @@ def generate(n_customers: int = 2000, *, seed: int = 7, end: datetime.date,
     amount = np.concatenate([amount, -np.round(amount[src] * frac, 2)])
     cost = np.concatenate([cost, -np.round(cost[src] * frac, 2)])
     category = np.concatenate([category, category[src]])
-    product_u = np.concatenate([product_u, product_u[src]])
+    product = np.concatenate([product, product[src]])
     channel = np.concatenate([channel, channel[src]])
 
     # ---- sort by date, number within the day
     srt = _sort_days(day)
     oc, day, amount, cost = oc[srt], day[srt], amount[srt], cost[srt]
-    category, product_u, channel = category[srt], product_u[srt], channel[srt]
+    category, product, channel = category[srt], product[srt], channel[srt]
     epoch = (start_day + day).astype(np.int64)
     order_id = _order_ids(day, int(start_day), int(span))
     customer_id = _customer_ids(np.arange(n), n)
@@ -389,7 +408,7 @@ def generate(n_customers: int = 2000, *, seed: int = 7, end: datetime.date,
         "order_date": _dates(epoch),
         "amount": pa.array(amount, pa.float64()),
         "cost": pa.array(cost, pa.float64()),
-        "product": _ragged_take(_PRODUCTS, category, product_u),
+        "product": _take(_PRODUCT_NAMES, product),
         "category": _take(_CATEGORIES, category),
         "channel": _take(_CHANNELS, channel),
     })
@@ -498,8 +517,8 @@ def _interactions(rng: np.random.Generator, segment: np.ndarray,
     cust = np.repeat(np.tile(np.arange(n), 6), counts.T.ravel())
     kind = np.repeat(np.repeat(np.arange(6), n), counts.T.ravel())
     k = len(cust)
-    day = np.floor(lo[cust] + rng.random(k) * (hi[cust] - lo[cust])).astype(np.int64)
-    day = np.clip(day, 0, int(span))
+    day = np.floor(lo[cust] + rng.random(k) * (hi[cust] + 1.0 - lo[cust])).astype(np.int64)
+    day = np.clip(day, 0, np.floor(hi[cust]).astype(np.int64))
 
     survey = kind == 4
     mood = np.select([declining[cust], lapsed[cust]], [2.9, 3.3], 4.1)

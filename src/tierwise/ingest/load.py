@@ -142,6 +142,7 @@ def _import(
 
     say("checking values")
     _stage(con, kind, plans, attributes)
+    _reject_bad_values(con, kind, plans)
     if kind in _KEYS:
         _reject_conflicting_duplicates(con, kind, plans, attributes)
     result = _count_rows(con, kind, plans)
@@ -192,7 +193,8 @@ def _attribute_columns(con: duckdb.DuckDBPyConnection, plans: list[_Plan]) -> li
         for header, target in plan.mapping.items():
             if not target.startswith(ATTRIBUTE_PREFIX):
                 continue
-            name = spelling.setdefault(target[len(ATTRIBUTE_PREFIX) :].lower(), target[10:])
+            wanted = target[len(ATTRIBUTE_PREFIX) :]
+            name = spelling.setdefault(wanted.lower(), wanted)
             plan.mapping[header] = ATTRIBUTE_PREFIX + name
             if name not in names:
                 names.append(name)
@@ -221,7 +223,9 @@ def _stage_select(kind: Kind, plan: _Plan, attributes: list[str]) -> str:
     for f in fields_of(kind):
         header = plan.header_of(f.name)
         text = texts[header] if header is not None else "CAST(NULL AS VARCHAR)"
-        parsed = parse_sql(f.type, text) if header is not None else f"CAST(NULL AS {sql_type(f.type)})"
+        parsed = (
+            parse_sql(f.type, text) if header is not None else f"CAST(NULL AS {sql_type(f.type)})"
+        )
         values.append(f"{parsed} AS {sql_identifier(f.name)}")
         if f.type != "text":
             kept_texts.append(f"{text} AS {_text_column(f)}")
@@ -287,7 +291,7 @@ _COLUMN_SQL = (
     "THEN array_to_string(list_transform(__problems, lambda p: p.column), ', ') END"
 )
 
-# Stage rows not rejected, for use after FROM.
+# Stage rows not rejected: a FROM clause with its WHERE condition, which callers may extend.
 _GOOD_ROWS = (
     f"{STAGE} s WHERE NOT EXISTS "
     f"(SELECT 1 FROM {REJECTS} r WHERE r.__file = s.__file AND r.__row = s.__row)"
@@ -334,8 +338,7 @@ def _one_row_per_key(con: duckdb.DuckDBPyConnection, kind: Kind, attributes: lis
     if kind == "interactions":
         columns = f"{_interaction_id_sql()} AS interaction_id, {columns}"
     con.execute(
-        f"CREATE OR REPLACE TEMP TABLE {INCOMING} AS "
-        f"SELECT DISTINCT {columns} FROM {_GOOD_ROWS}"
+        f"CREATE OR REPLACE TEMP TABLE {INCOMING} AS SELECT DISTINCT {columns} FROM {_GOOD_ROWS}"
     )
     return _count(con, f"SELECT count(*) FROM {_GOOD_ROWS}")
 

@@ -70,16 +70,20 @@ def table_rows(explanations: Iterable[Explanation], changes: dict[str, str],
                columns: Sequence[Column], lang: str) -> Iterable[list[Any]]:
     code = "zh" if lang.startswith("zh") else "en"
     for e in explanations:
-        values = {**e.metrics, "score": e.score, "tier_label": e.tier_label,
+        values = {**e.metrics, "customer_id": e.customer_id, "score": e.score,
+                  "tier_label": e.tier_label,
                   "change": CHANGE_WORDS[code].get(changes.get(e.customer_id, ""), ""),
                   "notes": "；".join(e.reasons()) if code == "zh" else "; ".join(e.reasons())}
-        yield [_cell(values.get(c.name)) for c in columns]
+        yield [_cell(values.get(c.name), c) for c in columns]
 
 
-def _cell(value: Any) -> Any:
-    if isinstance(value, float) and value != value:
+def _cell(value: Any, column: Column) -> Any:
+    """Floats rounded as they are shown, so CSV files hold 1100000.0, not 1099999.9999."""
+    if not isinstance(value, float):
+        return value
+    if value != value:
         return None
-    return value
+    return round(value, 4 if column.number_format == "0.0%" else 2)
 
 
 def write_grading_table(path: Path, columns: Sequence[Column], rows: Iterable[list[Any]], *,
