@@ -123,7 +123,7 @@ def _load_frames(con: duckdb.DuckDBPyConnection, scratch: Path,
             continue
         path = scratch / f"{kind}.parquet"
         pq.write_table(_as_arrow(frame), path)
-        results[kind] = import_files(con, kind, [path], rejects_dir=scratch / "rejects")  # type: ignore[arg-type]
+        results[kind] = import_files(con, kind, [path], rejects_dir=scratch / "rejects")
     return results
 
 
@@ -131,5 +131,5 @@ def _as_arrow(frame: Any) -> pa.Table:
     if isinstance(frame, pa.Table):
         return frame
     if hasattr(frame, "to_arrow"):            # polars
-        return frame.to_arrow()  # type: ignore[no-any-return]
+        return frame.to_arrow()
     return pa.Table.from_pandas(frame, preserve_index=False)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import itertools
 import json
 import sys
 from collections.abc import Callable, Sequence
@@ -178,8 +179,9 @@ def grade_cmd(as_of: dt.date | None, policy: str | None, orders: tuple[str, ...]
     """
     if (customers or interactions) and not orders:
         raise click.UsageError("--customers/--interactions grade from files: give --orders too")
-    files = ({"orders": list(orders), "customers": list(customers),
-              "interactions": list(interactions)} if orders else None)
+    files: dict[str, Sequence[str]] | None = (
+        {"orders": orders, "customers": customers, "interactions": interactions}
+        if orders else None)
     with Workspace(workspace) as ws:
         with err.status("Grading…"):
             summary = ws.grade(as_of=as_of, policy=policy, files=files)
@@ -271,15 +273,11 @@ def _print_customers(explanations: Any, limit: int | None, lang: str) -> None:
     table = Table()
     for header in ("customer_id", "name", "tier", "score", "annual_spend", "reasons"):
         table.add_column(header, overflow="fold")
-    shown = 0
-    for e in explanations:
-        if limit is not None and shown >= limit:
-            break
+    for e in itertools.islice(explanations, limit):
         table.add_row(e.customer_id, e.name or "", e.tier_label,
                       formatting.value("score", e.score, lang),
                       formatting.money(e.metrics.get("annual_spend"), lang),
                       "\n".join(e.reasons()))
-        shown += 1
     out.print(table)
 
 
@@ -318,7 +316,8 @@ def _print_explanation(e: Any) -> None:
     out.print(f"\n{'规则检查' if zh else 'Rules, best tier first'}:")
     for check in e.checks:
         mark = "[green]✓[/]" if check.holds else "[red]✗[/]"
-        out.print(f"  {mark} {check.label}: {check.rule or ('其余客户' if zh else 'everyone else')}")
+        rule = check.rule or ("其余客户" if zh else "everyone else")
+        out.print(f"  {mark} {check.label}: {rule}")
         for c in check.conditions:
             sign = "✓" if c.holds else "✗"
             out.print(f"      {sign} {c.text}   [dim]({formatting.value('', c.left, lang)}"

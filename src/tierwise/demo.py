@@ -37,7 +37,7 @@ def build_demo(folder: Path, *, n_customers: int = 2000, seed: int = 7,
         data = generate(n_customers, seed=seed, end=end)
         files = write_files(data, ws.root / "samples")
         for kind in ("customers", "orders", "interactions"):
-            result = ws.import_files(kind, [files[kind]])  # type: ignore[arg-type]
+            result = ws.import_files(kind, [files[kind]])
             report(f"Imported {files[kind].name}: accepted {result.accepted}, "
                    f"rejected {result.rejected}")
         summary: RunSummary | None = None

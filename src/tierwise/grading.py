@@ -27,6 +27,7 @@ import sqlalchemy as sa
 from tierwise.appdb import schema
 from tierwise.appdb.database import bulk_insert
 from tierwise.errors import TierwiseError
+from tierwise.history import new_id
 from tierwise.metrics import Window, customer_metrics
 from tierwise.policy.expr import to_ibis
 from tierwise.policy.loading import name_types
@@ -151,7 +152,7 @@ def latest_order_date(backend: Any, orders: ir.Table) -> dt.date:
     if value is None or (hasattr(value, "__class__") and str(value) in ("NaT", "nan")):
         raise TierwiseError("there are no orders to grade; import orders first "
                             "(tierwise import orders FILE) or give --as-of")
-    return value.date() if isinstance(value, dt.datetime) else value  # type: ignore[no-any-return]
+    return value.date() if isinstance(value, dt.datetime) else value
 
 
 def compute_aggregates(backend: Any, table: ir.Table,
@@ -344,7 +345,7 @@ def _record(backend: Any, final: ir.Table, policy: Policy, policy_text: str, *,
         tiers, changes = summarise(light, policy)
         created_at = dt.datetime.now(dt.UTC)
         with appdb.begin() as connection:
-            run_id = connection.execute(schema.runs.insert().values(
+            run_id = new_id(connection.execute(schema.runs.insert().values(
                 created_at=created_at, created_by=user, as_of=window.as_of,
                 window_months=window.months, policy_name=policy.name,
                 policy_hash=policy.hash, policy_text=policy_text,
@@ -352,7 +353,7 @@ def _record(backend: Any, final: ir.Table, policy: Policy, policy_text: str, *,
                 previous_run_id=previous["id"] if previous else None,
                 summary=json.loads(json.dumps([t.__dict__ for t in tiers])),
                 aggregates={f"{f}({n})": v for (f, n), v in aggregates.items()},
-            )).inserted_primary_key[0]
+            )))
             _insert_assignments(connection, run_id, light)
             _insert_changes(connection, run_id, light)
             os.replace(staging, snapshot_path(runs_dir, run_id))

@@ -166,10 +166,17 @@ def add_override(engine: sa.Engine, customer_id: str, tier: str, *, reason: str,
     if not reason.strip():
         raise TierwiseError("an override needs a reason (--reason)")
     with engine.begin() as connection:
-        return int(connection.execute(schema.overrides.insert().values(
+        result = connection.execute(schema.overrides.insert().values(
             customer_id=customer_id, tier=tier, reason=reason.strip(), until=until,
-            created_at=dt.datetime.now(dt.UTC), created_by=user,
-        )).inserted_primary_key[0])
+            created_at=dt.datetime.now(dt.UTC), created_by=user))
+        return new_id(result)
+
+
+def new_id(result: sa.CursorResult[Any]) -> int:
+    """The primary key an INSERT created."""
+    key = result.inserted_primary_key
+    assert key is not None
+    return int(key[0])
 
 
 def remove_overrides(engine: sa.Engine, customer_id: str, *, user: str) -> int:

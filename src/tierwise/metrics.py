@@ -41,7 +41,7 @@ class Window:
 
 
 def add_months(day: dt.date, months: int) -> dt.date:
-    """Calendar month arithmetic, clamping to the month's last day (2024-02-29 - 12 → 2023-02-28)."""
+    """Calendar month arithmetic, clamped to the month's end: 2024-02-29 - 12 → 2023-02-28."""
     month_index = day.year * 12 + (day.month - 1) + months
     year, month = divmod(month_index, 12)
     last = calendar.monthrange(year, month + 1)[1]

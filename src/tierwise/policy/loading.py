@@ -135,17 +135,17 @@ def _dotted(loc: Sequence[Any]) -> str:
     return text
 
 
-def _where(data: Any, loc: Sequence[Any]) -> str:
+def _where(data: Any, loc: Sequence[Any]) -> str:  # data: ruamel containers with .lc
     """'line N: ' for the deepest part of loc that exists in the YAML, else ''."""
     line: int | None = None
     node = data
     for part in loc:
         try:
             if isinstance(node, Mapping) and part in node:
-                line = node.lc.key(part)[0]
+                line = node.lc.key(part)[0]  # type: ignore[attr-defined]
                 node = node[part]
             elif isinstance(node, list) and isinstance(part, int) and part < len(node):
-                line = node.lc.item(part)[0]
+                line = node.lc.item(part)[0]  # type: ignore[attr-defined]
                 node = node[part]
             else:
                 break
