@@ -415,7 +415,7 @@ def test_conditions_report_each_test_in_source_order() -> None:
 
 def test_conditions_cover_in_between_is_null_and_flags() -> None:
     rule = parse_rule(
-        "(industry in ['制造', '零售'] or key_account) and not (since is null)"
+        "(industry in ['制造', '零售'] or key_account) and not ((since is null))"
         " and tenure_years between 1 and 3 and 员工人数 > 100"
     )
     values = {"industry": "金融", "key_account": True, "tenure_years": 2, "员工人数": "x"}

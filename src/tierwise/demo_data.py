@@ -6,8 +6,10 @@ seconds. `write_files` writes them the way a Chinese company's exports usually l
 an xlsx customer list, a GBK order CSV and a UTF-8-with-BOM interaction log.
 
 The value model: every customer has a latent annual spend ``W`` drawn from a calibrated
-heavy-tailed distribution (about 7% spend 100万+ over the last 12 months, 17% 50–100万,
-45% 10–50万 and the rest under 10万 or nothing). Orders follow a renewal process whose
+heavy-tailed distribution (over the last 12 months about 7.5% spend 100万+, 18% 50–100万,
+47% 10–50万 and the rest under 10万 or nothing; the top fifth of customers carry ~74% of
+revenue, in line with the VIP/重要/普通/潜在 tiers of seed document 004). Orders follow a
+renewal process (gamma-distributed gaps) whose
 frequency and ticket size both move with the customer's trajectory (growing, steady,
 declining, lapsed, new, prospect), normalised so the expected spend over the last
 12 months of activity equals ``W``.
@@ -16,6 +18,7 @@ declining, lapsed, new, prospect), normalised so the expected spend over the las
 from __future__ import annotations
 
 import datetime
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -498,6 +501,8 @@ def _mobiles(rng: np.random.Generator, n: int) -> pa.Array:
 def _interactions(rng: np.random.Generator, segment: np.ndarray,
                   size: np.ndarray, since: np.ndarray, s: np.ndarray, e: np.ndarray,
                   span: float, start_day: float) -> pa.Table:
+    """Visits, calls and emails scale with size; complaints are more frequent and survey
+    scores lower for declining and lapsed customers; prospects only get sales contacts."""
     n = len(segment)
     prospect = segment == _PROSPECT
     lo = np.where(prospect, np.clip(since, 0.0, span), np.clip(np.minimum(since, s), 0.0, span))
@@ -545,9 +550,9 @@ def _yuan(values: pa.Array) -> pa.Array:
     x = np.asarray(values.to_numpy(zero_copy_only=False), dtype=np.float64)
     cents = np.round(np.abs(x) * 100).astype(np.int64)
     whole, fen = cents // 100, cents % 100
-    parts = []
-    rest = whole
-    for _ in range(5):  # up to 10^15 yuan
+    parts = [whole % 1000]
+    rest = whole // 1000
+    while rest.any():  # one more group of three digits while any amount needs it
         parts.append(rest % 1000)
         rest = rest // 1000
     text = pc.cast(pa.array(parts[-1]), pa.string())
@@ -592,10 +597,14 @@ def _csv_text(table: pa.Table, eol: str) -> str:
 
     def field(col: pa.Array) -> pa.Array:
         col = pc.fill_null(col.cast(pa.string()), "")
-        data = col.buffers()[2]
-        if data is None or not any(c in data.to_pybytes() for c in (b",", b'"', b"\n", b"\r")):
+        raw = col.buffers()[2]
+        data = raw.to_pybytes() if raw is not None else b""
+        special = [c for c in (",", '"', "\n", "\r") if c.encode() in data]
+        if not special:
             return col  # nothing in this column needs quoting: skip the per-value scan
-        needs = pc.match_substring_regex(col, '[,"\r\n]')
+        needs = pc.match_substring(col, special[0])
+        for c in special[1:]:
+            needs = pc.or_(needs, pc.match_substring(col, c))
         quoted = pc.binary_join_element_wise('"', pc.replace_substring(col, '"', '""'), '"', "")
         return pc.if_else(needs, quoted, col)
 
@@ -611,8 +620,12 @@ def _csv_text(table: pa.Table, eol: str) -> str:
 
 
 def write_files(data: DemoData, folder: Path) -> dict[str, Path]:
-    """Write the demo data as a Chinese company's exports: 客户.xlsx, 订单.csv (GBK) and
-    互动记录.csv (UTF-8 with BOM). Returns the three paths by table name."""
+    """Write the demo data as a Chinese company's exports and return the paths by table:
+
+    - 客户.xlsx: Chinese headers, 合作开始日期 as real date cells, 员工人数 as text;
+    - 订单.csv: GBK, CRLF, dates like 2025/3/7, amounts like "￥12,345.60" (the full-width
+      yuan sign, as GBK has no ¥) and refunds as "-￥1,234.00";
+    - 互动记录.csv: UTF-8 with BOM, types in Chinese (拜访/电话/邮件/投诉/调查/活动)."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     paths = {"customers": folder / "客户.xlsx", "orders": folder / "订单.csv",
@@ -651,17 +664,103 @@ _XLSX_HEADERS = (("客户编号", "customer_id"), ("客户名称", "name"), ("�
                  ("合作开始日期", "since"), ("客户经理", "owner"), ("员工人数", "员工人数"))
 
 
-def _write_customers_xlsx(customers: pa.Table, path: Path) -> None:
-    from openpyxl import Workbook
+_NS_MAIN = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
+_NS_REL = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
+_NS_PKG = "http://schemas.openxmlformats.org/package/2006/relationships"
+_XML = '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
+_XLSX_STATIC = {
+    "[Content_Types].xml": _XML
+    + '<Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types">'
+    '<Default Extension="rels" '
+    'ContentType="application/vnd.openxmlformats-package.relationships+xml"/>'
+    '<Default Extension="xml" ContentType="application/xml"/>'
+    '<Override PartName="/xl/workbook.xml" ContentType="application/'
+    'vnd.openxmlformats-officedocument.spreadsheetml.sheet.main+xml"/>'
+    '<Override PartName="/xl/worksheets/sheet1.xml" ContentType="application/'
+    'vnd.openxmlformats-officedocument.spreadsheetml.worksheet+xml"/>'
+    '<Override PartName="/xl/styles.xml" ContentType="application/'
+    'vnd.openxmlformats-officedocument.spreadsheetml.styles+xml"/>'
+    "</Types>",
+    "_rels/.rels": _XML
+    + f'<Relationships xmlns="{_NS_PKG}"><Relationship Id="rId1" '
+    f'Type="{_NS_REL}/officeDocument" Target="xl/workbook.xml"/></Relationships>',
+    "xl/workbook.xml": _XML
+    + f'<workbook xmlns="{_NS_MAIN}" xmlns:r="{_NS_REL}"><sheets>'
+    '<sheet name="客户列表" sheetId="1" r:id="rId1"/></sheets></workbook>',
+    "xl/_rels/workbook.xml.rels": _XML
+    + f'<Relationships xmlns="{_NS_PKG}">'
+    f'<Relationship Id="rId1" Type="{_NS_REL}/worksheet" Target="worksheets/sheet1.xml"/>'
+    f'<Relationship Id="rId2" Type="{_NS_REL}/styles" Target="styles.xml"/>'
+    "</Relationships>",
+    "xl/styles.xml": _XML
+    + f'<styleSheet xmlns="{_NS_MAIN}">'
+    '<numFmts count="1"><numFmt numFmtId="164" formatCode="yyyy-mm-dd"/></numFmts>'
+    '<fonts count="2"><font><sz val="11"/><name val="等线"/></font>'
+    '<font><b/><sz val="11"/><name val="等线"/></font></fonts>'
+    '<fills count="2"><fill><patternFill patternType="none"/></fill>'
+    '<fill><patternFill patternType="gray125"/></fill></fills>'
+    '<borders count="1"><border><left/><right/><top/><bottom/><diagonal/></border></borders>'
+    '<cellStyleXfs count="1"><xf numFmtId="0" fontId="0" fillId="0" borderId="0"/>'
+    "</cellStyleXfs>"
+    '<cellXfs count="3"><xf numFmtId="0" fontId="0" fillId="0" borderId="0" xfId="0"/>'
+    '<xf numFmtId="164" fontId="0" fillId="0" borderId="0" xfId="0" applyNumberFormat="1"/>'
+    '<xf numFmtId="0" fontId="1" fillId="0" borderId="0" xfId="0" applyFont="1"/>'
+    "</cellXfs>"
+    '<cellStyles count="1"><cellStyle name="常规" xfId="0" builtinId="0"/></cellStyles>'
+    "</styleSheet>",
+}
+_EXCEL_EPOCH_OFFSET = 25569  # serial number of 1970-01-01 in Excel's 1900 date system
 
-    wb = Workbook(write_only=True)
-    ws = wb.create_sheet("客户列表")
-    ws.column_dimensions["B"].width = 34
-    ws.column_dimensions["C"].width = 14
-    ws.column_dimensions["G"].width = 13
-    ws.append([h for h, _ in _XLSX_HEADERS])
-    columns = [customers[c].to_pylist() for _, c in _XLSX_HEADERS]
-    # openpyxl stores datetime.date values as date cells formatted yyyy-mm-dd.
-    for row in zip(*columns, strict=True):
-        ws.append(row)
-    wb.save(path)
+
+def _xml_escape(col: pa.Array) -> pa.Array:
+    for raw, esc in (("&", "&amp;"), ("<", "&lt;"), (">", "&gt;")):
+        col = pc.replace_substring(col, raw, esc)
+    return col
+
+
+def _write_customers_xlsx(customers: pa.Table, path: Path) -> None:
+    """A one-sheet xlsx written directly as SpreadsheetML: text as inline strings, the
+    start date as real date cells (serial numbers styled yyyy-mm-dd), a bold header row.
+
+    Building the XML with Arrow string kernels keeps 100,000 rows to well under a second,
+    where a cell-by-cell writer takes tens of seconds."""
+    n = customers.num_rows
+    letters = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+    row_no = pc.cast(pa.array(np.arange(2, n + 2)), pa.string())
+    cells = []
+    for j, (_, name) in enumerate(_XLSX_HEADERS):
+        ref = pc.binary_join_element_wise(letters[j], row_no, "")
+        col = customers[name].combine_chunks()
+        if pa.types.is_date32(col.type):
+            serial = pc.cast(pc.add(col.cast(pa.int32()), _EXCEL_EPOCH_OFFSET), pa.string())
+            cell = pc.binary_join_element_wise('<c r="', ref, '" s="1"><v>', serial, "</v></c>",
+                                               "")
+        else:
+            text = _xml_escape(col.cast(pa.string()))
+            cell = pc.binary_join_element_wise('<c r="', ref, '" t="inlineStr"><is><t>', text,
+                                               "</t></is></c>", "")
+        cells.append(pc.fill_null(cell, ""))  # a missing value is an absent cell
+    rows = pc.binary_join_element_wise('<row r="', row_no, '">', *cells, "</row>", "")
+    header = "".join(f'<c r="{letters[j]}1" s="2" t="inlineStr"><is><t>{h}</t></is></c>'
+                     for j, (h, _) in enumerate(_XLSX_HEADERS))
+    widths = (10, 34, 14, 10, 8, 8, 14, 10, 10)
+    cols = "".join(f'<col min="{j + 1}" max="{j + 1}" width="{w}" customWidth="1"/>'
+                   for j, w in enumerate(widths))
+    last = f"{letters[len(_XLSX_HEADERS) - 1]}{n + 1}"
+    head = (_XML + f'<worksheet xmlns="{_NS_MAIN}" xmlns:r="{_NS_REL}">'
+            f'<dimension ref="A1:{last}"/>'
+            '<sheetViews><sheetView workbookViewId="0"><pane ySplit="1" topLeftCell="A2" '
+            'activePane="bottomLeft" state="frozen"/></sheetView></sheetViews>'
+            f'<cols>{cols}</cols><sheetData><row r="1">{header}</row>')
+    body = b""
+    if n:
+        offsets = np.frombuffer(rows.buffers()[1], np.int32, n + 1, rows.offset * 4)
+        body = rows.buffers()[2].to_pybytes()[offsets[0]:offsets[-1]]
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=6) as zf:
+        zf.writestr("[Content_Types].xml", _XLSX_STATIC["[Content_Types].xml"])
+        zf.writestr("_rels/.rels", _XLSX_STATIC["_rels/.rels"])
+        zf.writestr("xl/workbook.xml", _XLSX_STATIC["xl/workbook.xml"])
+        zf.writestr("xl/_rels/workbook.xml.rels", _XLSX_STATIC["xl/_rels/workbook.xml.rels"])
+        zf.writestr("xl/styles.xml", _XLSX_STATIC["xl/styles.xml"])
+        zf.writestr("xl/worksheets/sheet1.xml",
+                    head.encode("utf-8") + body + b"</sheetData></worksheet>")

@@ -11,6 +11,7 @@ from tierwise.ingest.fields import FieldType
 
 # Half-width, full-width and non-breaking spaces, BOM, tabs and line breaks.
 _TRIM_CHARS = " \t\r\n\u3000\u00a0\ufeff"
+_EDGE_SPACE = r"^[\s\x{3000}\x{a0}\x{feff}]|[\s\x{3000}\x{a0}\x{feff}]$"
 
 # Interaction types users write, by canonical type; anything else is kept lower-cased.
 INTERACTION_TYPES: dict[str, tuple[str, ...]] = {
@@ -25,6 +26,8 @@ INTERACTION_TYPES: dict[str, tuple[str, ...]] = {
 # A Chinese date, optionally followed by a time part: 2025-03-07, 2025/3/7, 2025.3.7,
 # 2025年3月7日, 2025-03-07 14:30:00, 2025-03-07T14:30:00Z.
 _DATE_PATTERN = r"^(\d{4})[-/.年](\d{1,2})[-/.月](\d{1,2})[日号]?(?:[ T].*)?$"
+_ISO_DATE_GLOB = "[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]"
+_ISO_DATETIME_GLOB = _ISO_DATE_GLOB + "[ T]*"
 _COMPACT_DATE_PATTERN = r"^(\d{4})(\d{2})(\d{2})$"
 # Excel stores dates as days since 1899-12-30; five digits covers 1927-2173 without
 # mistaking a bare year or a short number for a date.
@@ -43,7 +46,12 @@ def sql_identifier(name: str) -> str:
 
 def clean_sql(text: str) -> str:
     """Trimmed text, NULL when empty."""
-    return f"NULLIF(trim({text}, {sql_string(_TRIM_CHARS)}), '')"
+    # Trimming a set of Unicode spaces is slow in DuckDB; most values need no trimming.
+    return (
+        f"(CASE WHEN regexp_matches({text}, {sql_string(_EDGE_SPACE)}) "
+        f"THEN NULLIF(trim({text}, {sql_string(_TRIM_CHARS)}), '') "
+        f"ELSE NULLIF({text}, '') END)"
+    )
 
 
 def amount_sql(text: str) -> str:
@@ -60,8 +68,12 @@ def amount_sql(text: str) -> str:
     )
     number = f"TRY_CAST(rtrim({bare}, '万亿千') AS DOUBLE)"
     value = f"({number} * {multiplier} * (CASE WHEN {negative} THEN -1 ELSE 1 END))"
+    plain = f"TRY_CAST({text} AS DOUBLE)"  # most amounts are plain numbers: skip the regexes
     # TRY_CAST accepts 'inf' and 'nan', which are never amounts.
-    return f"(CASE WHEN isfinite({value}) THEN {value} END)"
+    return (
+        f"(CASE WHEN isfinite({plain}) THEN {plain} "
+        f"WHEN {plain} IS NULL AND isfinite({value}) THEN {value} END)"
+    )
 
 
 def date_sql(text: str) -> str:
@@ -71,8 +83,12 @@ def date_sql(text: str) -> str:
     compact_pattern = sql_string(_COMPACT_DATE_PATTERN)
     compact = f"TRY_CAST(regexp_replace({text}, {compact_pattern}, '\\1-\\2-\\3') AS DATE)"
     serial = f"(DATE '1899-12-30' + CAST(floor(TRY_CAST({text} AS DOUBLE)) AS INTEGER))"
+    # ISO dates (and ISO timestamps) are the common case: a cheap GLOB, no regexes. DuckDB's
+    # own date cast is too lenient ('25-3-7', 'epoch') to use without the GLOB.
     return (
         "(CASE "
+        f"WHEN {text} GLOB {sql_string(_ISO_DATE_GLOB)} "
+        f"OR {text} GLOB {sql_string(_ISO_DATETIME_GLOB)} THEN TRY_CAST(left({text}, 10) AS DATE) "
         f"WHEN regexp_matches({text}, {sql_string(_DATE_PATTERN)}) THEN {dashed} "
         f"WHEN regexp_matches({text}, {sql_string(_COMPACT_DATE_PATTERN)}) THEN {compact} "
         f"WHEN regexp_matches({text}, {sql_string(_EXCEL_SERIAL_PATTERN)}) THEN {serial} "

@@ -701,8 +701,11 @@ class _Interpreter(ABC, Generic[T]):
         return self.truth(node)
 
     def compare(self, op: str, left: Node, right: Node) -> T:
-        kind = _comparison_kind(left, right, self.types)
+        kind = self.kind(left, right)
         return self.compare_values(op, self.operand(left, kind), self.operand(right, kind))
+
+    def kind(self, left: Node, right: Node) -> ValueType:
+        return _comparison_kind(left, right, self.types)
 
     def operand(self, node: Node, kind: ValueType) -> T:
         """A comparison side, converted to the comparison's type."""
@@ -1003,33 +1006,29 @@ def _condition_nodes(node: Node, types: Mapping[str, ValueType]) -> Iterator[Nod
 
 
 def _unwrap(text: str) -> str:
-    """`(since is null)` -> `since is null`: spans of parenthesised nodes include the parens."""
-    tokens = list(_parser().lex(text))
-    while len(tokens) > 2 and tokens[0].type == "LPAR" and tokens[-1].type == "RPAR":
+    """`((since is null))` -> `since is null`: spans of parenthesised nodes include the parens."""
+    while True:
+        tokens = list(_parser().lex(text))
+        if len(tokens) < 3 or tokens[0].type != "LPAR" or tokens[-1].type != "RPAR":
+            return text
         depth = 0
         for token in tokens[:-1]:
             depth += {"LPAR": 1, "RPAR": -1}.get(token.type, 0)
             if depth == 0:
                 return text  # the first parenthesis closes early: `(a) + (b)`
-        text, tokens = text[tokens[0].end_pos : tokens[-1].start_pos].strip(), tokens[1:-1]
-    return text
+        text = text[cast(int, tokens[0].end_pos) : tokens[-1].start_pos].strip()
 
 
 def _condition_sides(py: _Python, node: Node) -> tuple[Any, Any]:
-    kind = lambda a, b: _comparison_kind(a, b, py.types)  # noqa: E731
     match node:
         case Compare(left=a, right=b):
-            return py.operand(a, kind(a, b)), py.operand(b, kind(a, b))
+            return py.operand(a, py.kind(a, b)), py.operand(b, py.kind(a, b))
         case InList(operand=x, items=items):
-            return (
-                py.operand(x, kind(x, items[0])),
-                [py.operand(item, kind(x, item)) for item in items],
-            )
+            left = py.operand(x, py.kind(x, items[0]))
+            return left, [py.operand(item, py.kind(x, item)) for item in items]
         case Between(operand=x, low=lo, high=hi):
-            return py.operand(x, kind(x, lo)), (
-                py.operand(lo, kind(x, lo)),
-                py.operand(hi, kind(x, hi)),
-            )
+            bounds = (py.operand(lo, py.kind(x, lo)), py.operand(hi, py.kind(x, hi)))
+            return py.operand(x, py.kind(x, lo)), bounds
         case IsNull(operand=x):
             return py.value(x), None
     return py.value(node), True
@@ -1103,7 +1102,7 @@ def _bound(py: _Python, op: str, left: Node, right: Node) -> list[Shortfall] | N
         left, right, op = right, left, _FLIPPED[op]
     if not isinstance(left, Name) or _has_names(right):
         return None
-    if _comparison_kind(left, right, py.types) != "number":
+    if py.kind(left, right) != "number":
         return None
     target = py.operand(right, "number")
     if target is None:
