@@ -49,7 +49,7 @@ def test_amounts_in_common_chinese_forms_parse(text: str, expected: float) -> No
     assert parse(amount_sql, text) == pytest.approx(expected)
 
 
-@pytest.mark.parametrize("text", ["abc", "1.2.3", "inf", "nan", "万", "12-5"])
+@pytest.mark.parametrize("text", ["abc", "1.2.3", "inf", "-infinity", "nan", "万", "12-5"])
 def test_text_that_is_not_an_amount_parses_to_null(text: str) -> None:
     assert parse(amount_sql, text) is None
 
@@ -78,7 +78,10 @@ def test_dates_in_common_forms_parse(text: str) -> None:
     assert parse(date_sql, text) == dt.date(2025, 3, 7)
 
 
-@pytest.mark.parametrize("text", ["2025-13-45", "2025-02-30", "2025", "abc", "3/7", "123"])
+@pytest.mark.parametrize(
+    "text",
+    ["2025-13-45", "2025-02-30", "2025", "abc", "3/7", "123", "2025-03-07x", "25-3-7", "epoch"],
+)
 def test_text_that_is_not_a_date_parses_to_null(text: str) -> None:
     assert parse(date_sql, text) is None
 

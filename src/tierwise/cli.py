@@ -320,8 +320,8 @@ def _print_explanation(e: Any) -> None:
         out.print(f"  {mark} {check.label}: {rule}")
         for c in check.conditions:
             sign = "✓" if c.holds else "✗"
-            out.print(f"      {sign} {c.text}   [dim]({formatting.value('', c.left, lang)}"
-                      f" vs {formatting.value('', c.right, lang)})[/]", highlight=False)
+            seen = formatting.value(c.name or "", c.left, lang)
+            out.print(f"      {sign} {c.text}   [dim]({seen})[/]", highlight=False)
     if e.dimension_scores:
         dims = ", ".join(f"{k} {formatting.value(k, v, lang)}"
                          for k, v in e.dimension_scores.items())

@@ -10,7 +10,14 @@ from typing import Any
 
 from tierwise import formatting
 from tierwise.history import HistoryEntry, Override
-from tierwise.policy.expr import Condition, Shortfall, conditions, evaluate, shortfalls
+from tierwise.policy.expr import (
+    Condition,
+    Shortfall,
+    conditions,
+    deciding_conditions,
+    evaluate,
+    shortfalls,
+)
 from tierwise.policy.loading import name_types
 from tierwise.policy.model import Policy, Tier
 from tierwise.vocabulary import METRICS, ValueType, metric_label
@@ -26,7 +33,8 @@ class RuleCheck:
     label: str
     rule: str | None
     holds: bool
-    conditions: list[Condition]
+    conditions: list[Condition]   # every condition, in source order
+    deciding: list[Condition]     # the ones that decided it (see expr.deciding_conditions)
 
 
 @dataclass(frozen=True)
@@ -83,11 +91,12 @@ def explain_row(row: Mapping[str, Any], policy: Policy, *,
     checks: list[RuleCheck] = []
     for tier in policy.tiers:
         if tier.rule is None:
-            checks.append(RuleCheck(tier.key, tier.display(lang), None, True, []))
+            checks.append(RuleCheck(tier.key, tier.display(lang), None, True, [], []))
             break
         holds = evaluate(tier.rule, values, types, aggregates)
         checks.append(RuleCheck(tier.key, tier.display(lang), tier.when, holds,
-                                conditions(tier.rule, values, types, aggregates)))
+                                conditions(tier.rule, values, types, aggregates),
+                                deciding_conditions(tier.rule, values, types, aggregates)))
         if holds:
             break
     computed = str(row["computed_tier"])
@@ -127,8 +136,7 @@ def reasons_for(explanation: Explanation) -> list[str]:
     lines: list[str] = []
     fired = explanation.checks[-1] if explanation.checks else None
     if fired is not None and fired.rule is not None:
-        held = [c for c in fired.conditions if c.holds]
-        detail = "; ".join(_condition_text(c, explanation.metrics, lang) for c in held)
+        detail = "; ".join(_condition_text(c, lang) for c in fired.deciding)
         lines.append(f"{fired.label}: {detail}" if detail else f"{fired.label}: {fired.rule}")
     elif fired is not None:
         lines.append(f"{fired.label}: " + ("未满足更高等级的条件" if zh
@@ -153,11 +161,11 @@ def reasons_for(explanation: Explanation) -> list[str]:
     return lines
 
 
-def _condition_text(condition: Condition, metrics: Mapping[str, Any], lang: str) -> str:
-    name = condition.text.split()[0] if condition.text else ""
-    if name in metrics:
-        return f"{condition.text} ({formatting.value(name, metrics[name], lang)})"
-    return condition.text
+def _condition_text(condition: Condition, lang: str) -> str:
+    """'annual_spend >= 100万 (¥120.00万)': the test and the value it saw."""
+    if condition.name is None:
+        return condition.text
+    return f"{condition.text} ({formatting.value(condition.name, condition.left, lang)})"
 
 
 def _step_text(step: Step, metrics: Mapping[str, Any], lang: str) -> str:

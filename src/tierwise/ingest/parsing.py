@@ -26,6 +26,8 @@ INTERACTION_TYPES: dict[str, tuple[str, ...]] = {
 # A Chinese date, optionally followed by a time part: 2025-03-07, 2025/3/7, 2025.3.7,
 # 2025年3月7日, 2025-03-07 14:30:00, 2025-03-07T14:30:00Z.
 _DATE_PATTERN = r"^(\d{4})[-/.年](\d{1,2})[-/.月](\d{1,2})[日号]?(?:[ T].*)?$"
+# Thousands separators, currency signs and spaces inside an amount.
+_AMOUNT_NOISE = " ,，¥￥$元\u00a0\u3000"
 _ISO_DATE_GLOB = "[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]"
 _ISO_DATETIME_GLOB = _ISO_DATE_GLOB + "[ T]*"
 _COMPACT_DATE_PATTERN = r"^(\d{4})(\d{2})(\d{2})$"
@@ -57,10 +59,16 @@ def clean_sql(text: str) -> str:
 def amount_sql(text: str) -> str:
     """A DOUBLE from ``1234.5``, ``¥1,234.50``, ``￥1，234``, ``1.2万``, ``3亿``, ``(500)``,
     ``12,000元``, ``-500``; NULL when not an amount."""
+    # Plain string functions, not regexes: this runs on every formatted amount.
     unsigned = f"replace({text}, '−', '-')"  # a typographic minus is still a minus
-    core = f"regexp_replace({unsigned}, '[\\s,，¥￥$元]|RMB|CNY|rmb|cny', '', 'g')"
+    core = f"translate({unsigned}, {sql_string(_AMOUNT_NOISE)}, '')"
+    for currency in ("RMB", "rmb", "CNY", "cny"):
+        core = f"replace({core}, '{currency}', '')"
+    negative = (
+        f"((starts_with({core}, '(') OR starts_with({core}, '（')) "
+        f"AND (ends_with({core}, ')') OR ends_with({core}, '）')))"
+    )
     bare = f"trim({core}, '()（）')"
-    negative = f"(regexp_matches({core}, '^[(（].*[)）]$'))"
     multiplier = (
         f"(CASE WHEN ends_with({bare}, '万') THEN 1e4 "
         f"WHEN ends_with({bare}, '亿') THEN 1e8 "
@@ -78,8 +86,7 @@ def amount_sql(text: str) -> str:
 
 def date_sql(text: str) -> str:
     """A DATE from the formats Chinese exports use, 8-digit dates and Excel serials."""
-    parts = f"regexp_extract({text}, {sql_string(_DATE_PATTERN)}, ['y', 'm', 'd'])"
-    dashed = f"TRY_CAST(concat_ws('-', {parts}['y'], {parts}['m'], {parts}['d']) AS DATE)"
+    dashed = f"TRY_CAST(regexp_replace({text}, {sql_string(_DATE_PATTERN)}, '\\1-\\2-\\3') AS DATE)"
     compact_pattern = sql_string(_COMPACT_DATE_PATTERN)
     compact = f"TRY_CAST(regexp_replace({text}, {compact_pattern}, '\\1-\\2-\\3') AS DATE)"
     serial = f"(DATE '1899-12-30' + CAST(floor(TRY_CAST({text} AS DOUBLE)) AS INTEGER))"

@@ -969,6 +969,7 @@ class Condition:
     holds: bool
     left: Any
     right: Any
+    name: str | None = None  # the metric or attribute tested, when one side is a bare name
 
 
 def conditions(
@@ -985,12 +986,56 @@ def conditions(
     check_rule(rule, types)
     _require_aggregates(rule, aggregates)
     py = _Python(values, types, aggregates)
-    found: list[Condition] = []
-    for node in _condition_nodes(rule.ast, types):
-        left, right = _condition_sides(py, node)
-        text = _unwrap(rule.text[node.pos : node.end])
-        found.append(Condition(text, bool(py.truth(node)), left, right))
-    return found
+    return [_condition(rule, py, node) for node in _condition_nodes(rule.ast, types)]
+
+
+def deciding_conditions(
+    rule: Rule,
+    values: Mapping[str, Any],
+    types: Mapping[str, ValueType],
+    aggregates: Mapping[tuple[str, str], float | None],
+) -> list[Condition]:
+    """The conditions that decided the outcome, for reasons in words.
+
+    For a rule that holds: every condition of an ``and``, and of an ``or`` only its first
+    alternative that holds. For a rule that fails: the failing parts of an ``and``, and
+    every alternative of an ``or``.
+    """
+    check_rule(rule, types)
+    _require_aggregates(rule, aggregates)
+    py = _Python(values, types, aggregates)
+    return [_condition(rule, py, node) for node in _deciding_nodes(rule.ast, py, types)]
+
+
+def _deciding_nodes(node: Node, py: _Python, types: Mapping[str, ValueType]) -> Iterator[Node]:
+    holds = bool(py.truth(node))
+    if isinstance(node, And):
+        parts = node.items if holds else [n for n in node.items if not py.truth(n)]
+        for part in parts:
+            yield from _deciding_nodes(part, py, types)
+    elif isinstance(node, Or):
+        parts = [next(n for n in node.items if py.truth(n))] if holds else list(node.items)
+        for part in parts:
+            yield from _deciding_nodes(part, py, types)
+    else:
+        yield from _condition_nodes(node, types)
+
+
+def _condition(rule: Rule, py: _Python, node: Node) -> Condition:
+    left, right = _condition_sides(py, node)
+    text = _unwrap(rule.text[node.pos : node.end])
+    return Condition(text, bool(py.truth(node)), left, right, _tested_name(node))
+
+
+def _tested_name(node: Node) -> str | None:
+    match node:
+        case Compare(left=Name(name=name)) | InList(operand=Name(name=name)):
+            return name
+        case Between(operand=Name(name=name)) | IsNull(operand=Name(name=name)):
+            return name
+        case Compare(right=Name(name=name)):
+            return name
+    return None
 
 
 def _condition_nodes(node: Node, types: Mapping[str, ValueType]) -> Iterator[Node]:
