@@ -82,7 +82,7 @@ def test_value_tiers_uses_spend_with_stability_and_potential() -> None:
             rows.append({"订单号": f"{customer}-{m}", "客户编号": customer,
                          "下单日期": (AS_OF - dt.timedelta(days=30 * m)).isoformat(),
                          "订单金额": amount})
-    # 'rising': 35万 this year against 10万 the year before, a large company
+    # "rising": 35万 this year against 10万 the year before, a large company
     rows += [{"订单号": f"rising-{m}", "客户编号": "rising",
               "下单日期": (AS_OF - dt.timedelta(days=30 * m)).isoformat(),
               "订单金额": 35_000.0} for m in range(10)]
@@ -92,7 +92,7 @@ def test_value_tiers_uses_spend_with_stability_and_potential() -> None:
     tiers = graded.tiers()
     assert tiers["old_big"] == "vip"             # 132万, 10 years, every month
     assert tiers["young_big"] == "important"     # 120万 but new and only 3 active months
-    assert tiers["rising"] == "important"        # 35万 with potential_score >= 70
+    assert tiers["rising"] == "important"        # 35万 with potential_score >= 80
     assert tiers["mid"] == "ordinary"            # 24万
     assert tiers["small"] == "potential"         # 2.4万
     assert tiers["prospect"] == "potential"      # no orders

@@ -43,6 +43,7 @@ from tierwise.store import customer_attribute_columns
 STAGE = "__tw_stage"
 REJECTS = "__tw_rejects"
 INCOMING = "__tw_incoming"
+CONFLICTS = "__tw_conflicts"
 _STRICT_EXAMPLES = 5
 _REJECT_COLUMNS = ("file", "row", "column", "reason")
 
@@ -143,10 +144,11 @@ def _import(
     say("checking values")
     _stage(con, kind, plans, attributes)
     _reject_bad_values(con, kind, plans)
+    _distinct_good_rows(con, kind, attributes)
     if kind in _KEYS:
-        _reject_conflicting_duplicates(con, kind, plans, attributes)
+        _reject_conflicting_duplicates(con, kind, plans)
     result = _count_rows(con, kind, plans)
-    good = _one_row_per_key(con, kind, attributes)
+    good = _count(con, f"SELECT count(*) FROM {STAGE}") - result.rejected
 
     say(f"merging {kind}")
     if kind == "customers":
@@ -303,23 +305,23 @@ def _content_columns(kind: Kind, attributes: list[str]) -> list[str]:
 
 
 def _reject_conflicting_duplicates(
-    con: duckdb.DuckDBPyConnection, kind: Kind, plans: list[_Plan], attributes: list[str]
+    con: duckdb.DuckDBPyConnection, kind: Kind, plans: list[_Plan]
 ) -> None:
-    """Reject every row of a key that appears with different content in this import;
-    which one is right is for the user to say."""
+    """Reject every row of a key that appears with different content in this import (which
+    one is right is for the user to say), and drop the key from ``__tw_incoming``."""
     key = sql_identifier(_KEYS[kind])
-    content = ", ".join(sql_identifier(c) for c in _content_columns(kind, attributes))
     reason = sql_string(f"duplicate {_KEYS[kind]} in this import with different content")
-    # Distinct rows first: a key in more than one distinct row has conflicting content.
-    conflicting = (
-        f"SELECT {key} FROM (SELECT DISTINCT {content} FROM {_GOOD_ROWS}) "
-        f"GROUP BY {key} HAVING count(*) > 1"
+    # Incoming rows are distinct, so a key in more than one of them has conflicting content.
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE {CONFLICTS} AS "
+        f"SELECT {key} FROM {INCOMING} GROUP BY {key} HAVING count(*) > 1"
     )
     con.execute(
         f"INSERT INTO {REJECTS} SELECT __file, __row, {reason}, "
         f"{_header_by_file(plans, _KEYS[kind])} FROM {_GOOD_ROWS} "
-        f"AND {key} IN ({conflicting})"
+        f"AND {key} IN (SELECT {key} FROM {CONFLICTS})"
     )
+    con.execute(f"DELETE FROM {INCOMING} WHERE {key} IN (SELECT {key} FROM {CONFLICTS})")
 
 
 def _count_rows(con: duckdb.DuckDBPyConnection, kind: Kind, plans: list[_Plan]) -> ImportResult:
@@ -332,15 +334,14 @@ def _count_rows(con: duckdb.DuckDBPyConnection, kind: Kind, plans: list[_Plan]) 
     return ImportResult(kind=kind, files=reports, rejected=rejected)
 
 
-def _one_row_per_key(con: duckdb.DuckDBPyConnection, kind: Kind, attributes: list[str]) -> int:
-    """Collapse identical duplicates into ``__tw_incoming``; returns the number of good rows."""
+def _distinct_good_rows(con: duckdb.DuckDBPyConnection, kind: Kind, attributes: list[str]) -> None:
+    """Collapse identical duplicates of the good rows into ``__tw_incoming``."""
     columns = ", ".join(sql_identifier(c) for c in _content_columns(kind, attributes))
     if kind == "interactions":
         columns = f"{_interaction_id_sql()} AS interaction_id, {columns}"
     con.execute(
         f"CREATE OR REPLACE TEMP TABLE {INCOMING} AS SELECT DISTINCT {columns} FROM {_GOOD_ROWS}"
     )
-    return _count(con, f"SELECT count(*) FROM {_GOOD_ROWS}")
 
 
 def _interaction_id_sql() -> str:
@@ -423,7 +424,7 @@ def _add_attribute_columns(con: duckdb.DuckDBPyConnection, attributes: list[str]
 
 
 def _drop_work_tables(con: duckdb.DuckDBPyConnection) -> None:
-    for table in (STAGE, REJECTS, INCOMING):
+    for table in (STAGE, REJECTS, INCOMING, CONFLICTS):
         con.execute(f"DROP TABLE IF EXISTS {table}")
 
 
