@@ -94,3 +94,8 @@ def test_column_map_naming_a_column_not_in_the_file_is_an_error() -> None:
 def test_column_map_naming_an_unknown_field_is_an_error() -> None:
     with pytest.raises(InputError, match="'buyer' is not a field of orders"):
         detect_mapping(["单号", "买家"], "orders", {"买家": "buyer"})
+
+
+def test_an_attribute_may_not_take_the_name_of_an_import_work_column() -> None:
+    mapping = detect_mapping(["客户编号", "__row"], "customers")
+    assert mapping["__row"] == "attribute:__row_attr"

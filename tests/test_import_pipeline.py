@@ -497,3 +497,22 @@ def test_progress_reports_each_step(con, tmp_path: Path) -> None:
     run(con, "orders", path, tmp_path=tmp_path, progress=messages.append)
     assert messages[0] == f"reading {path}"
     assert "merging orders" in messages
+
+
+def test_grading_straight_from_files_works_on_a_fresh_in_memory_store(tmp_path: Path) -> None:
+    con = duckdb.connect()  # no workspace: schema, then all three kinds from files
+    ensure_schema(con)
+    customers = write_csv(tmp_path / "c.csv", [["客户编号", "客户名称"], ["C1", "华东贸易"]])
+    orders = write_csv(tmp_path / "o.csv", [ORDER_HEADER, ["A1", "C1", "2025-03-07", "100"]])
+    visits = write_csv(
+        tmp_path / "i.csv", [["客户编号", "日期", "类型"], ["C1", "2025-03-08", "拜访"]]
+    )
+
+    for kind, path in (("customers", customers), ("orders", orders), ("interactions", visits)):
+        assert run(con, kind, path, tmp_path=tmp_path).accepted == 1  # type: ignore[arg-type]
+
+    assert table(
+        con,
+        "SELECT c.name, o.amount, i.type FROM customers c "
+        "JOIN orders o USING (customer_id) JOIN interactions i USING (customer_id)",
+    ) == [("华东贸易", 100.0, "visit")]

@@ -180,3 +180,9 @@ def test_old_xls_files_are_refused_with_a_hint(tmp_path: Path) -> None:
     path.write_bytes(b"\xd0\xcf\x11\xe0")
     with pytest.raises(InputError, match=r"save as \.xlsx"):
         rows_of(path, tmp_path)
+
+
+def test_a_file_name_with_brackets_is_a_file_not_a_pattern(tmp_path: Path) -> None:
+    path = tmp_path / "订单[1].csv"
+    path.write_text("id\n1\n", encoding="utf-8")
+    assert expand_paths([path]) == [path]

@@ -26,6 +26,7 @@ from tierwise.policy.expr import (
     String,
     check_rule,
     conditions,
+    deciding_conditions,
     evaluate,
     parse_rule,
     shortfalls,
@@ -408,9 +409,24 @@ EXAMPLE = "annual_spend >= 100万 and tenure_years >= 5"
 def test_conditions_report_each_test_in_source_order() -> None:
     found = conditions(parse_rule(EXAMPLE), {"annual_spend": 800_000, "tenure_years": 6}, TYPES, {})
     assert found == [
-        Condition("annual_spend >= 100万", False, 800_000, 1_000_000),
-        Condition("tenure_years >= 5", True, 6, 5),
+        Condition("annual_spend >= 100万", False, 800_000, 1_000_000, "annual_spend"),
+        Condition("tenure_years >= 5", True, 6, 5, "tenure_years"),
     ]
+
+
+def test_deciding_conditions_follow_the_path_that_decided() -> None:
+    rule = parse_rule("annual_spend >= 50万 or (annual_spend >= 30万 and potential_score >= 80)")
+    values = {"annual_spend": 600_000, "potential_score": 90}
+    types: dict[str, ValueType] = {**TYPES, "potential_score": "number"}
+    assert [c.text for c in deciding_conditions(rule, values, types, {})] == [
+        "annual_spend >= 50万"]
+    values = {"annual_spend": 400_000, "potential_score": 90}
+    assert [c.text for c in deciding_conditions(rule, values, types, {})] == [
+        "annual_spend >= 30万", "potential_score >= 80"]
+    failing = parse_rule(EXAMPLE)
+    values = {"annual_spend": 800_000, "tenure_years": 6}
+    assert [c.text for c in deciding_conditions(failing, values, TYPES, {})] == [
+        "annual_spend >= 100万"]
 
 
 def test_conditions_cover_in_between_is_null_and_flags() -> None:

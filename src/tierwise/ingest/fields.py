@@ -258,8 +258,8 @@ def _unmapped(header: str, kind: Kind, used: set[str]) -> str:
         return IGNORED
     name = _attribute_name(header)
     canonical = {field.name for field in FIELDS["customers"]} | set(RESERVED_CUSTOMER_COLUMNS)
-    if name.lower() in canonical:
-        name = f"{name}_attr"  # the table already has a column of that name
+    if name.lower() in canonical or name.startswith("__"):
+        name = f"{name}_attr"  # a table column, or the import's own work columns, has it
     target = ATTRIBUTE_PREFIX + name
     suffix = 2
     while target.lower() in used:  # DuckDB column names are case-insensitive

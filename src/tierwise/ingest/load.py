@@ -1,12 +1,13 @@
 """Validate parsed rows, write rejects, and merge the good rows into the store.
 
-One call is one transaction. Rows go through three temporary tables:
+One call is one transaction, working through temporary tables:
 
-* ``__tw_stage``: every non-blank row of every file, parsed, with the reason it is rejected
-  (NULL for good rows);
-* ``__tw_incoming``: the good rows, one per key;
-* the canonical table, merged from ``__tw_incoming`` with set-based UPDATE ... FROM and
-  anti-join INSERTs, never row by row.
+* ``__tw_stage``: every non-blank row of every file, each value parsed once;
+* ``__tw_rejects``: (file, row, column, reason) of each rejected row;
+* ``__tw_incoming``: the good rows, identical duplicates collapsed, one per key;
+
+then the canonical table is merged from ``__tw_incoming`` with set-based UPDATE ... FROM and
+anti-join INSERTs, never row by row.
 """
 
 from __future__ import annotations
@@ -107,12 +108,16 @@ def import_files(
         con.begin()
         try:
             plans = _open_all(con, kind, files, Path(workdir), column_map, say)
-            result = _import(con, kind, plans, say)
+            attributes = _attribute_columns(con, plans) if kind == "customers" else []
+            say("checking values")
+            result = _validate(con, kind, plans, attributes)
             if result.rejected:
                 result.rejects_path = _write_rejects(con, kind, plans, rejects_dir)
                 say(f"{result.rejected} rejected rows written to {result.rejects_path}")
                 if strict:
                     raise _strict_failure(con, plans, result)
+            say(f"merging {kind}")
+            _merge(con, result, attributes)
             _drop_work_tables(con)
         except BaseException:
             con.rollback()
@@ -136,32 +141,31 @@ def _open_all(
     return plans
 
 
-def _import(
-    con: duckdb.DuckDBPyConnection, kind: Kind, plans: list[_Plan], say: Callable[[str], None]
+def _validate(
+    con: duckdb.DuckDBPyConnection, kind: Kind, plans: list[_Plan], attributes: list[str]
 ) -> ImportResult:
-    attributes = _attribute_columns(con, plans) if kind == "customers" else []
-
-    say("checking values")
+    """Stage and check every row; the result so far counts rows and rejects."""
     _stage(con, kind, plans, attributes)
     _reject_bad_values(con, kind, plans)
     _distinct_good_rows(con, kind, attributes)
     if kind in _KEYS:
         _reject_conflicting_duplicates(con, kind, plans)
-    result = _count_rows(con, kind, plans)
-    good = _count(con, f"SELECT count(*) FROM {STAGE}") - result.rejected
+    return _count_rows(con, kind, plans)
 
-    say(f"merging {kind}")
-    if kind == "customers":
+
+def _merge(con: duckdb.DuckDBPyConnection, result: ImportResult, attributes: list[str]) -> None:
+    """Merge ``__tw_incoming`` into the store and fill in the result's counts."""
+    good = sum(report.rows for report in result.files) - result.rejected
+    if result.kind == "customers":
         _add_attribute_columns(con, attributes)
         result.updated, result.accepted = _merge_customers(con, attributes)
-    elif kind == "orders":
+    elif result.kind == "orders":
         result.updated, result.accepted = _merge_orders(con)
     else:
         result.accepted = _insert_new(con, "interactions", "interaction_id")
-    if kind != "customers":
+    if result.kind != "customers":
         result.created_customers = _create_placeholder_customers(con)
     result.unchanged = good - result.accepted - result.updated
-    return result
 
 
 def _plan(index: int, source: Source, kind: Kind, column_map: Mapping[str, str] | None) -> _Plan:

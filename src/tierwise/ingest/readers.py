@@ -56,29 +56,33 @@ def expand_paths(paths: Sequence[str | Path]) -> list[Path]:
     """Files named by paths, globs and directories (their supported files), in order."""
     found: list[Path] = []
     for item in paths:
-        text = str(item)
-        if any(char in text for char in "*?["):
-            matches = sorted(Path(match) for match in glob.glob(text, recursive=True))
-            if not matches:
-                raise InputError("no files match this pattern", file=text)
+        path = Path(item)
+        if path.is_dir():
+            found.extend(_supported_files_in(path))
+        elif path.exists():  # checked before globbing: "订单[1].csv" is a file name
+            found.append(path)
+        elif any(char in str(item) for char in "*?["):
+            matches = sorted(Path(m) for m in glob.glob(str(item), recursive=True))
+            if not any(match.is_file() for match in matches):
+                raise InputError("no files match this pattern", file=str(item))
             found.extend(match for match in matches if match.is_file())
-        elif Path(text).is_dir():
-            inside = sorted(
-                entry
-                for entry in Path(text).iterdir()
-                if entry.is_file() and entry.suffix.lower() in SUPPORTED_SUFFIXES
-            )
-            if not inside:
-                raise InputError("the folder has no CSV, Excel or Parquet files", file=text)
-            found.extend(inside)
-        elif not Path(text).exists():
-            raise InputError("file not found", file=text)
         else:
-            found.append(Path(text))
+            raise InputError("file not found", file=str(item))
     unique = list(dict.fromkeys(found))
     if not unique:
         raise InputError("no files to import")
     return unique
+
+
+def _supported_files_in(folder: Path) -> list[Path]:
+    inside = sorted(
+        entry
+        for entry in folder.iterdir()
+        if entry.is_file() and entry.suffix.lower() in SUPPORTED_SUFFIXES
+    )
+    if not inside:
+        raise InputError("the folder has no CSV, Excel or Parquet files", file=str(folder))
+    return inside
 
 
 def open_source(con: duckdb.DuckDBPyConnection, path: Path, workdir: Path) -> Source:
@@ -168,7 +172,10 @@ def _read_csv_header(path: Path, display: Path) -> tuple[list[object], str]:
         first_line = stream.readline()
         delimiter = _sniff_delimiter(first_line)
         stream.seek(0)
-        header = next(csv.reader(stream, delimiter=delimiter), None)
+        try:
+            header = next(csv.reader(stream, delimiter=delimiter), None)
+        except csv.Error as error:
+            raise InputError(f"cannot read the header row: {error}", file=str(display)) from error
     if not header or not any(cell.strip() for cell in header):
         raise InputError("the file is empty or has no header row", file=str(display))
     return list(header), delimiter
@@ -230,15 +237,19 @@ def _numbered_csv_batches(
         start = 1 if ordinal == 0 else 0  # drop the header record
         ordinal += count
         if count > start:
-            yield _batch(rows[start:], [None] * (count - start), batch.slice(start), names)
+            yield _batch(rows[start:], None, batch.slice(start), names)
 
 
 def _batch(
-    rows: Any, problems: Sequence[str | None], data: pa.RecordBatch, names: list[str]
+    rows: Any, problems: Sequence[str] | None, data: pa.RecordBatch, names: list[str]
 ) -> pa.RecordBatch:
+    """A staged batch: row numbers, the reader's problem per row (None: no problems), values."""
+    if problems is None:
+        problem_array = pa.nulls(data.num_rows, pa.string())
+    else:
+        problem_array = pa.array(problems, pa.string())
     return pa.RecordBatch.from_arrays(
-        [pa.array(rows, pa.int64()), pa.array(problems, pa.string())]
-        + [data.column(i) for i in range(len(names))],
+        [pa.array(rows, pa.int64()), problem_array] + [data.column(i) for i in range(len(names))],
         names=["__row", "__problem", *names],
     )
 
@@ -316,7 +327,7 @@ def _excel_batch(
     numbers: list[int], columns: list[list[str | None]], names: list[str]
 ) -> pa.RecordBatch:
     data = pa.RecordBatch.from_arrays([pa.array(c, pa.string()) for c in columns], names=names)
-    return _batch(numbers, [None] * len(numbers), data, names)
+    return _batch(numbers, None, data, names)
 
 
 def _cell_text(value: object) -> str | None:
