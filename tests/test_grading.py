@@ -26,6 +26,13 @@ def ws(tmp_path: Path, database_url: str) -> Iterator[Workspace]:
         yield workspace
 
 
+def add_order(ws: Workspace, folder: Path, line: str) -> None:
+    """Import one more order given as 'order_id,customer_id,date,amount'."""
+    extra = folder / "extra-order.csv"
+    extra.write_text(f"订单号,客户编号,下单日期,订单金额\n{line}\n", encoding="utf-8")
+    ws.import_files("orders", [extra])
+
+
 def tiers_of(ws: Workspace, run_id: int | None = None) -> dict[str, str]:
     table = ws.assignments(run_id)
     return dict(zip(table["customer_id"].to_pylist(), table["tier"].to_pylist(), strict=True))
@@ -68,10 +75,7 @@ def test_same_inputs_give_the_same_assignments(ws: Workspace) -> None:
 
 def test_new_data_changes_the_fingerprint(ws: Workspace, tmp_path: Path) -> None:
     first = ws.grade(as_of=AS_OF)
-    extra = tmp_path / "more.csv"
-    extra.write_text("订单号,客户编号,下单日期,订单金额\nO99,C3,2025-06-01,150000\n",
-                     encoding="utf-8")
-    ws.import_files("orders", [extra])
+    add_order(ws, tmp_path, "O99,C3,2025-06-01,150000")
     second = ws.grade(as_of=AS_OF)
     assert ws.run(first.run_id).data_fingerprint != ws.run(second.run_id).data_fingerprint
     assert second.changes["upgraded"] == 1
@@ -118,10 +122,7 @@ def test_hysteresis_holds_a_downgrade_until_n_consecutive_runs(ws: Workspace) ->
 
 def test_upgrades_are_immediate(ws: Workspace, tmp_path: Path) -> None:
     ws.grade(as_of=AS_OF)
-    extra = tmp_path / "big.csv"
-    extra.write_text("订单号,客户编号,下单日期,订单金额\nO77,C5,2025-06-15,600000\n",
-                     encoding="utf-8")
-    ws.import_files("orders", [extra])
+    add_order(ws, tmp_path, "O77,C5,2025-06-15,600000")
     run = ws.grade(as_of=AS_OF)
     assert tiers_of(ws, run.run_id)["C5"] == "important"
     assert run.changes["upgraded"] == 1
@@ -156,10 +157,7 @@ def test_override_needs_a_known_tier_and_a_reason(ws: Workspace) -> None:
 
 def test_diff_lists_moves_and_the_migration_matrix(ws: Workspace, tmp_path: Path) -> None:
     first = ws.grade(as_of=AS_OF)
-    extra = tmp_path / "big.csv"
-    extra.write_text("订单号,客户编号,下单日期,订单金额\nO77,C5,2025-06-15,600000\n",
-                     encoding="utf-8")
-    ws.import_files("orders", [extra])
+    add_order(ws, tmp_path, "O77,C5,2025-06-15,600000")
     second = ws.grade(as_of=AS_OF)
     diff = ws.diff()
     assert (diff.run_a.id, diff.run_b.id) == (first.run_id, second.run_id)
