@@ -67,10 +67,25 @@ def test_same_inputs_give_the_same_assignments(ws: Workspace) -> None:
     second = ws.grade(as_of=AS_OF)
     assert tiers_of(ws, first.run_id) == tiers_of(ws, second.run_id)
     assert ws.run(first.run_id).data_fingerprint == ws.run(second.run_id).data_fingerprint
-    assert second.changes == {"upgraded": 0, "downgraded": 0, "new": 0, "unchanged": 5}
+    assert second.changes == first.changes        # both continue from the same (no) base
     record = ws.run(second.run_id)
-    assert record.previous_run_id == first.run_id
+    assert record.previous_run_id is None
     assert record.policy_hash == first.policy_hash and "100万" in record.policy_text
+
+
+def test_a_run_continues_the_latest_earlier_run_of_the_same_policy(ws: Workspace) -> None:
+    base = ws.grade(as_of=dt.date(2025, 5, 31))
+    ws.grade(as_of=AS_OF, policy="abc")                      # trying another policy
+    run = ws.grade(as_of=AS_OF)
+    assert ws.run(run.run_id).previous_run_id == base.run_id
+    assert run.changes["new"] == 1                           # C5 ordered first in June
+
+
+def test_rerunning_a_date_does_not_count_twice_towards_hysteresis(ws: Workspace) -> None:
+    ws.grade(as_of=AS_OF)                                    # C2 important
+    for _ in range(3):                                       # the same month, three times
+        rerun = ws.grade(as_of=dt.date(2026, 1, 31))
+        assert ws.explain("C2", rerun.run_id).tier == "important"   # held: 1 of 2 runs
 
 
 def test_new_data_changes_the_fingerprint(ws: Workspace, tmp_path: Path) -> None:
@@ -78,8 +93,15 @@ def test_new_data_changes_the_fingerprint(ws: Workspace, tmp_path: Path) -> None
     add_order(ws, tmp_path, "O99,C3,2025-06-01,150000")
     second = ws.grade(as_of=AS_OF)
     assert ws.run(first.run_id).data_fingerprint != ws.run(second.run_id).data_fingerprint
-    assert second.changes["upgraded"] == 1
     assert tiers_of(ws)["C3"] == "ordinary"
+
+
+def test_orders_after_the_as_of_date_do_not_change_the_fingerprint(
+        ws: Workspace, tmp_path: Path) -> None:
+    first = ws.grade(as_of=AS_OF)
+    add_order(ws, tmp_path, "O98,C3,2025-12-01,150000")
+    second = ws.grade(as_of=AS_OF)
+    assert ws.run(first.run_id).data_fingerprint == ws.run(second.run_id).data_fingerprint
 
 
 def test_a_failed_run_leaves_nothing_behind(ws: Workspace,
@@ -122,8 +144,8 @@ def test_hysteresis_holds_a_downgrade_until_n_consecutive_runs(ws: Workspace) ->
 
 def test_upgrades_are_immediate(ws: Workspace, tmp_path: Path) -> None:
     ws.grade(as_of=AS_OF)
-    add_order(ws, tmp_path, "O77,C5,2025-06-15,600000")
-    run = ws.grade(as_of=AS_OF)
+    add_order(ws, tmp_path, "O77,C5,2025-07-15,600000")
+    run = ws.grade(as_of=dt.date(2025, 7, 31))
     assert tiers_of(ws, run.run_id)["C5"] == "important"
     assert run.changes["upgraded"] == 1
 

@@ -10,9 +10,11 @@ import datetime as dt
 from typing import Any
 
 import ibis
+import pandas as pd
 import pytest
 
 from tests.conftest import DATA
+from tierwise.api import grade_frames
 from tierwise.metrics import Window, add_months, customer_metrics
 from tierwise.workspace import Workspace
 
@@ -81,6 +83,26 @@ def test_customer_with_no_orders_at_all(metrics: dict) -> None:
 
 def test_customer_that_did_not_exist_yet_is_left_out(metrics: dict) -> None:
     assert "C6" not in metrics          # since 2025-09-01, after the as-of date, no orders
+
+
+def test_customer_without_since_exists_from_its_first_order() -> None:
+    graded = grade_frames(
+        pd.DataFrame({"order_id": ["a", "b"], "customer_id": ["early", "late"],
+                      "order_date": [dt.date(2025, 1, 5), dt.date(2025, 7, 5)],
+                      "amount": [100.0, 100.0]}),
+        pd.DataFrame({"customer_id": ["early", "late", "prospect"]}), as_of=AS_OF)
+    assert sorted(graded.tiers()) == ["early", "prospect"]
+
+
+def test_margin_counts_only_orders_with_cost_data() -> None:
+    graded = grade_frames(
+        pd.DataFrame({"order_id": ["a", "b"], "customer_id": ["c", "c"],
+                      "order_date": [dt.date(2025, 1, 5), dt.date(2025, 2, 5)],
+                      "amount": [100_000.0, 100_000.0], "cost": [50_000.0, None]}),
+        as_of=AS_OF)
+    row = graded.table.to_pylist()[0]
+    assert row["profit"] == pytest.approx(50_000)
+    assert row["margin"] == pytest.approx(0.5)
 
 
 def test_tenure_from_since(metrics: dict) -> None:

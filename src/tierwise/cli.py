@@ -185,6 +185,9 @@ def grade_cmd(as_of: dt.date | None, policy: str | None, orders: tuple[str, ...]
     with Workspace(workspace) as ws:
         with err.status("Grading…"):
             summary = ws.grade(as_of=as_of, policy=policy, files=files)
+        if summary.rejected_rows:
+            err.print(f"[yellow]{summary.rejected_rows} rows of the files were rejected and "
+                      f"left out; see {ws.rejects_dir}[/]", highlight=False)
         if fmt == "json":
             click.echo(json.dumps(summary.to_json(), ensure_ascii=False))
         else:

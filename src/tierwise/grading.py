@@ -14,7 +14,7 @@ import os
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +33,7 @@ from tierwise.policy.expr import to_ibis
 from tierwise.policy.loading import name_types
 from tierwise.policy.model import Policy
 from tierwise.policy.scorecard import with_scores
+from tierwise.store import BOOKKEEPING_COLUMNS
 from tierwise.vocabulary import ValueType
 
 
@@ -47,8 +48,8 @@ class Sources:
 
     @property
     def attributes(self) -> list[str]:
-        known = {"customer_id", "placeholder"}
-        return [c for c in self.customers.columns if c not in known]
+        return [c for c in self.customers.columns
+                if c not in BOOKKEEPING_COLUMNS and c != "customer_id"]
 
 
 @dataclass(frozen=True)
@@ -76,7 +77,7 @@ class RunSummary:
     previous_run_id: int | None = None
     created_at: dt.datetime | None = None
     source: str = ""
-    extra: dict[str, Any] = field(default_factory=dict)
+    rejected_rows: int = 0          # rows of the graded files that failed validation
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -132,24 +133,25 @@ def grade(
     runs_dir: Path,
     as_of: dt.date | None = None,
     user: str = "",
+    lang: str = "zh",
 ) -> RunSummary:
     """Grade every customer as of a date and record the run."""
     as_of = as_of or latest_order_date(backend, sources.orders)
     with evaluation(backend, sources, policy, as_of) as ev:
         with appdb.connect() as connection:
-            previous = previous_run(connection, as_of)
+            previous = previous_run(connection, as_of, policy, sources.label)
             overrides = active_overrides(connection, as_of, policy)
         prior = _previous_assignments(backend, runs_dir, previous)
         final = effective_tiers(ev.graded, policy, prior, overrides)
         return _record(backend, final, policy, policy_text, appdb=appdb, runs_dir=runs_dir,
                        window=ev.window, aggregates=ev.aggregates, previous=previous,
                        fingerprint=data_fingerprint(backend, sources, as_of),
-                       source=sources.label, user=user)
+                       source=sources.label, user=user, lang=lang)
 
 
 def latest_order_date(backend: Any, orders: ir.Table) -> dt.date:
     value = backend.execute(orders.order_date.max())
-    if value is None or (hasattr(value, "__class__") and str(value) in ("NaT", "nan")):
+    if value is None or str(value) in ("NaT", "nan"):
         raise TierwiseError("there are no orders to grade; import orders first "
                             "(tierwise import orders FILE) or give --as-of")
     return value.date() if isinstance(value, dt.datetime) else value
@@ -230,10 +232,20 @@ def effective_tiers(graded: ir.Table, policy: Policy, prior: ir.Table | None,
     ).drop("override_tier")
 
 
-def previous_run(connection: sa.Connection, as_of: dt.date) -> Mapping[str, Any] | None:
+def previous_run(connection: sa.Connection, as_of: dt.date, policy: Policy,
+                 source: str) -> Mapping[str, Any] | None:
+    """The run this one continues: the latest with an earlier as-of date, the same policy
+    name and the same source.
+
+    Re-running a date therefore starts from the same base and gives the same tiers (a rerun
+    does not count twice towards hysteresis), and trying another policy or grading other
+    files does not disturb the history of the workspace's own runs.
+    """
     runs = schema.runs
     row = connection.execute(
-        sa.select(runs.c.id, runs.c.as_of).where(runs.c.as_of <= as_of)
+        sa.select(runs.c.id, runs.c.as_of)
+        .where(runs.c.as_of < as_of, runs.c.policy_name == policy.name,
+               runs.c.source == source)
         .order_by(runs.c.as_of.desc(), runs.c.id.desc()).limit(1)
     ).mappings().first()
     return dict(row) if row else None
@@ -270,15 +282,22 @@ def _previous_assignments(backend: Any, runs_dir: Path,
 
 
 def data_fingerprint(backend: Any, sources: Sources, as_of: dt.date) -> str:
-    """A digest of the input rows as of the date: the same data gives the same fingerprint."""
+    """A digest of the input rows as of the date: the same data gives the same fingerprint,
+    and rows dated after the as-of date do not count."""
+    as_of_day = ibis.date(as_of)
+    tables = {
+        "customers": sources.customers,
+        "orders": sources.orders.filter(sources.orders.order_date <= as_of_day),
+        "interactions": sources.interactions.filter(sources.interactions.date <= as_of_day),
+    }
     parts: list[Any] = [as_of.isoformat()]
-    for name in ("customers", "orders", "interactions"):
-        table: ir.Table = getattr(sources, name)
+    for table in tables.values():
         row_hash = ibis.literal("").concat(
             *[table[c].cast("string").fill_null("∅") + "|" for c in sorted(table.columns)]
         ).hash()
+        # order-independent: a sum of row hashes reduced below 2**32 cannot overflow int64
         result = backend.execute(table.aggregate(n=table.count(),
-                                                 h=(row_hash % 1_000_003).sum()))
+                                                 h=(row_hash % 4_294_967_291).sum()))
         parts.extend(str(v) for v in result.iloc[0].tolist())
     return hashlib.sha256("/".join(parts).encode()).hexdigest()[:16]
 
@@ -291,12 +310,13 @@ def _float_or_none(value: Any) -> float | None:
     return None if number != number else number
 
 
-def summarise(snapshot: pa.Table, policy: Policy) -> tuple[list[TierSummary], dict[str, int]]:
+def summarise(snapshot: pa.Table, policy: Policy,
+              lang: str = "zh") -> tuple[list[TierSummary], dict[str, int]]:
     """Per tier in policy order: customers, revenue, profit and shares; change counts."""
     total = snapshot.num_rows
     spend = pc.fill_null(snapshot["annual_spend"], 0.0)
     profit = snapshot["profit"]
-    profit_known = pc.sum(pc.is_valid(profit)).as_py() > 0
+    profit_known = (pc.sum(pc.is_valid(profit)).as_py() or 0) > 0
     total_revenue = pc.sum(spend).as_py() or 0.0
     total_profit = pc.sum(profit).as_py() if profit_known else None
     tiers: list[TierSummary] = []
@@ -306,7 +326,7 @@ def summarise(snapshot: pa.Table, policy: Policy) -> tuple[list[TierSummary], di
         revenue = pc.sum(pc.filter(spend, mask)).as_py() or 0.0
         tier_profit = (pc.sum(pc.filter(profit, mask)).as_py() or 0.0) if profit_known else None
         tiers.append(TierSummary(
-            tier=tier.key, label=tier.display("zh"), customers=count,
+            tier=tier.key, label=tier.display(lang), customers=count,
             customer_share=count / total if total else None,
             revenue=revenue,
             revenue_share=revenue / total_revenue if total_revenue > 0 else None,
@@ -330,7 +350,7 @@ def _record(backend: Any, final: ir.Table, policy: Policy, policy_text: str, *,
             appdb: sa.Engine, runs_dir: Path, window: Window,
             aggregates: Mapping[tuple[str, str], float | None],
             previous: Mapping[str, Any] | None, fingerprint: str, source: str,
-            user: str) -> RunSummary:
+            user: str, lang: str) -> RunSummary:
     runs_dir.mkdir(parents=True, exist_ok=True)
     staging = runs_dir / f".staging-{uuid.uuid4().hex}.parquet"
     ordered = final.order_by("customer_id")
@@ -342,7 +362,7 @@ def _record(backend: Any, final: ir.Table, policy: Policy, policy_text: str, *,
         if "score" in snapshot.columns:
             wanted.append("score")
         light = backend.to_pyarrow(snapshot.select(*wanted))
-        tiers, changes = summarise(light, policy)
+        tiers, changes = summarise(light, policy, lang)
         created_at = dt.datetime.now(dt.UTC)
         with appdb.begin() as connection:
             run_id = new_id(connection.execute(schema.runs.insert().values(

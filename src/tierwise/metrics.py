@@ -14,10 +14,7 @@ from dataclasses import dataclass
 import ibis
 import ibis.expr.types as ir
 
-CANONICAL_CUSTOMER_COLUMNS = ("customer_id", "name", "contact", "industry", "region", "size",
-                              "since", "owner")
-# Store bookkeeping that is not an attribute a rule should see.
-HIDDEN_CUSTOMER_COLUMNS = frozenset({"placeholder"})
+from tierwise.store import BOOKKEEPING_COLUMNS
 
 
 @dataclass(frozen=True)
@@ -49,24 +46,27 @@ def add_months(day: dt.date, months: int) -> dt.date:
 
 
 def order_metrics(orders: ir.Table, window: Window) -> ir.Table:
-    """One row per customer with at least one order on or before the as-of date."""
-    as_of = ibis.date(window.as_of)
-    o = orders.filter(orders.order_date <= as_of)
-    in_window = o.order_date > ibis.date(window.start)
-    in_prior = (o.order_date > ibis.date(window.prior_start)) & ~in_window
+    """One row per customer with orders; aggregates see only orders up to the as-of date."""
+    o = orders
+    known = o.order_date <= ibis.date(window.as_of)
+    in_window = known & (o.order_date > ibis.date(window.start))
+    in_prior = (o.order_date > ibis.date(window.prior_start)) & known & ~in_window
     positive = o.amount > 0
     order_profit = o.profit.coalesce(o.amount - o.cost)
+    costed = in_window & order_profit.notnull()
     return o.group_by("customer_id").aggregate(
         annual_spend=o.amount.sum(where=in_window),
         order_count=o.amount.count(where=in_window & positive),
         profit=order_profit.sum(where=in_window),
+        costed_spend=o.amount.sum(where=costed),
         window_orders=o.amount.count(where=in_window),
-        last_order_date=o.order_date.max(where=positive),
-        lifetime_spend=o.amount.sum(),
-        first_order_date=o.order_date.min(),
+        last_order_date=o.order_date.max(where=known & positive),
+        lifetime_spend=o.amount.sum(where=known),
+        first_order_date=o.order_date.min(where=known),
         active_months=o.order_date.truncate("M").nunique(where=in_window & positive),
         prior_spend=o.amount.sum(where=in_prior),
-        has_profit_data=order_profit.count() > 0,
+        has_profit_data=order_profit.count(where=known) > 0,
+        ordered_later=o.amount.count(where=~known) > 0,
     )
 
 
@@ -90,12 +90,13 @@ def customer_metrics(
 ) -> ir.Table:
     """Every customer known as of the date, with the metric vocabulary and attributes.
 
-    A customer whose ``since`` lies after the as-of date and who has no order by then did
-    not exist yet, and is left out.
+    A customer with no order by the as-of date did not exist yet, and is left out, when its
+    ``since`` lies after the date, or when it has no ``since`` but orders only later.
+    Prospects (no orders at all) are kept.
     """
     om = order_metrics(orders, window)
     im = interaction_metrics(interactions, window)
-    attributes = [c for c in customers.columns if c not in HIDDEN_CUSTOMER_COLUMNS]
+    attributes = [c for c in customers.columns if c not in BOOKKEEPING_COLUMNS]
     c = customers.select(*attributes)
     joined = (
         c.left_join(om, "customer_id").select(c, *[om[n] for n in om.columns if n != "customer_id"])
@@ -105,7 +106,9 @@ def customer_metrics(
     )
     as_of = ibis.date(window.as_of)
     has_orders = joined.first_order_date.notnull()
-    joined = joined.filter(has_orders | joined.since.isnull() | (joined.since <= as_of))
+    existed = ibis.cases((joined.since.notnull(), joined.since <= as_of),
+                         else_=~joined.ordered_later.fill_null(False))
+    joined = joined.filter(has_orders | existed)
     any_profit_data = joined.has_profit_data.fill_null(False).any().over(ibis.window())
     annual_spend = joined.annual_spend.fill_null(0.0)
     order_count = joined.order_count.fill_null(0)
@@ -133,11 +136,13 @@ def customer_metrics(
         interactions_12m=joined.interactions_12m.fill_null(0),
         has_orders=has_orders,
     )
+    # Margin over the orders whose cost or profit is known, so that orders without cost data
+    # do not dilute it.
     m = m.mutate(
-        margin=ibis.cases((m.annual_spend > 0, m.profit / m.annual_spend),
+        margin=ibis.cases((m.costed_spend > 0, m.profit / m.costed_spend),
                           else_=ibis.null("float64")),
     )
-    m = m.drop("window_orders", "has_profit_data")
+    m = m.drop("window_orders", "has_profit_data", "costed_spend", "ordered_later")
     return _with_rank_metrics(m)
 
 

@@ -21,6 +21,8 @@ CUSTOMER_COLUMNS = (
     "since",
     "placeholder",
 )
+# Store bookkeeping, not a customer attribute: rules and exports never see it.
+BOOKKEEPING_COLUMNS = frozenset({"placeholder"})
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS customers (

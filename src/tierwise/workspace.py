@@ -6,6 +6,7 @@ app); it wires the stages together and holds no grading logic of its own.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import getpass
 import os
@@ -184,24 +185,29 @@ class Workspace:
             return self._grade_files(files, chosen, text, as_of=as_of, column_map=column_map)
         backend = ibis.duckdb.from_connection(self.store())
         return grade(backend, self.sources(), chosen, text, appdb=self.appdb,
-                     runs_dir=self.runs_dir, as_of=as_of, user=current_user())
+                     runs_dir=self.runs_dir, as_of=as_of, user=current_user(),
+                     lang=self.language)
 
     def _grade_files(self, files: dict[str, Sequence[str]], policy: Policy, text: str, *,
                      as_of: dt.date | None, column_map: dict[str, str] | None) -> RunSummary:
         scratch = duckdb.connect()
         try:
             ensure_schema(scratch)
-            for kind in ("customers", "orders", "interactions"):
+            rejected = 0
+            for kind in ("customers", "orders", "interactions"):  # customers first
                 if files.get(kind):
-                    import_files(scratch, kind, files[kind], rejects_dir=self.rejects_dir,
-                                 column_map=column_map)
+                    rejected += import_files(scratch, kind, files[kind],
+                                             rejects_dir=self.rejects_dir,
+                                             column_map=column_map).rejected
             backend = ibis.duckdb.from_connection(scratch)
             label = "files: " + "; ".join(f"{k}={','.join(map(str, v))}"
                                           for k, v in files.items() if v)
             sources = Sources(backend.table("customers"), backend.table("orders"),
                               backend.table("interactions"), label=label)
-            return grade(backend, sources, policy, text, appdb=self.appdb,
-                         runs_dir=self.runs_dir, as_of=as_of, user=current_user())
+            summary = grade(backend, sources, policy, text, appdb=self.appdb,
+                            runs_dir=self.runs_dir, as_of=as_of, user=current_user(),
+                            lang=self.language)
+            return dataclasses.replace(summary, rejected_rows=rejected)
         finally:
             scratch.close()
 
