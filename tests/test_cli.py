@@ -85,7 +85,8 @@ def test_explain_says_which_rule_failed_and_what_moves_the_customer_up(ws: str) 
     run("grade", "--as-of", "2025-06-30", "-w", ws)
     text = run("explain", "C2", "--lang", "en", "-w", ws).stdout
     assert "✗ VIP: annual_spend >= 100万 and tenure_years >= 5" in text
-    assert "needs ¥400,000.00 more annual spend and Years as customer >= 5.0" in text
+    assert ("needs ¥400,000.00 more annual spend and years as customer >= 5 (now 2.49) "
+            "to reach VIP") in text
     data = json.loads(run("explain", "C2", "--format", "json", "-w", ws).stdout)
     assert data["tier"] == "important" and data["checks"][0]["holds"] is False
     failed = [c for c in data["checks"][0]["conditions"] if not c["holds"]]
@@ -160,3 +161,34 @@ def test_export_to_an_unknown_format_is_refused(ws: str, tmp_path: Path) -> None
     run("grade", "-w", ws)
     result = run("export", "-o", str(tmp_path / "x.pdf"), "-w", ws, ok=False)
     assert "use a .xlsx or .csv" in result.stderr
+
+
+def test_file_errors_are_messages_not_tracebacks(ws: str, tmp_path: Path) -> None:
+    missing = run("policy", "show", str(tmp_path / "nope.yaml"), ok=False)
+    assert missing.exit_code == 1 and "no preset or policy file" in missing.stderr
+    run("grade", "-w", ws)
+    result = run("export", "-o", str(tmp_path / "no" / "such" / "x.xlsx"), "-w", ws, ok=False)
+    assert result.exit_code == 1 and "No such file or directory" in result.stderr
+
+
+def test_diff_of_one_run_compares_it_with_the_run_it_continues(ws: str) -> None:
+    run("grade", "--as-of", "2025-05-31", "-w", ws)
+    run("grade", "--as-of", "2025-06-30", "-w", ws)
+    diff = json.loads(run("diff", "2", "--format", "json", "-w", ws).stdout)
+    assert (diff["run_a"], diff["run_b"]) == (1, 2)
+    assert diff["moves"] == [{"customer_id": "C5", "from_tier": None, "to_tier": "potential"}]
+
+
+def test_export_fills_scorecard_columns_under_their_labels(tmp_path: Path) -> None:
+    folder = str(tmp_path / "vt")
+    run("init", folder)                                   # value-tiers: has a scorecard
+    run("import", "customers", str(DATA / "customers.csv"), "-w", folder)
+    run("import", "orders", str(DATA / "orders.csv"), "-w", folder)
+    run("grade", "--as-of", "2025-06-30", "-w", folder)
+    target = tmp_path / "vt.xlsx"
+    run("export", "-o", str(target), "-w", folder)
+    sheet = load_workbook(target).active
+    assert sheet is not None
+    headers = [sheet.cell(2, c).value for c in range(1, sheet.max_column + 1)]
+    stability = headers.index("合作稳定性得分") + 1
+    assert all(isinstance(sheet.cell(r, stability).value, float) for r in range(3, 8))

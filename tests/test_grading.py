@@ -206,3 +206,15 @@ def test_grade_straight_from_files_equals_grading_imported_data(ws: Workspace) -
     assert tiers_of(ws, direct.run_id) == tiers_of(ws, imported.run_id)
     assert direct.to_json()["tiers"] == imported.to_json()["tiers"]
     assert ws.run(direct.run_id).source.startswith("files:")
+
+
+def test_override_of_an_unknown_customer_is_refused(ws: Workspace) -> None:
+    with pytest.raises(TierwiseError, match="unknown customer 'NOPE'"):
+        ws.override("NOPE", "vip", reason="typo")
+
+
+def test_an_empty_workspace_run_summarises_to_zero(tmp_path: Path, database_url: str) -> None:
+    with Workspace.init(tmp_path / "empty") as ws:
+        summary = ws.grade(as_of=AS_OF)
+    assert summary.customers == 0
+    assert [t.customers for t in summary.tiers] == [0, 0, 0, 0]

@@ -43,13 +43,18 @@ run_option = click.option("--run", "run_id", type=int, default=None,
 
 
 def handles_errors(command: F) -> F:
-    """Turn TierwiseError into a one-line message and exit status 1, not a traceback."""
+    """Turn TierwiseError and file-system errors into a one-line message and exit status 1."""
     @wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return command(*args, **kwargs)
         except TierwiseError as error:
             err.print(f"[bold red]error:[/] {error}", markup=True, highlight=False)
+            sys.exit(1)
+        except OSError as error:     # missing folder, no permission, file open in Excel
+            where = f" ({error.filename})" if error.filename else ""
+            err.print(f"[bold red]error:[/] {error.strerror or error}{where}", markup=True,
+                      highlight=False)
             sys.exit(1)
     return wrapper  # type: ignore[return-value]
 
@@ -392,7 +397,14 @@ def runs_cmd(fmt: str, workspace: str | None) -> None:
 @handles_errors
 def diff_cmd(run_a: int | None, run_b: int | None, fmt: str, limit: int,
              workspace: str | None) -> None:
-    """Who moved between two runs (default: the two latest), and the migration matrix."""
+    """Who moved between two runs, and the migration matrix.
+
+    \b
+    Examples:
+      tierwise diff            # the two latest runs
+      tierwise diff 12         # run 12 against the run it continues
+      tierwise diff 3 12
+    """
     with Workspace(workspace) as ws:
         d = ws.diff(run_a, run_b)
         if fmt == "json":
@@ -448,6 +460,8 @@ def override_cmd(customer_id: str, tier: str | None, reason: str | None, until: 
     with Workspace(workspace) as ws:
         if remove:
             ended = ws.remove_override(customer_id)
+            if not ended:
+                raise TierwiseError(f"{customer_id} has no active override")
             out.print(f"ended {ended} override(s) of {customer_id}; takes effect at the next run")
             return
         if tier is None or not reason:
@@ -502,8 +516,11 @@ def policy_show(name: str) -> None:
     """Print a preset (value-tiers, abc, rfm, pyramid) or policy file."""
     if name in PRESETS and not Path(name).exists():
         click.echo(preset_text(name), nl=False)
-    else:
+    elif Path(name).is_file():
         click.echo(Path(name).read_text(encoding="utf-8"), nl=False)
+    else:
+        raise TierwiseError(f"no preset or policy file named {name!r}; presets: "
+                            + ", ".join(PRESETS))
 
 
 @policy.command("check")

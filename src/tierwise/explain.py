@@ -100,7 +100,9 @@ def explain_row(row: Mapping[str, Any], policy: Policy, *,
         if holds:
             break
     computed = str(row["computed_tier"])
-    moves_up = _moves_up(policy, computed, values, types, aggregates, lang)
+    # From the tier the customer has (held by hysteresis or set by an override), not the
+    # tier the rules computed: that is the tier a move up starts from.
+    moves_up = _moves_up(policy, str(row["tier"]), values, types, aggregates, lang)
     dimensions = [d.score_name for d in policy.scorecard.dimensions] if policy.scorecard else []
     metric_names = [c for c in row if c not in NON_METRIC_COLUMNS and c not in dimensions
                     and c not in ("score", "customer_id")]
@@ -117,10 +119,10 @@ def explain_row(row: Mapping[str, Any], policy: Policy, *,
     )
 
 
-def _moves_up(policy: Policy, computed: str, values: Mapping[str, Any],
+def _moves_up(policy: Policy, current: str, values: Mapping[str, Any],
               types: Mapping[str, ValueType],
               aggregates: Mapping[tuple[str, str], float | None], lang: str) -> list[Step]:
-    above: list[Tier] = list(policy.tiers[: policy.rank(computed)])
+    above: list[Tier] = list(policy.tiers[: policy.rank(current)])
     steps = []
     for tier in reversed(above):
         assert tier.rule is not None
@@ -185,7 +187,7 @@ def _step_text(step: Step, metrics: Mapping[str, Any], lang: str) -> str:
             now = formatting.value(s.name, s.current, lang)
             goal = formatting.value(s.name, s.target, lang)
             parts.append(f"{label}需{s.op} {goal}（当前{now}）" if zh
-                         else f"{label} {s.op} {goal} (now {now})")
+                         else f"{label.lower()} {s.op} {goal} (now {now})")
     if zh:
         return f"升至{step.label}: " + "；".join(parts)
     return f"needs {' and '.join(parts)} to reach {step.label}"

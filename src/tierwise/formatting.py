@@ -42,7 +42,7 @@ def value(name: str, raw: Any, lang: str = "zh") -> str:
     if metric is not None and metric.unit == "%":
         return share(float(raw))
     if isinstance(raw, float):
-        if name.endswith("_score") or name == "score" or name == "tenure_years":
-            return f"{raw:.1f}"
+        # two decimals at most, so that a threshold like mean(r_score) = 2.968 is not shown
+        # as 3.0, which a score of 3 would seem to miss
         return f"{raw:,.2f}".rstrip("0").rstrip(".")
     return str(raw)

@@ -89,15 +89,17 @@ class Diff:
 
 def diff_runs(engine: sa.Engine, run_a: int | None = None, run_b: int | None = None) -> Diff:
     """Who moved between two runs (default: the two latest) and the migration matrix."""
-    if run_a is None and run_b is None:
+    if run_a is None:
         runs = list_runs(engine)
         if len(runs) < 2:
-            raise RunNotFound("diff needs two runs; there is only "
-                              f"{len(runs)}")
+            raise RunNotFound(f"diff needs two runs; there is only {len(runs)}")
         a, b = runs[-2], runs[-1]
+    elif run_b is None:                       # one run: against the run it continues
+        b = get_run(engine, run_a)
+        if b.previous_run_id is None:
+            raise RunNotFound(f"run {b.id} continues no earlier run; give two run ids")
+        a = get_run(engine, b.previous_run_id)
     else:
-        if run_a is None or run_b is None:
-            raise TierwiseError("give two run ids, or none to compare the two latest runs")
         a, b = get_run(engine, run_a), get_run(engine, run_b)
     t = schema.assignments
     left = sa.select(t.c.customer_id, t.c.tier).where(t.c.run_id == a.id).subquery()

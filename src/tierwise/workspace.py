@@ -228,6 +228,13 @@ class Workspace:
 
     def override(self, customer_id: str, tier: str, *, reason: str,
                  until: dt.date | None = None) -> int:
+        """Record a manual tier for a customer; it applies from the next run on."""
+        in_store = self.store().execute(
+            "SELECT count(*) FROM customers WHERE customer_id = ?", [customer_id]).fetchone()
+        if not (in_store and in_store[0]) and not history.customer_history(self.appdb,
+                                                                            customer_id):
+            raise WorkspaceError(f"unknown customer {customer_id!r}: it is neither imported "
+                                 "nor in any run")
         policy, _ = self.policy()
         return history.add_override(self.appdb, customer_id, tier, reason=reason, until=until,
                                     user=current_user(), policy=policy)

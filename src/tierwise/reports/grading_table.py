@@ -44,13 +44,25 @@ def columns_for(policy: Policy, available: Sequence[str], lang: str) -> list[Col
     shown = [m for m in policy.used_metrics() if m in available and m not in BASIC_FIELDS]
     if policy.scorecard is not None:
         shown.append("score")
+    labels = _score_labels(policy, code)
     for name in shown:
-        cols.append(Column(name, metric_label(name, code), 1, _number_format(name), 14))
+        header = labels.get(name) or metric_label(name, code)
+        cols.append(Column(name, header, 1, _number_format(name), 14))
     tier_header, change_header = RESULT_HEADERS[code]
     cols += [Column("tier_label", tier_header, 2, width=12),
              Column("change", change_header, 2, width=10),
              Column("notes", GROUPS[code][3], 3, width=60)]
     return cols
+
+
+def _score_labels(policy: Policy, code: str) -> dict[str, str]:
+    """Headers for the scorecard's dimension scores, from the policy's own labels."""
+    if policy.scorecard is None:
+        return {}
+    suffix = "得分" if code == "zh" else " score"
+    return {d.score_name: ((d.label or d.label_en) if code == "zh" else (d.label_en or d.label)
+                           or d.key) + suffix
+            for d in policy.scorecard.dimensions}
 
 
 def _number_format(name: str) -> str | None:
@@ -70,7 +82,8 @@ def table_rows(explanations: Iterable[Explanation], changes: dict[str, str],
                columns: Sequence[Column], lang: str) -> Iterable[list[Any]]:
     code = "zh" if lang.startswith("zh") else "en"
     for e in explanations:
-        values = {**e.metrics, "customer_id": e.customer_id, "score": e.score,
+        values = {**e.metrics, **e.dimension_scores, "customer_id": e.customer_id,
+                  "score": e.score,
                   "tier_label": e.tier_label,
                   "change": CHANGE_WORDS[code].get(changes.get(e.customer_id, ""), ""),
                   "notes": "；".join(e.reasons()) if code == "zh" else "; ".join(e.reasons())}
