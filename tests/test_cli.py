@@ -191,4 +191,4 @@ def test_export_fills_scorecard_columns_under_their_labels(tmp_path: Path) -> No
     assert sheet is not None
     headers = [sheet.cell(2, c).value for c in range(1, sheet.max_column + 1)]
     stability = headers.index("合作稳定性得分") + 1
-    assert all(isinstance(sheet.cell(r, stability).value, float) for r in range(3, 8))
+    assert all(isinstance(sheet.cell(r, stability).value, int | float) for r in range(3, 8))
