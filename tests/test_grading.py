@@ -111,7 +111,7 @@ def test_a_failed_run_leaves_nothing_behind(ws: Workspace,
     def broken(*_args: object, **_kwargs: object) -> None:
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(grading, "_insert_changes", broken)
+    monkeypatch.setattr(grading, "_insert_assignments", broken)
     with pytest.raises(RuntimeError):
         ws.grade(as_of=AS_OF)
     assert [r.id for r in ws.runs()] == [1]

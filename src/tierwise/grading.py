@@ -376,7 +376,8 @@ def _record(backend: Any, final: ir.Table, policy: Policy, policy_text: str, *,
                 aggregates={f"{f}({n})": v for (f, n), v in aggregates.items()},
             )))
             _insert_assignments(connection, run_id, light)
-            _insert_changes(connection, run_id, light)
+            if previous is not None:      # a first run changes nothing: every tier is new
+                _insert_changes(connection, run_id, light)
             os.replace(staging, snapshot_path(runs_dir, run_id))
     except BaseException:
         staging.unlink(missing_ok=True)
