@@ -21,6 +21,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from tierwise import store
 from tierwise.errors import WorkspaceError
 from tierwise.explain import Explanation, explain_row
 from tierwise.grading import (
@@ -35,7 +36,6 @@ from tierwise.ingest import ImportResult, import_files
 from tierwise.policy.loading import load_policy_file, load_policy_text
 from tierwise.policy.model import Policy
 from tierwise.policy.presets import PRESETS, preset_text
-from tierwise.store import ensure_schema
 from tierwise.vocabulary import METRICS
 from tierwise.workspace import Workspace
 
@@ -96,9 +96,8 @@ def grade_frames(orders: Any, customers: Any = None, interactions: Any = None, *
     headers that imports recognise. Rejected rows are counted in ``Graded.imports``.
     """
     chosen = load_policy(policy)
-    con = duckdb.connect()
+    con = store.connect()
     try:
-        ensure_schema(con)
         with tempfile.TemporaryDirectory(prefix="tierwise-") as scratch:
             imports = _load_frames(con, Path(scratch), orders=orders, customers=customers,
                                    interactions=interactions)

@@ -7,6 +7,8 @@ the set-based merges in ``tierwise.ingest.load``.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import duckdb
 
 # Canonical columns of customers, in table order; any other column is an extra attribute.
@@ -57,6 +59,30 @@ CREATE TABLE IF NOT EXISTS interactions (
     note VARCHAR
 );
 """
+
+
+DEFAULT_MEMORY_LIMIT = "4GB"
+
+
+def connect(path: Path | None = None, *, memory_limit: str = DEFAULT_MEMORY_LIMIT,
+            threads: int | None = None, temp_directory: Path | None = None,
+            ) -> duckdb.DuckDBPyConnection:
+    """A DuckDB connection with the store's tables: a file, or in memory when path is None.
+
+    DuckDB's own default lets it take 80% of the machine's memory; tierwise caps it and
+    spills to ``temp_directory`` instead, so a 50M-order import stays inside a few GB.
+    """
+    config: dict[str, str | bool | int | float | list[str]] = {"memory_limit": memory_limit}
+    if threads:
+        config["threads"] = threads
+    if temp_directory is not None:
+        temp_directory.mkdir(parents=True, exist_ok=True)
+        config["temp_directory"] = str(temp_directory)
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    con = duckdb.connect(str(path) if path is not None else ":memory:", config=config)
+    ensure_schema(con)
+    return con
 
 
 def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:

@@ -24,7 +24,7 @@ import pyarrow.parquet as pq
 import sqlalchemy as sa
 from ruamel.yaml import YAML
 
-from tierwise import history
+from tierwise import history, store
 from tierwise.appdb.database import connect
 from tierwise.errors import WorkspaceError
 from tierwise.explain import Explanation, explain_row
@@ -34,7 +34,7 @@ from tierwise.policy.loading import load_policy_file, load_policy_text
 from tierwise.policy.model import Policy
 from tierwise.policy.presets import PRESETS, preset_text
 from tierwise.reports.grading_table import columns_for, table_rows, write_grading_table
-from tierwise.store import customer_attribute_columns, ensure_schema
+from tierwise.store import DEFAULT_MEMORY_LIMIT, customer_attribute_columns
 from tierwise.vocabulary import METRICS
 
 CONFIG_NAME = "tierwise.yaml"
@@ -56,6 +56,12 @@ language: zh
 #   postgresql://user@127.0.0.1:5432/tierwise
 #   应用数据库：默认为本文件夹内的 SQLite 文件；可改为 PostgreSQL。
 # database: sqlite:///tierwise.db
+
+# engine: limits of the embedded DuckDB engine. It spills to data/spill/ beyond the memory
+#   limit instead of taking the machine's memory. 计算引擎的内存上限与线程数。
+# engine:
+#   memory_limit: 4GB
+#   threads: 4
 """
 
 
@@ -144,11 +150,17 @@ class Workspace:
     def appdb(self) -> sa.Engine:
         return connect(self.database_url)
 
+    def engine_settings(self) -> dict[str, Any]:
+        """tierwise.yaml's `engine:` (memory_limit, threads) for DuckDB connections."""
+        settings = dict(self.config.get("engine") or {})
+        return {"memory_limit": str(settings.get("memory_limit") or DEFAULT_MEMORY_LIMIT),
+                "threads": settings.get("threads"),
+                "temp_directory": self.root / "data" / "spill"}
+
     def store(self) -> duckdb.DuckDBPyConnection:
         if self._store is None:
-            (self.root / "data").mkdir(exist_ok=True)
-            self._store = duckdb.connect(str(self.root / "data" / "store.duckdb"))
-            ensure_schema(self._store)
+            self._store = store.connect(self.root / "data" / "store.duckdb",
+                                        **self.engine_settings())
         return self._store
 
     # -- policy -----------------------------------------------------------------------
@@ -190,9 +202,8 @@ class Workspace:
 
     def _grade_files(self, files: dict[str, Sequence[str]], policy: Policy, text: str, *,
                      as_of: dt.date | None, column_map: dict[str, str] | None) -> RunSummary:
-        scratch = duckdb.connect()
+        scratch = store.connect(**self.engine_settings())
         try:
-            ensure_schema(scratch)
             rejected = 0
             for kind in ("customers", "orders", "interactions"):  # customers first
                 if files.get(kind):
