@@ -22,10 +22,13 @@ from rich.table import Table
 
 from tierwise import formatting
 from tierwise.errors import TierwiseError
+from tierwise.explain import Explanation
 from tierwise.grading import RunSummary
+from tierwise.i18n import t
 from tierwise.ingest import KINDS, ImportResult
 from tierwise.policy.loading import load_policy_file, load_policy_text
 from tierwise.policy.presets import PRESETS, preset_text
+from tierwise.vocabulary import metric_label
 from tierwise.workspace import Workspace
 
 # Piped output is not cut to 80 columns: tables stay readable in files and pagers.
@@ -208,13 +211,13 @@ def _print_summary(summary: RunSummary, lang: str) -> None:
                      "Profit share"])
     for i, header in enumerate(headers):
         table.add_column(header, justify="left" if i == 0 else "right")
-    for t in summary.tiers:
-        target = (f"{t.target_share[0] * 100:.0f}–{t.target_share[1] * 100:.0f}%"
-                  if t.target_share else "")
-        table.add_row(t.label, f"{t.customers:,}",
-                      formatting.share(t.customer_share), target,
-                      formatting.money(t.revenue, lang), formatting.share(t.revenue_share),
-                      formatting.money(t.profit, lang), formatting.share(t.profit_share))
+    for tier in summary.tiers:
+        target = (f"{tier.target_share[0] * 100:.0f}–{tier.target_share[1] * 100:.0f}%"
+                  if tier.target_share else "")
+        table.add_row(tier.label, f"{tier.customers:,}",
+                      formatting.share(tier.customer_share), target,
+                      formatting.money(tier.revenue, lang), formatting.share(tier.revenue_share),
+                      formatting.money(tier.profit, lang), formatting.share(tier.profit_share))
     out.print(table)
     c = summary.changes
     words = (("升级", "降级", "新增", "不变") if zh
@@ -313,50 +316,51 @@ def explain_cmd(customer_id: str, run_id: int | None, fmt: str, lang: str | None
         _print_explanation(e)
 
 
-def _print_explanation(e: Any) -> None:
+def _print_explanation(e: Explanation) -> None:
     lang = e.lang
-    zh = lang.startswith("zh")
-    out.print(f"[bold]{e.customer_id}[/] {e.name or ''} — run {e.run_id}, as of {e.as_of}")
-    out.print(f"{'等级' if zh else 'Tier'}: [bold]{e.tier_label}[/] ({e.tier}); "
-              f"basis: {e.basis}" + (f"; score {e.score:.1f}" if e.score is not None else ""))
+    out.print(f"[bold]{e.customer_id}[/] {e.name or ''} — "
+              + t("run_heading", lang, run=e.run_id, as_of=e.as_of))
+    score = f"; {t('score', lang)} {formatting.value('score', e.score, lang)}" if (
+        e.score is not None) else ""
+    out.print(f"{t('tier', lang)}: [bold]{e.tier_label}[/] ({e.tier}); "
+              f"{t('basis', lang)}: {t('basis.' + e.basis, lang)}{score}")
     for line in e.reasons():
         out.print(f"  • {line}", highlight=False)
-    out.print(f"\n{'规则检查' if zh else 'Rules, best tier first'}:")
+    out.print(f"\n{t('rules', lang)}:")
     for check in e.checks:
         mark = "[green]✓[/]" if check.holds else "[red]✗[/]"
-        rule = check.rule or ("其余客户" if zh else "everyone else")
-        out.print(f"  {mark} {check.label}: {rule}")
+        out.print(f"  {mark} {check.label}: {check.rule or t('everyone_else', lang)}")
         for c in check.conditions:
             sign = "✓" if c.holds else "✗"
             seen = formatting.value(c.name or "", c.left, lang)
             out.print(f"      {sign} {c.text}   [dim]({seen})[/]", highlight=False)
     if e.dimension_scores:
-        dims = ", ".join(f"{k} {formatting.value(k, v, lang)}"
+        dims = ", ".join(f"{e.labels.get(k, k)} {formatting.value(k, v, lang)}"
                          for k, v in e.dimension_scores.items())
-        out.print(f"\n{'维度得分' if zh else 'Dimension scores'}: {dims}")
-    out.print(f"\n{'指标' if zh else 'Metrics'}:")
+        out.print(f"\n{t('dimension_scores', lang)}: {dims}")
+    out.print(f"\n{t('metrics', lang)}:")
     metrics = Table(show_header=False, box=None, padding=(0, 2))
-    from tierwise.vocabulary import METRICS, metric_label
-    for name in METRICS:
-        if name in e.metrics:
-            metrics.add_row(metric_label(name, lang), name,
-                            formatting.value(name, e.metrics[name], lang))
+    for name, value in e.metrics.items():
+        metrics.add_row(metric_label(name, lang), name, formatting.value(name, value, lang))
     out.print(metrics)
     if e.moves_up:
-        out.print(f"{'如何升级' if zh else 'What would move it up'}:")
+        out.print(f"{t('moves_up', lang)}:")
         for line in e.moves_up_text():
             out.print(f"  → {line}", highlight=False)
     if e.override is not None:
         o = e.override
-        out.print(f"\nOverride #{o.id}: {o.tier} by {o.created_by} at "
-                  f"{o.created_at:%Y-%m-%d %H:%M} — {o.reason}"
-                  + (f" (until {o.until})" if o.until else ""), highlight=False)
+        out.print("\n" + t("override", lang, id=o.id, tier=e.labels.get(o.tier, o.tier),
+                           by=o.created_by, at=f"{o.created_at:%Y-%m-%d %H:%M}",
+                           reason=o.reason)
+                  + (t("until", lang, until=o.until) if o.until else ""), highlight=False)
     if e.history:
-        out.print(f"\n{'等级历史' if zh else 'History'}:")
+        out.print(f"\n{t('history', lang)}:")
         for h in e.history:
-            out.print(f"  run {h.run_id} · {h.as_of}: {h.tier}"
-                      + (f" (computed {h.computed_tier}, {h.basis})" if h.basis != "policy"
-                         else ""), highlight=False)
+            note = ("" if h.basis == "policy" else
+                    t("computed", lang, tier=e.labels.get(h.computed_tier, h.computed_tier),
+                      basis=t("basis." + h.basis, lang)))
+            out.print("  " + t("run_heading", lang, run=h.run_id, as_of=h.as_of)
+                      + f": {e.labels.get(h.tier, h.tier)}{note}", highlight=False)
 
 
 @main.command("runs")
@@ -373,14 +377,14 @@ def runs_cmd(fmt: str, workspace: str | None) -> None:
                                     "created_by": r.created_by,
                                     "policy": {"name": r.policy_name, "hash": r.policy_hash},
                                     "customers": r.customers, "source": r.source,
-                                    "tiers": {t["tier"]: t["customers"] for t in r.summary}}
+                                    "tiers": {row["tier"]: row["customers"] for row in r.summary}}
                                    for r in runs], ensure_ascii=False))
             return
         table = Table()
         for header in ("run", "as of", "created", "by", "policy", "customers", "tiers"):
             table.add_column(header)
         for r in runs:
-            tiers = " ".join(f"{t['tier']}:{t['customers']}" for t in r.summary)
+            tiers = " ".join(f"{row['tier']}:{row['customers']}" for row in r.summary)
             table.add_row(str(r.id), str(r.as_of), f"{r.created_at:%Y-%m-%d %H:%M}",
                           r.created_by, f"{r.policy_name} ({r.policy_hash})",
                           f"{r.customers:,}", tiers)

@@ -66,10 +66,12 @@ class Explanation:
     downgrade_after: int = 1
     history: list[HistoryEntry] = field(default_factory=list)
     lang: str = "zh"
+    labels: dict[str, str] = field(default_factory=dict)   # tier keys and score names
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
         data.pop("lang")
+        data.pop("labels")
         data["reasons"] = self.reasons()
         data["moves_up_text"] = self.moves_up_text()
         return _jsonable(data)
@@ -78,7 +80,7 @@ class Explanation:
         return reasons_for(self)
 
     def moves_up_text(self) -> list[str]:
-        return [_step_text(step, self.metrics, self.lang) for step in self.moves_up]
+        return [_step_text(step, self.labels, self.lang) for step in self.moves_up]
 
 
 def explain_row(row: Mapping[str, Any], policy: Policy, *,
@@ -116,7 +118,19 @@ def explain_row(row: Mapping[str, Any], policy: Policy, *,
         checks=checks, moves_up=moves_up, override=override,
         downgrade_streak=int(row.get("downgrade_streak") or 0),
         downgrade_after=policy.hysteresis.downgrade_after, lang=lang,
+        labels=display_labels(policy, lang),
     )
+
+
+def display_labels(policy: Policy, lang: str) -> dict[str, str]:
+    """What people read for each tier key and scorecard score name."""
+    labels = {tier.key: tier.display(lang) for tier in policy.tiers}
+    if policy.scorecard is not None:
+        zh = lang.startswith("zh")
+        for d in policy.scorecard.dimensions:
+            name = (d.label or d.label_en) if zh else (d.label_en or d.label)
+            labels[d.score_name] = (name or d.key) + ("得分" if zh else " score")
+    return labels
 
 
 def _moves_up(policy: Policy, current: str, values: Mapping[str, Any],
@@ -170,7 +184,7 @@ def _condition_text(condition: Condition, lang: str) -> str:
     return f"{condition.text} ({formatting.value(condition.name, condition.left, lang)})"
 
 
-def _step_text(step: Step, metrics: Mapping[str, Any], lang: str) -> str:
+def _step_text(step: Step, labels: Mapping[str, str], lang: str) -> str:
     zh = lang.startswith("zh")
     if step.shortfalls is None:
         return (f"升至{step.label}需满足其规则中的非数值条件" if zh
@@ -178,7 +192,7 @@ def _step_text(step: Step, metrics: Mapping[str, Any], lang: str) -> str:
     parts = []
     for s in step.shortfalls:
         metric = METRICS.get(s.name)
-        label = metric_label(s.name, lang)
+        label = labels.get(s.name) or metric_label(s.name, lang)
         rising = s.op in (">=", ">")
         if metric is not None and metric.money and s.current is not None and rising:
             gap = formatting.money(s.target - s.current, lang)
