@@ -115,3 +115,10 @@ def test_every_preset_is_valid(name: str) -> None:
 ])
 def test_quantities_in_policies(text: object, value: float) -> None:
     assert parse_quantity(text) == pytest.approx(value)
+
+
+def test_rule_errors_are_reported_with_structural_errors() -> None:
+    text = GOOD.replace('when: "annual_spend >= 50万"', 'when: "anual_spend >= 50万", colour: red')
+    message = problems(text)
+    assert "tiers[1].colour: unknown field" in message
+    assert "unknown name 'anual_spend'" in message

@@ -12,7 +12,7 @@ from ruamel.yaml import YAML
 from ruamel.yaml.error import MarkedYAMLError
 
 from tierwise.errors import ExpressionError, PolicyError
-from tierwise.policy.expr import check_rule
+from tierwise.policy.expr import check_rule, parse_rule
 from tierwise.policy.model import Policy
 from tierwise.vocabulary import CUSTOMER_FIELDS, METRICS, ValueType
 
@@ -33,7 +33,10 @@ def load_policy_text(
     try:
         policy = Policy.model_validate(_plain(data))
     except ValidationError as error:
-        raise PolicyError([_describe(e, data) for e in error.errors()], source=source) from None
+        problems = [_describe(e, data) for e in error.errors()]
+        if check:  # the rules can be checked even when other parts of the file are wrong
+            problems += _rule_problems(data, attributes)
+        raise PolicyError(problems, source=source) from None
     problems = check_policy(policy, attributes=attributes, data=data) if check else []
     if problems:
         raise PolicyError(problems, source=source)
@@ -67,18 +70,9 @@ def check_policy(
     policy: Policy, *, attributes: Sequence[str] | None = None, data: Any = None
 ) -> list[str]:
     """Type-check every rule and scorecard metric; return problems as 'line N: field: msg'."""
+    problems = _rule_problems(data if data is not None else policy.model_dump(), attributes,
+                              policy.score_names)
     types = name_types(policy, attributes)
-    problems: list[str] = []
-    for index, tier in enumerate(policy.tiers):
-        if tier.when is None:
-            continue
-        try:
-            rule = tier.rule
-            assert rule is not None
-            check_rule(rule, types)
-        except ExpressionError as error:
-            where = _where(data, ("tiers", index, "when"))
-            problems.append(f"{where}tiers[{index}] ({tier.key}).when: {error}")
     if policy.scorecard is not None:
         for d_index, dimension in enumerate(policy.scorecard.dimensions):
             for f_index, factor in enumerate(dimension.factors):
@@ -93,6 +87,39 @@ def check_policy(
                         "not a number; score it with 'map'"
                     )
     return problems
+
+
+def _rule_problems(data: Any, attributes: Sequence[str] | None,
+                   score_names: Sequence[str] | None = None) -> list[str]:
+    """Parse and type-check every tier's `when` straight from the YAML data."""
+    tiers = data.get("tiers") if isinstance(data, Mapping) else None
+    if not isinstance(tiers, list):
+        return []
+    if score_names is None:
+        score_names = _raw_score_names(data)
+    types = name_types(None, attributes)
+    types.update(dict.fromkeys(score_names, "number"))
+    problems = []
+    for index, tier in enumerate(tiers):
+        when = tier.get("when") if isinstance(tier, Mapping) else None
+        if not isinstance(when, str):
+            continue
+        try:
+            check_rule(parse_rule(when), types)
+        except ExpressionError as error:
+            key = tier.get("key", index)
+            where = _where(data, ("tiers", index, "when"))
+            problems.append(f"{where}tiers[{index}] ({key}).when: {error}")
+    return problems
+
+
+def _raw_score_names(data: Mapping[str, Any]) -> list[str]:
+    card = data.get("scorecard")
+    dimensions = card.get("dimensions") if isinstance(card, Mapping) else None
+    if not isinstance(dimensions, list):
+        return []
+    keys = [d.get("key") for d in dimensions if isinstance(d, Mapping)]
+    return ["score", *(f"{k}_score" for k in keys if isinstance(k, str))]
 
 
 def _read_yaml(text: str, source: str) -> Any:
