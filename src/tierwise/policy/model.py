@@ -8,17 +8,15 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 from functools import cached_property
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from tierwise.policy.expr import Rule, parse_rule
+from tierwise.policy.syntax import number_literal
 
 _KEY = r"^[A-Za-z0-9_\-\u4e00-\u9fff]+$"
-_NUMBER = re.compile(r"^\s*([-+]?[0-9][0-9_]*(?:\.[0-9]+)?)\s*(万|亿|千|%)?\s*$")
-_UNITS = {"万": 1e4, "亿": 1e8, "千": 1e3, "%": 0.01}
 
 
 def parse_quantity(value: Any) -> float:
@@ -27,11 +25,13 @@ def parse_quantity(value: Any) -> float:
         raise ValueError(f"expected a number, got {value!r}")
     if isinstance(value, int | float):
         return float(value)
-    match = _NUMBER.match(str(value))
-    if not match:
-        raise ValueError(f"expected a number such as 100000, 10万 or 80%, got {value!r}")
-    number = float(match.group(1).replace("_", ""))
-    return number * _UNITS.get(match.group(2) or "", 1.0)
+    text = str(value).strip()
+    sign = -1.0 if text.startswith("-") else 1.0
+    try:
+        return sign * number_literal(text[1:] if text.startswith(("-", "+")) else text)
+    except ValueError:
+        message = f"expected a number such as 100000, 10万 or 80%, got {value!r}"
+        raise ValueError(message) from None
 
 
 class _Strict(BaseModel):
