@@ -292,13 +292,11 @@ def data_fingerprint(backend: Any, sources: Sources, as_of: dt.date) -> str:
     }
     parts: list[Any] = [as_of.isoformat()]
     for table in tables.values():
-        # Order-independent: per row, each column's hash (reduced below 2**31) weighted by its
-        # position, summed over rows. Hashing values directly is far cheaper than hashing a
-        # concatenated string, and the sum stays inside int64 for billions of rows.
-        columns = sorted(table.columns)
-        row_hash = sum((table[c].hash() % 2_147_483_647 * (i + 1)
-                        for i, c in enumerate(columns)), ibis.literal(0))
-        result = backend.execute(table.aggregate(n=table.count(), h=row_hash.sum()))
+        # Order-independent: one hash per row (of the row as a struct, far cheaper than
+        # hashing text), reduced below 2**31 and summed: no int64 overflow below 2**32 rows.
+        row = ibis.struct({c: table[c] for c in sorted(table.columns)})
+        result = backend.execute(table.aggregate(n=table.count(),
+                                                 h=(row.hash() % 2_147_483_647).sum()))
         parts.extend(str(v) for v in result.iloc[0].tolist())
     return hashlib.sha256("/".join(parts).encode()).hexdigest()[:16]
 
