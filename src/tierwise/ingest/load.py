@@ -45,6 +45,7 @@ STAGE = "__tw_stage"
 REJECTS = "__tw_rejects"
 INCOMING = "__tw_incoming"
 CONFLICTS = "__tw_conflicts"
+REPEATED = "__tw_repeated_keys"
 _STRICT_EXAMPLES = 5
 _REJECT_COLUMNS = ("file", "row", "column", "reason")
 
@@ -315,10 +316,12 @@ def _reject_conflicting_duplicates(
     one is right is for the user to say), and drop the key from ``__tw_incoming``."""
     key = sql_identifier(_KEYS[kind])
     reason = sql_string(f"duplicate {_KEYS[kind]} in this import with different content")
-    # Incoming rows are distinct, so a key in more than one of them has conflicting content.
+    # Incoming rows are distinct, so a key in more than one of them has conflicting content;
+    # only keys that repeated in the files can.
     con.execute(
         f"CREATE OR REPLACE TEMP TABLE {CONFLICTS} AS "
-        f"SELECT {key} FROM {INCOMING} GROUP BY {key} HAVING count(*) > 1"
+        f"SELECT {key} FROM {INCOMING} WHERE {key} IN (SELECT {key} FROM {REPEATED}) "
+        f"GROUP BY {key} HAVING count(*) > 1"
     )
     con.execute(
         f"INSERT INTO {REJECTS} SELECT __file, __row, {reason}, "
@@ -339,12 +342,29 @@ def _count_rows(con: duckdb.DuckDBPyConnection, kind: Kind, plans: list[_Plan]) 
 
 
 def _distinct_good_rows(con: duckdb.DuckDBPyConnection, kind: Kind, attributes: list[str]) -> None:
-    """Collapse identical duplicates of the good rows into ``__tw_incoming``."""
+    """Collapse identical duplicates of the good rows into ``__tw_incoming``.
+
+    For keyed kinds only rows whose key repeats need the (costly) DISTINCT over every
+    column; finding those keys is one aggregation on the key alone.
+    """
     columns = ", ".join(sql_identifier(c) for c in _content_columns(kind, attributes))
-    if kind == "interactions":
+    if kind not in _KEYS:
         columns = f"{_interaction_id_sql()} AS interaction_id, {columns}"
+        con.execute(
+            f"CREATE OR REPLACE TEMP TABLE {INCOMING} AS "
+            f"SELECT DISTINCT {columns} FROM {_GOOD_ROWS}"
+        )
+        return
+    key = sql_identifier(_KEYS[kind])
     con.execute(
-        f"CREATE OR REPLACE TEMP TABLE {INCOMING} AS SELECT DISTINCT {columns} FROM {_GOOD_ROWS}"
+        f"CREATE OR REPLACE TEMP TABLE {REPEATED} AS "
+        f"SELECT {key} FROM {_GOOD_ROWS} GROUP BY {key} HAVING count(*) > 1"
+    )
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE {INCOMING} AS "
+        f"SELECT {columns} FROM {_GOOD_ROWS} AND {key} NOT IN (SELECT {key} FROM {REPEATED}) "
+        f"UNION ALL "
+        f"SELECT DISTINCT {columns} FROM {_GOOD_ROWS} AND {key} IN (SELECT {key} FROM {REPEATED})"
     )
 
 
@@ -372,11 +392,13 @@ def _merge_orders(con: duckdb.DuckDBPyConnection) -> tuple[int, int]:
     changed = " OR ".join(
         f"orders.{sql_identifier(c)} IS DISTINCT FROM i.{sql_identifier(c)}" for c in columns
     )
-    updated = _count(
-        con,
-        f"UPDATE orders SET {assign} FROM {INCOMING} i "
-        f"WHERE orders.order_id = i.order_id AND ({changed})",
-    )
+    updated = 0
+    if not _is_empty(con, "orders"):  # an empty table has nothing to update
+        updated = _count(
+            con,
+            f"UPDATE orders SET {assign} FROM {INCOMING} i "
+            f"WHERE orders.order_id = i.order_id AND ({changed})",
+        )
     return updated, _insert_new(con, "orders", "order_id")
 
 
@@ -402,12 +424,17 @@ def _insert_new(con: duckdb.DuckDBPyConnection, table: str, key: str) -> int:
     columns = ", ".join(
         sql_identifier(d[0]) for d in con.execute(f"SELECT * FROM {INCOMING} LIMIT 0").description
     )
-    inserted = _count(
-        con,
-        f"INSERT INTO {table} ({columns}) SELECT {columns} FROM {INCOMING} i "
-        f"WHERE NOT EXISTS (SELECT 1 FROM {table} t WHERE t.{key} = i.{key})",
+    new_only = (
+        "" if _is_empty(con, table)
+        else f" WHERE NOT EXISTS (SELECT 1 FROM {table} t WHERE t.{key} = i.{key})"
     )
-    return inserted
+    return _count(
+        con, f"INSERT INTO {table} ({columns}) SELECT {columns} FROM {INCOMING} i{new_only}"
+    )
+
+
+def _is_empty(con: duckdb.DuckDBPyConnection, table: str) -> bool:
+    return con.execute(f"SELECT NOT EXISTS (SELECT 1 FROM {table})").fetchone() == (True,)
 
 
 def _create_placeholder_customers(con: duckdb.DuckDBPyConnection) -> list[str]:
@@ -428,7 +455,7 @@ def _add_attribute_columns(con: duckdb.DuckDBPyConnection, attributes: list[str]
 
 
 def _drop_work_tables(con: duckdb.DuckDBPyConnection) -> None:
-    for table in (STAGE, REJECTS, INCOMING, CONFLICTS):
+    for table in (STAGE, REJECTS, INCOMING, CONFLICTS, REPEATED):
         con.execute(f"DROP TABLE IF EXISTS {table}")
 
 
