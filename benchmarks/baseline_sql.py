@@ -8,8 +8,10 @@ does none of what a tierwise run adds around that (hysteresis, overrides, the da
 fingerprint, the snapshot and the app database).
 
 Semantics copied from tierwise (as of D; window = the 12 calendar months ending D):
-orders after D are ignored; ``order_count`` and ``active_months`` count positive orders only;
-``profit`` is null only when no order anywhere has profit data; the r/f/m scores are
+orders after D count for nothing but existence (a customer without ``since`` whose orders all
+come after D did not exist yet); ``order_count`` and ``active_months`` count positive orders
+only; ``margin`` is profit over the spend of orders with cost or profit data; ``profit`` is
+null only when no order up to D has profit data; the r/f/m scores are
 ``1 + floor(5 × (rank − 1) / n)`` among customers with orders (ties share a score);
 ``spend_share_above`` is the spend of customers ranked above over the total positive spend.
 Arithmetic is written in the same order as tierwise's so threshold comparisons on float
@@ -20,7 +22,14 @@ from __future__ import annotations
 
 import datetime as dt
 
-# The value-tiers preset, by hand.
+# The value-tiers preset, by hand. The rules the CASE below implements, as the preset words
+# them: run.py warns when the workspace's policy says something else.
+RULES = {
+    "vip": "annual_spend >= 100万 and stability_score >= 50",
+    "important": "annual_spend >= 50万 or (annual_spend >= 30万 and potential_score >= 80)",
+    "ordinary": "annual_spend >= 10万",
+    "potential": None,
+}
 _VALUE = """(
       (CASE WHEN annual_spend >= 1000000 THEN 100.0 WHEN annual_spend >= 500000 THEN 70.0
             WHEN annual_spend >= 100000 THEN 40.0 ELSE 0.0 END) * 0.6
@@ -62,6 +71,8 @@ def baseline_query(as_of: dt.date, *, customers: str = "customers", orders: str 
     d = f"DATE '{as_of.isoformat()}'"
     start = f"DATE '{_add_months(as_of, -12).isoformat()}'"
     prior_start = f"DATE '{_add_months(as_of, -24).isoformat()}'"
+    win = f"(order_date > {start} AND order_date <= {d})"
+    profit = "coalesce(profit, amount - cost)"
     interaction_cte = (
         f"""im AS (
         SELECT customer_id,
@@ -76,19 +87,23 @@ def baseline_query(as_of: dt.date, *, customers: str = "customers", orders: str 
     return f"""
     WITH om AS (
         SELECT customer_id,
-               sum(amount) FILTER (WHERE order_date > {start}) AS annual_spend,
-               count(*) FILTER (WHERE order_date > {start} AND amount > 0) AS order_count,
-               sum(coalesce(profit, amount - cost)) FILTER (WHERE order_date > {start}) AS profit,
-               count(*) FILTER (WHERE order_date > {start}) AS window_orders,
-               max(order_date) FILTER (WHERE amount > 0) AS last_order_date,
-               sum(amount) AS lifetime_spend,
-               min(order_date) AS first_order_date,
+               sum(amount) FILTER (WHERE {win}) AS annual_spend,
+               count(*) FILTER (WHERE {win} AND amount > 0) AS order_count,
+               sum({profit}) FILTER (WHERE {win}) AS profit,
+               sum(amount) FILTER (WHERE {win} AND {profit} IS NOT NULL) AS costed_spend,
+               count(*) FILTER (WHERE {win}) AS window_orders,
+               max(order_date) FILTER (WHERE order_date <= {d} AND amount > 0)
+                   AS last_order_date,
+               sum(amount) FILTER (WHERE order_date <= {d}) AS lifetime_spend,
+               min(order_date) FILTER (WHERE order_date <= {d}) AS first_order_date,
                count(DISTINCT date_trunc('month', order_date))
-                   FILTER (WHERE order_date > {start} AND amount > 0) AS active_months,
+                   FILTER (WHERE {win} AND amount > 0) AS active_months,
                sum(amount) FILTER (WHERE order_date > {prior_start} AND order_date <= {start})
                    AS prior_spend,
-               bool_or(coalesce(profit, amount - cost) IS NOT NULL) AS has_profit_data
-        FROM {orders} WHERE order_date <= {d}
+               bool_or({profit} IS NOT NULL) FILTER (WHERE order_date <= {d})
+                   AS has_profit_data,
+               bool_or(order_date > {d}) AS ordered_later
+        FROM {orders}
         GROUP BY customer_id
     ), {interaction_cte},
     base AS (
@@ -110,20 +125,25 @@ def baseline_query(as_of: dt.date, *, customers: str = "customers", orders: str 
                date_diff('day', om.last_order_date, {d}) AS recency_days,
                date_diff('day', coalesce(c.since, om.first_order_date), {d}) / 365.25
                    AS tenure_years,
+               om.costed_spend,
                om.first_order_date IS NOT NULL AS has_orders
         FROM {customers} c
         LEFT JOIN om USING (customer_id)
         LEFT JOIN im USING (customer_id)
-        WHERE om.first_order_date IS NOT NULL OR c.since IS NULL OR c.since <= {d}
+        -- customers with an order by D, else those that existed: since <= D, or no since
+        -- and no order after D either (prospects)
+        WHERE om.first_order_date IS NOT NULL
+           OR (CASE WHEN c.since IS NOT NULL THEN c.since <= {d}
+                    ELSE NOT coalesce(om.ordered_later, false) END)
     ), derived AS (
         SELECT *,
                CASE WHEN order_count > 0 THEN annual_spend / order_count END AS avg_order_value,
                CASE WHEN prior_spend > 0 THEN (annual_spend - prior_spend) / prior_spend END
                    AS spend_growth,
-               CASE WHEN annual_spend > 0 THEN profit / annual_spend END AS margin
+               CASE WHEN costed_spend > 0 THEN profit / costed_spend END AS margin
         FROM base
     ), ranked AS (
-        SELECT * EXCLUDE (has_orders),
+        SELECT * EXCLUDE (has_orders, costed_spend),
                {_quintile('-recency_days')} AS r_score,
                {_quintile('order_count')} AS f_score,
                {_quintile('annual_spend')} AS m_score,
@@ -143,7 +163,7 @@ def baseline_query(as_of: dt.date, *, customers: str = "customers", orders: str 
            value_score * 0.5 + stability_score * 0.3 + potential_score * 0.2 AS score,
            CASE WHEN annual_spend >= 1000000 AND stability_score >= 50 THEN 'vip'
                 WHEN annual_spend >= 500000
-                     OR (annual_spend >= 300000 AND potential_score >= 70) THEN 'important'
+                     OR (annual_spend >= 300000 AND potential_score >= 80) THEN 'important'
                 WHEN annual_spend >= 100000 THEN 'ordinary'
                 ELSE 'potential' END AS tier
     FROM scored
