@@ -165,7 +165,7 @@ def test_export_to_an_unknown_format_is_refused(ws: str, tmp_path: Path) -> None
 
 def test_file_errors_are_messages_not_tracebacks(ws: str, tmp_path: Path) -> None:
     missing = run("policy", "show", str(tmp_path / "nope.yaml"), ok=False)
-    assert missing.exit_code == 1 and "no preset or policy file" in missing.stderr
+    assert missing.exit_code == 1 and "no policy file or preset" in missing.stderr
     run("grade", "-w", ws)
     result = run("export", "-o", str(tmp_path / "no" / "such" / "x.xlsx"), "-w", ws, ok=False)
     assert result.exit_code == 1 and "No such file or directory" in result.stderr

@@ -23,7 +23,7 @@ import pyarrow.parquet as pq
 
 from tierwise import store
 from tierwise.errors import WorkspaceError
-from tierwise.explain import Explanation, explain_row
+from tierwise.explain import Explanation, explain_row, snapshot_attributes
 from tierwise.grading import (
     Sources,
     TierSummary,
@@ -33,10 +33,9 @@ from tierwise.grading import (
     summarise,
 )
 from tierwise.ingest import ImportResult, import_files
-from tierwise.policy.loading import load_policy_file, load_policy_text
+from tierwise.policy.loading import load_policy_text
 from tierwise.policy.model import Policy
-from tierwise.policy.presets import PRESETS, preset_text
-from tierwise.vocabulary import METRICS
+from tierwise.policy.presets import policy_source
 from tierwise.workspace import Workspace
 
 __all__ = ["Graded", "Workspace", "grade_frames", "load_policy", "open_workspace"]
@@ -50,12 +49,10 @@ def load_policy(policy: str | Path | Policy) -> Policy:
     """A Policy from a preset name, a YAML file path, YAML text, or a Policy."""
     if isinstance(policy, Policy):
         return policy
-    text = str(policy)
-    if text in PRESETS:
-        return load_policy_text(preset_text(text), source=text)
-    if "\n" not in text and Path(text).exists():
-        return load_policy_file(Path(text))
-    return load_policy_text(text)
+    if "\n" in str(policy):
+        return load_policy_text(str(policy))
+    text, source = policy_source(str(policy))
+    return load_policy_text(text, source=source)
 
 
 @dataclass
@@ -82,7 +79,7 @@ class Graded:
         rows = self.table.filter(pc.equal(self.table["customer_id"], customer_id)).to_pylist()
         if not rows:
             raise WorkspaceError(f"customer {customer_id!r} was not graded")
-        attributes = [c for c in self.table.column_names if c not in METRICS]
+        attributes = snapshot_attributes(self.table.column_names, self.policy)
         return explain_row(rows[0], self.policy, aggregates=self.aggregates, as_of=self.as_of,
                            run_id=None, attributes=attributes, lang=lang)
 
@@ -102,8 +99,7 @@ def grade_frames(orders: Any, customers: Any = None, interactions: Any = None, *
             imports = _load_frames(con, Path(scratch), orders=orders, customers=customers,
                                    interactions=interactions)
         backend = ibis.duckdb.from_connection(con)
-        sources = Sources(backend.table("customers"), backend.table("orders"),
-                          backend.table("interactions"), label="frames")
+        sources = Sources.of_store(backend, "frames")
         day = as_of or latest_order_date(backend, sources.orders)
         with evaluation(backend, sources, chosen, day) as ev:
             final = effective_tiers(ev.graded, chosen, None).order_by("customer_id")

@@ -24,10 +24,10 @@ from tierwise import formatting
 from tierwise.errors import TierwiseError
 from tierwise.explain import Explanation
 from tierwise.grading import RunSummary
-from tierwise.i18n import t
+from tierwise.i18n import is_zh, t
 from tierwise.ingest import KINDS, ImportResult
 from tierwise.policy.loading import load_policy_file, load_policy_text
-from tierwise.policy.presets import PRESETS, preset_text
+from tierwise.policy.presets import PRESETS, policy_source, preset_text
 from tierwise.vocabulary import metric_label
 from tierwise.workspace import Workspace
 
@@ -203,7 +203,7 @@ def grade_cmd(as_of: dt.date | None, policy: str | None, orders: tuple[str, ...]
 
 
 def _print_summary(summary: RunSummary, lang: str) -> None:
-    zh = lang.startswith("zh")
+    zh = is_zh(lang)
     table = Table(title=(f"Run {summary.run_id} · as of {summary.as_of} · "
                          f"{summary.policy_name} ({summary.policy_hash})"))
     headers = (["等级", "客户数", "占比", "目标占比", "收入", "收入占比", "利润", "利润占比"] if zh
@@ -518,13 +518,7 @@ def policy_list() -> None:
 @handles_errors
 def policy_show(name: str) -> None:
     """Print a preset (value-tiers, abc, rfm, pyramid) or policy file."""
-    if name in PRESETS and not Path(name).exists():
-        click.echo(preset_text(name), nl=False)
-    elif Path(name).is_file():
-        click.echo(Path(name).read_text(encoding="utf-8"), nl=False)
-    else:
-        raise TierwiseError(f"no preset or policy file named {name!r}; presets: "
-                            + ", ".join(PRESETS))
+    click.echo(policy_source(name)[0], nl=False)
 
 
 @policy.command("check")

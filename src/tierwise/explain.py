@@ -4,12 +4,13 @@ which condition, scores, hysteresis and overrides, and what would move the custo
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from tierwise import formatting
 from tierwise.history import HistoryEntry, Override
+from tierwise.i18n import is_zh
 from tierwise.policy.expr import (
     Condition,
     Shortfall,
@@ -83,6 +84,12 @@ class Explanation:
         return [_step_text(step, self.labels, self.lang) for step in self.moves_up]
 
 
+def snapshot_attributes(columns: Iterable[str], policy: Policy) -> list[str]:
+    """Customer attributes among a run snapshot's columns (not metrics, scores or tiers)."""
+    derived = METRICS.keys() | NON_METRIC_COLUMNS | set(policy.score_names)
+    return [c for c in columns if c not in derived]
+
+
 def explain_row(row: Mapping[str, Any], policy: Policy, *,
                 aggregates: Mapping[tuple[str, str], float | None], as_of: dt.date,
                 run_id: int | None, attributes: list[str], lang: str = "zh",
@@ -126,7 +133,7 @@ def display_labels(policy: Policy, lang: str) -> dict[str, str]:
     """What people read for each tier key and scorecard score name."""
     labels = {tier.key: tier.display(lang) for tier in policy.tiers}
     if policy.scorecard is not None:
-        zh = lang.startswith("zh")
+        zh = is_zh(lang)
         for d in policy.scorecard.dimensions:
             name = (d.label or d.label_en) if zh else (d.label_en or d.label)
             labels[d.score_name] = (name or d.key) + ("得分" if zh else " score")
@@ -148,7 +155,7 @@ def _moves_up(policy: Policy, current: str, values: Mapping[str, Any],
 def reasons_for(explanation: Explanation) -> list[str]:
     """Short reasons in words, as shown in listings and the grading table's 备注 column."""
     lang = explanation.lang
-    zh = lang.startswith("zh")
+    zh = is_zh(lang)
     lines: list[str] = []
     fired = explanation.checks[-1] if explanation.checks else None
     if fired is not None and fired.rule is not None:
@@ -185,7 +192,7 @@ def _condition_text(condition: Condition, lang: str) -> str:
 
 
 def _step_text(step: Step, labels: Mapping[str, str], lang: str) -> str:
-    zh = lang.startswith("zh")
+    zh = is_zh(lang)
     if step.shortfalls is None:
         return (f"升至{step.label}需满足其规则中的非数值条件" if zh
                 else f"reaching {step.label} needs conditions other than a metric threshold")

@@ -6,6 +6,7 @@ import datetime as dt
 import math
 from typing import Any
 
+from tierwise.i18n import is_zh
 from tierwise.vocabulary import METRICS
 
 
@@ -14,7 +15,7 @@ def money(value: float | None, lang: str = "zh") -> str:
         return "—"
     sign = "-" if value < 0 else ""
     amount = abs(value)
-    if lang.startswith("zh"):
+    if is_zh(lang):
         if amount >= 1e8:
             return f"{sign}¥{amount / 1e8:,.2f}亿"
         if amount >= 1e4:

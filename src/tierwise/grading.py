@@ -46,6 +46,12 @@ class Sources:
     interactions: ir.Table
     label: str = "workspace store"
 
+    @classmethod
+    def of_store(cls, backend: Any, label: str) -> Sources:
+        """The canonical tables of a store connection (see tierwise.store)."""
+        return cls(backend.table("customers"), backend.table("orders"),
+                   backend.table("interactions"), label=label)
+
     @property
     def attributes(self) -> list[str]:
         return [c for c in self.customers.columns

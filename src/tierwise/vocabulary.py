@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from tierwise.i18n import is_zh
+
 ValueType = Literal["number", "string", "date", "boolean"]
 
 
@@ -22,7 +24,7 @@ class Metric:
     unit: str = ""
 
     def label(self, lang: str = "zh") -> str:
-        return self.zh if lang.startswith("zh") else self.en
+        return self.zh if is_zh(lang) else self.en
 
 
 METRICS: dict[str, Metric] = {
@@ -79,7 +81,7 @@ def metric_label(name: str, lang: str = "zh") -> str:
         return METRICS[name].label(lang)
     if name in CUSTOMER_FIELDS:
         _, zh, en = CUSTOMER_FIELDS[name]
-        return zh if lang.startswith("zh") else en
+        return zh if is_zh(lang) else en
     if name == "score":
-        return "综合得分" if lang.startswith("zh") else "Score"
+        return "综合得分" if is_zh(lang) else "Score"
     return name

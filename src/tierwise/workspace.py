@@ -27,15 +27,14 @@ from ruamel.yaml import YAML
 from tierwise import history, store
 from tierwise.appdb.database import connect
 from tierwise.errors import WorkspaceError
-from tierwise.explain import Explanation, explain_row
+from tierwise.explain import Explanation, explain_row, snapshot_attributes
 from tierwise.grading import RunSummary, Sources, grade, snapshot_path
 from tierwise.ingest import ImportResult, Kind, import_files
 from tierwise.policy.loading import load_policy_file, load_policy_text
 from tierwise.policy.model import Policy
-from tierwise.policy.presets import PRESETS, preset_text
+from tierwise.policy.presets import PRESETS, policy_source, preset_text
 from tierwise.reports.grading_table import columns_for, table_rows, write_grading_table
 from tierwise.store import DEFAULT_MEMORY_LIMIT, customer_attribute_columns
-from tierwise.vocabulary import METRICS
 
 CONFIG_NAME = "tierwise.yaml"
 
@@ -167,14 +166,9 @@ class Workspace:
     def policy(self, ref: str | None = None) -> tuple[Policy, str]:
         """The policy named by ref (preset or file), else the workspace's; with its text."""
         ref = ref or str(self.config.get("policy") or "value-tiers")
+        text, source = policy_source(ref, self.root)
         attributes = customer_attribute_columns(self.store())
-        if ref in PRESETS and not (self.root / ref).exists():
-            text = preset_text(ref)
-            return load_policy_text(text, source=ref, attributes=attributes), text
-        path = Path(ref) if Path(ref).is_absolute() else self.root / ref
-        if not path.exists() and Path(ref).exists():
-            path = Path(ref).resolve()
-        return load_policy_file(path, attributes=attributes), path.read_text(encoding="utf-8")
+        return load_policy_text(text, source=source, attributes=attributes), text
 
     # -- stages -----------------------------------------------------------------------
     def import_files(self, kind: Kind, paths: Sequence[str | Path], *,
@@ -184,9 +178,7 @@ class Workspace:
                             column_map=column_map, strict=strict, progress=progress)
 
     def sources(self) -> Sources:
-        backend = ibis.duckdb.from_connection(self.store())
-        return Sources(backend.table("customers"), backend.table("orders"),
-                       backend.table("interactions"), label="workspace store")
+        return Sources.of_store(ibis.duckdb.from_connection(self.store()), "workspace store")
 
     def grade(self, *, as_of: dt.date | None = None, policy: str | None = None,
               files: dict[str, Sequence[str]] | None = None,
@@ -213,8 +205,7 @@ class Workspace:
             backend = ibis.duckdb.from_connection(scratch)
             label = "files: " + "; ".join(f"{k}={','.join(map(str, v))}"
                                           for k, v in files.items() if v)
-            sources = Sources(backend.table("customers"), backend.table("orders"),
-                              backend.table("interactions"), label=label)
+            sources = Sources.of_store(backend, label)
             summary = grade(backend, sources, policy, text, appdb=self.appdb,
                             runs_dir=self.runs_dir, as_of=as_of, user=current_user(),
                             lang=self.language)
@@ -267,7 +258,7 @@ class Workspace:
             snapshot = snapshot.filter(pc.equal(snapshot["tier"], tier))
         if customer_id is not None:
             snapshot = snapshot.filter(pc.equal(snapshot["customer_id"], customer_id))
-        attributes = [c for c in snapshot.column_names if c not in METRICS]
+        attributes = snapshot_attributes(snapshot.column_names, record.policy)
         overrides = history.overrides_by_id(self.appdb)
         for row in snapshot.to_pylist():
             override = overrides.get(row["override_id"]) if row.get("override_id") else None

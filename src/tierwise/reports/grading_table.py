@@ -15,6 +15,7 @@ from openpyxl.utils import get_column_letter
 
 from tierwise.errors import TierwiseError
 from tierwise.explain import Explanation
+from tierwise.i18n import is_zh
 from tierwise.policy.model import Policy
 from tierwise.vocabulary import METRICS, metric_label
 
@@ -38,7 +39,7 @@ class Column:
 
 
 def columns_for(policy: Policy, available: Sequence[str], lang: str) -> list[Column]:
-    code = "zh" if lang.startswith("zh") else "en"
+    code = "zh" if is_zh(lang) else "en"
     cols = [Column(f, metric_label(f, code), 0, width=30 if f == "name" else 14)
             for f in BASIC_FIELDS if f in available]
     shown = [m for m in policy.used_metrics() if m in available and m not in BASIC_FIELDS]
@@ -80,7 +81,7 @@ def _number_format(name: str) -> str | None:
 
 def table_rows(explanations: Iterable[Explanation], changes: dict[str, str],
                columns: Sequence[Column], lang: str) -> Iterable[list[Any]]:
-    code = "zh" if lang.startswith("zh") else "en"
+    code = "zh" if is_zh(lang) else "en"
     for e in explanations:
         values = {**e.metrics, **e.dimension_scores, "customer_id": e.customer_id,
                   "score": e.score,
@@ -122,7 +123,7 @@ def _write_csv(path: Path, columns: Sequence[Column], rows: Iterable[list[Any]])
 
 def _write_xlsx(path: Path, columns: Sequence[Column], rows: Iterable[list[Any]], *,
                 title: str, lang: str) -> int:
-    code = "zh" if lang.startswith("zh") else "en"
+    code = "zh" if is_zh(lang) else "en"
     book = Workbook()
     sheet = book.active
     assert sheet is not None
