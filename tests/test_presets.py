@@ -100,3 +100,10 @@ def test_value_tiers_uses_spend_with_stability_and_potential() -> None:
     assert young.checks[0].holds is False
     assert len(young.moves_up_text()) == 1            # VIP is the only tier above
     assert "stability" in young.moves_up_text()[0].lower()
+
+
+def test_frames_with_their_own_column_names_are_mapped() -> None:
+    orders = pd.DataFrame({"单据号": ["a"], "客户": ["c1"], "日期": [AS_OF], "销售额": [150_000.0]})
+    graded = grade_frames(orders, policy="value-tiers", as_of=AS_OF,
+                          column_map={"单据号": "order_id", "客户": "customer_id"})
+    assert graded.tiers() == {"c1": "ordinary"}

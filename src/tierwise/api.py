@@ -86,18 +86,20 @@ class Graded:
 
 def grade_frames(orders: Any, customers: Any = None, interactions: Any = None, *,
                  policy: str | Path | Policy = "value-tiers",
-                 as_of: dt.date | None = None) -> Graded:
+                 as_of: dt.date | None = None,
+                 column_map: dict[str, str] | None = None) -> Graded:
     """Grade dataframes without a workspace: same validation, metrics and policy as a run.
 
-    Column names may be canonical (customer_id, order_date, amount, …) or the Chinese
-    headers that imports recognise. Rejected rows are counted in ``Graded.imports``.
+    Column names may be canonical (customer_id, order_date, amount, …), the Chinese
+    headers that imports recognise, or mapped with ``column_map`` ({"单据号": "order_id"}).
+    Rejected rows are counted in ``Graded.imports``.
     """
     chosen = load_policy(policy)
     con = store.connect()
     try:
         with tempfile.TemporaryDirectory(prefix="tierwise-") as scratch:
-            imports = _load_frames(con, Path(scratch), orders=orders, customers=customers,
-                                   interactions=interactions)
+            imports = _load_frames(con, Path(scratch), column_map, orders=orders,
+                                   customers=customers, interactions=interactions)
         backend = ibis.duckdb.from_connection(con)
         sources = Sources.of_store(backend, "frames")
         day = as_of or latest_order_date(backend, sources.orders)
@@ -110,7 +112,7 @@ def grade_frames(orders: Any, customers: Any = None, interactions: Any = None, *
 
 
 def _load_frames(con: duckdb.DuckDBPyConnection, scratch: Path,
-                 **frames: Any) -> dict[str, ImportResult]:
+                 column_map: dict[str, str] | None, **frames: Any) -> dict[str, ImportResult]:
     results: dict[str, ImportResult] = {}
     for kind in ("customers", "orders", "interactions"):  # customers first: no placeholders
         frame = frames.get(kind)
@@ -118,8 +120,14 @@ def _load_frames(con: duckdb.DuckDBPyConnection, scratch: Path,
             continue
         path = scratch / f"{kind}.parquet"
         pq.write_table(_as_arrow(frame), path)
-        results[kind] = import_files(con, kind, [path], rejects_dir=scratch / "rejects")
+        mapping = {k: v for k, v in (column_map or {}).items() if k in frame_columns(frame)}
+        results[kind] = import_files(con, kind, [path], rejects_dir=scratch / "rejects",
+                                     column_map=mapping)
     return results
+
+
+def frame_columns(frame: Any) -> list[str]:
+    return [str(c) for c in (frame.column_names if isinstance(frame, pa.Table) else frame.columns)]
 
 
 def _as_arrow(frame: Any) -> pa.Table:
