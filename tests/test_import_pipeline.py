@@ -516,3 +516,24 @@ def test_grading_straight_from_files_works_on_a_fresh_in_memory_store(tmp_path: 
         "SELECT c.name, o.amount, i.type FROM customers c "
         "JOIN orders o USING (customer_id) JOIN interactions i USING (customer_id)",
     ) == [("华东贸易", 100.0, "visit")]
+
+
+def test_typed_parquet_values_are_checked_too(con, tmp_path: Path) -> None:
+    """Typed columns skip text parsing, but a NaN amount, a missing date and a numeric
+    customer id are handled like their text forms."""
+    path = tmp_path / "typed.parquet"
+    pq.write_table(pa.table({
+        "order_id": ["T1", "T2", "T3", "T4"],
+        "customer_id": [101, 102, 103, 104],
+        "order_date": pa.array([dt.date(2025, 3, 7), None, dt.date(2025, 3, 9),
+                                dt.date(2025, 3, 10)]),
+        "amount": [100.0, 50.0, float("nan"), 20.0],
+    }), path)
+    result = run(con, "orders", str(path), tmp_path=tmp_path)
+    assert (result.accepted, result.rejected) == (2, 2)
+    assert result.rejects_path is not None
+    reasons = {row["row"]: row["reason"] for row in read_rejects(result.rejects_path)}
+    assert reasons == {"3": "missing required value", "4": "not an amount: 'nan'"}
+    stored = con.execute("SELECT order_id, customer_id, order_date FROM orders "
+                         "ORDER BY order_id").fetchall()
+    assert stored == [("T1", "101", dt.date(2025, 3, 7)), ("T4", "104", dt.date(2025, 3, 10))]

@@ -140,7 +140,7 @@ def test_a_file_that_is_not_xlsx_is_not_read(tmp_path: Path) -> None:
         rows_of(path, tmp_path)
 
 
-def test_parquet_columns_are_read_as_text_with_row_numbers(tmp_path: Path) -> None:
+def test_parquet_columns_keep_their_types_with_row_numbers(tmp_path: Path) -> None:
     path = tmp_path / "orders.parquet"
     table = pa.table(
         {
@@ -153,8 +153,8 @@ def test_parquet_columns_are_read_as_text_with_row_numbers(tmp_path: Path) -> No
     headers, rows = rows_of(path, tmp_path)
     assert headers == ["order_id", "order_date", "amount"]
     assert rows == [
-        (2, None, "A1", "2025-03-07", "1234.5"),
-        (3, None, "A2", "2025-03-08", "-20.0"),
+        (2, None, "A1", dt.date(2025, 3, 7), 1234.5),
+        (3, None, "A2", dt.date(2025, 3, 8), -20.0),
     ]
 
 

@@ -221,26 +221,58 @@ def _stage(
     con.execute(f"CREATE OR REPLACE TEMP TABLE {STAGE} AS " + " UNION ALL ".join(selects))
 
 
+_DATE_TYPES = ("DATE", "TIMESTAMP")
+_NUMBER_TYPES = ("DOUBLE", "FLOAT", "DECIMAL", "BIGINT", "INTEGER", "SMALLINT", "TINYINT",
+                 "HUGEINT", "UBIGINT", "UINTEGER", "USMALLINT", "UTINYINT")
+
+
+def _typed_field(f: Field, column: str, source_type: str | None) -> tuple[str, str] | None:
+    """(value, text) SQL for a field read from an already typed column, or None to parse text.
+
+    The text stand-in is NULL exactly when the value is missing, and shows the value only
+    where it is rejected (a NaN or infinite amount)."""
+    if source_type is None:
+        return None
+    if f.type == "date" and source_type.startswith(_DATE_TYPES):
+        return f"CAST({column} AS DATE)", f"CASE WHEN {column} IS NOT NULL THEN '' END"
+    if f.type == "amount" and source_type.startswith(_NUMBER_TYPES):
+        finite = f"isfinite(CAST({column} AS DOUBLE))"
+        return (f"CASE WHEN {finite} THEN CAST({column} AS DOUBLE) END",
+                f"CASE WHEN {finite} THEN '' ELSE CAST({column} AS VARCHAR) END")
+    return None
+
+
 def _stage_select(kind: Kind, plan: _Plan, attributes: list[str]) -> str:
     texts = {header: f"t{i}" for i, header in enumerate(plan.source.columns)}
+    typed = plan.source.types
     cleaned = ", ".join(
-        f"{clean_sql(column)} AS {texts[header]}" for header, column in plan.source.columns.items()
+        (f"{column} AS {texts[header]}" if header in typed
+         else f"{clean_sql(column)} AS {texts[header]}")
+        for header, column in plan.source.columns.items()
     )
     values, kept_texts = [], []
     for f in fields_of(kind):
         header = plan.header_of(f.name)
         text = texts[header] if header is not None else "CAST(NULL AS VARCHAR)"
-        parsed = (
-            parse_sql(f.type, text) if header is not None else f"CAST(NULL AS {sql_type(f.type)})"
-        )
+        direct = _typed_field(f, text, typed.get(header)) if header is not None else None
+        if direct is not None:
+            parsed, text = direct
+        elif header is None:
+            parsed = f"CAST(NULL AS {sql_type(f.type)})"
+        else:
+            if header in typed:  # a typed column read as text (e.g. 20250307 as a date)
+                text = clean_sql(f"CAST({text} AS VARCHAR)")
+            parsed = parse_sql(f.type, text)
         values.append(f"{parsed} AS {sql_identifier(f.name)}")
         if f.type != "text":
             kept_texts.append(f"{text} AS {_text_column(f)}")
     for name in attributes:
         header = plan.header_of(ATTRIBUTE_PREFIX + name)
         value = texts[header] if header is not None else "CAST(NULL AS VARCHAR)"
+        if header in typed:
+            value = f"CAST({value} AS VARCHAR)"
         values.append(f"{value} AS {sql_identifier(name)}")
-    not_blank = f"coalesce({', '.join(texts.values())}) IS NOT NULL"
+    not_blank = "NOT (" + " AND ".join(f"{t} IS NULL" for t in texts.values()) + ")"
     return (
         f"SELECT {plan.index} AS __file, __row, __problem, {', '.join(values + kept_texts)} "
         f"FROM (SELECT __row, __problem, {cleaned} FROM {plan.source.relation}) "

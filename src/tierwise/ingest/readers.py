@@ -46,6 +46,8 @@ class Source:
     relation: str
     columns: dict[str, str]  # source header -> column of ``relation``, in file order
     temp_files: list[Path] = field(default_factory=list)
+    # source header -> DuckDB type, for typed (Parquet) columns; absent means text
+    types: dict[str, str] = field(default_factory=dict)
 
     @property
     def headers(self) -> list[str]:
@@ -357,18 +359,21 @@ def _open_parquet(con: duckdb.DuckDBPyConnection, path: Path) -> Source:
         described = con.execute(f"DESCRIBE SELECT * FROM {scan}").fetchall()
     except duckdb.Error as error:
         raise InputError(f"cannot read as a Parquet file: {error}", file=str(path)) from error
-    headers = [str(row[0]) for row in described if row[0] != "file_row_number"]
+    kept = [(str(row[0]), str(row[1])) for row in described if row[0] != "file_row_number"]
+    headers = [header for header, _ in kept]
     names = [f"c{i}" for i in range(len(headers))]
+    # Columns stay as typed as the file has them: parsing DATE and DOUBLE values back from
+    # text costs most of a large import. The stage decides per field how to read each type.
     selected = ", ".join(
-        f"CAST({sql_identifier(header)} AS VARCHAR) AS {name}"
-        for header, name in zip(headers, names, strict=True)
+        f"{sql_identifier(header)} AS {name}" for header, name in zip(headers, names, strict=True)
     )
+    types = {header: kind for header, kind in kept if kind != "VARCHAR"}
     # Parquet has no header line, but row numbers follow the same convention as a sheet.
     relation = (
         f"(SELECT file_row_number + 2 AS __row, CAST(NULL AS VARCHAR) AS __problem, "
         f"{selected} FROM {scan})"
     )
-    return Source(path, relation, _named_columns(headers, names))
+    return Source(path, relation, _named_columns(headers, names), types=types)
 
 
 # --- shared ----------------------------------------------------------------------------------
