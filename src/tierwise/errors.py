@@ -61,3 +61,11 @@ class WorkspaceError(TierwiseError):
 
 class RunNotFound(TierwiseError):
     """A run id (or 'latest') that does not exist."""
+
+
+class ModelError(TierwiseError):
+    """A customer-base model that cannot be fitted or used; ``reason`` says why."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+        super().__init__(reason)
