@@ -109,6 +109,8 @@ def test_runs_diff_and_override(ws: str) -> None:
     run("grade", "--as-of", "2025-06-30", "-w", ws)
     runs = json.loads(run("runs", "--format", "json", "-w", ws).stdout)
     assert [r["run_id"] for r in runs] == [1, 2]
+    assert runs[0]["data_fingerprint"] == runs[1]["data_fingerprint"]
+    assert "100万" in run("policy", "show", "--run", "1", "-w", ws).stdout
     diff = json.loads(run("diff", "--format", "json", "-w", ws).stdout)
     assert diff["moves"] == [{"customer_id": "C3", "from_tier": "potential",
                               "to_tier": "important"}]

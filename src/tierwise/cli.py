@@ -368,7 +368,13 @@ def _print_explanation(e: Explanation) -> None:
 @workspace_option
 @handles_errors
 def runs_cmd(fmt: str, workspace: str | None) -> None:
-    """List grading runs."""
+    """List grading runs: as-of date, policy and hash, customers per tier.
+
+    \b
+    Examples:
+      tierwise runs
+      tierwise runs --format json   # with data fingerprints and the run each continues
+    """
     with Workspace(workspace) as ws:
         runs = ws.runs()
         if fmt == "json":
@@ -377,6 +383,8 @@ def runs_cmd(fmt: str, workspace: str | None) -> None:
                                     "created_by": r.created_by,
                                     "policy": {"name": r.policy_name, "hash": r.policy_hash},
                                     "customers": r.customers, "source": r.source,
+                                    "data_fingerprint": r.data_fingerprint,
+                                    "previous_run_id": r.previous_run_id,
                                     "tiers": {row["tier"]: row["customers"] for row in r.summary}}
                                    for r in runs], ensure_ascii=False))
             return
@@ -506,7 +514,12 @@ def policy() -> None:
 
 @policy.command("list")
 def policy_list() -> None:
-    """List the built-in presets."""
+    """List the built-in presets.
+
+    \b
+    Example:
+      tierwise policy list
+    """
     for name in PRESETS:
         parsed = load_policy_text(preset_text(name), source=name)
         out.print(f"{name:12} {parsed.name} — {', '.join(t.display() for t in parsed.tiers)}",
@@ -514,10 +527,25 @@ def policy_list() -> None:
 
 
 @policy.command("show")
-@click.argument("name")
+@click.argument("name", required=False)
+@click.option("--run", "run_id", type=int, default=None,
+              help="Print the policy text a past run was graded with.")
+@workspace_option
 @handles_errors
-def policy_show(name: str) -> None:
-    """Print a preset (value-tiers, abc, rfm, pyramid) or policy file."""
+def policy_show(name: str | None, run_id: int | None, workspace: str | None) -> None:
+    """Print a preset (value-tiers, abc, rfm, pyramid), a policy file, or a run's policy.
+
+    \b
+    Examples:
+      tierwise policy show rfm
+      tierwise policy show --run 12
+    """
+    if run_id is not None:
+        with Workspace(workspace) as ws:
+            click.echo(ws.run(run_id).policy_text, nl=False)
+        return
+    if name is None:
+        raise click.UsageError("give a preset or policy file name, or --run ID")
     click.echo(policy_source(name)[0], nl=False)
 
 
@@ -529,6 +557,10 @@ def policy_check(file: str, workspace: str | None) -> None:
     """Validate a policy file: every problem with its line and field.
 
     Inside a workspace, customer attribute names imported there are known to rules.
+
+    \b
+    Example:
+      tierwise policy check policy.yaml
     """
     attributes = None
     try:
