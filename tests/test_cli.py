@@ -73,7 +73,8 @@ def test_customers_json_and_csv(ws: str) -> None:
     by_id = {c["customer_id"]: c for c in listed}
     assert by_id["C1"]["tier"] == "vip"
     assert by_id["C1"]["metrics"]["annual_spend"] == pytest.approx(1_100_000)
-    assert by_id["C1"]["reasons"][0].startswith("VIP客户: annual_spend >= 100万")
+    assert by_id["C1"]["reasons"][0] == (
+        "VIP客户: 年度消费金额 ≥ 100万 (¥110.00万); 合作年限 ≥ 5 (7.49)")
     vip_only = json.loads(run("customers", "--tier", "vip", "--format", "json", "-w", ws).stdout)
     assert [c["customer_id"] for c in vip_only] == ["C1"]
     csv_text = run("customers", "--format", "csv", "-w", ws).stdout
@@ -85,7 +86,7 @@ def test_explain_says_which_rule_failed_and_what_moves_the_customer_up(ws: str) 
     run("grade", "--as-of", "2025-06-30", "-w", ws)
     text = run("explain", "C2", "--lang", "en", "-w", ws).stdout
     assert "✗ VIP: annual_spend >= 100万 and tenure_years >= 5" in text
-    assert ("needs ¥400,000.00 more annual spend and years as customer >= 5 (now 2.49) "
+    assert ("needs ¥400,000.00 more annual spend and years as customer ≥ 5 (now 2.49) "
             "to reach VIP") in text
     data = json.loads(run("explain", "C2", "--format", "json", "-w", ws).stdout)
     assert data["tier"] == "important" and data["checks"][0]["holds"] is False

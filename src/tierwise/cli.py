@@ -282,8 +282,10 @@ def _write_customers_csv(explanations: Any) -> None:
 
 def _print_customers(explanations: Any, limit: int | None, lang: str) -> None:
     table = Table()
-    for header in ("customer_id", "name", "tier", "score", "annual_spend", "reasons"):
-        table.add_column(header, overflow="fold")
+    for name in ("customer_id", "name", "tier", "score", "annual_spend"):
+        table.add_column(metric_label(name, lang) if name != "tier" else t("tier", lang),
+                         overflow="fold")
+    table.add_column(t("reasons", lang), overflow="fold")
     for e in itertools.islice(explanations, limit):
         table.add_row(e.customer_id, e.name or "", e.tier_label,
                       formatting.value("score", e.score, lang),

@@ -159,7 +159,8 @@ def reasons_for(explanation: Explanation) -> list[str]:
     lines: list[str] = []
     fired = explanation.checks[-1] if explanation.checks else None
     if fired is not None and fired.rule is not None:
-        detail = "; ".join(_condition_text(c, lang) for c in fired.deciding)
+        detail = "; ".join(_condition_text(c, explanation.labels, lang)
+                           for c in fired.deciding)
         lines.append(f"{fired.label}: {detail}" if detail else f"{fired.label}: {fired.rule}")
     elif fired is not None:
         lines.append(f"{fired.label}: " + ("未满足更高等级的条件" if zh
@@ -184,11 +185,18 @@ def reasons_for(explanation: Explanation) -> list[str]:
     return lines
 
 
-def _condition_text(condition: Condition, lang: str) -> str:
-    """'annual_spend >= 100万 (¥120.00万)': the test and the value it saw."""
+_READABLE_OPERATORS = ((">=", "≥"), ("<=", "≤"), ("!=", "≠"), ("<>", "≠"), ("==", "="))
+
+
+def _condition_text(condition: Condition, labels: Mapping[str, str], lang: str) -> str:
+    """'年度消费金额 ≥ 100万 (¥120.00万)': the test in words people read, and the value seen."""
     if condition.name is None:
         return condition.text
-    return f"{condition.text} ({formatting.value(condition.name, condition.left, lang)})"
+    label = labels.get(condition.name) or metric_label(condition.name, lang)
+    text = condition.text.replace(condition.name, label, 1)
+    for written, shown in _READABLE_OPERATORS:
+        text = text.replace(f" {written} ", f" {shown} ")
+    return f"{text} ({formatting.value(condition.name, condition.left, lang)})"
 
 
 def _step_text(step: Step, labels: Mapping[str, str], lang: str) -> str:
@@ -200,6 +208,7 @@ def _step_text(step: Step, labels: Mapping[str, str], lang: str) -> str:
     for s in step.shortfalls:
         metric = METRICS.get(s.name)
         label = labels.get(s.name) or metric_label(s.name, lang)
+        op = dict(_READABLE_OPERATORS).get(s.op, s.op)
         rising = s.op in (">=", ">")
         if metric is not None and metric.money and s.current is not None and rising:
             gap = formatting.money(s.target - s.current, lang)
@@ -207,8 +216,8 @@ def _step_text(step: Step, labels: Mapping[str, str], lang: str) -> str:
         else:
             now = formatting.value(s.name, s.current, lang)
             goal = formatting.value(s.name, s.target, lang)
-            parts.append(f"{label}需{s.op} {goal}（当前{now}）" if zh
-                         else f"{label.lower()} {s.op} {goal} (now {now})")
+            parts.append(f"{label}需{op} {goal}（当前{now}）" if zh
+                         else f"{label.lower()} {op} {goal} (now {now})")
     if zh:
         return f"升至{step.label}: " + "；".join(parts)
     return f"needs {' and '.join(parts)} to reach {step.label}"

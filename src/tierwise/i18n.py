@@ -7,6 +7,7 @@ from typing import Any
 MESSAGES: dict[str, tuple[str, str]] = {
     "run_heading": ("第{run}次分级 · 截至 {as_of}", "run {run} · as of {as_of}"),
     "tier": ("等级", "Tier"),
+    "reasons": ("说明", "Reasons"),
     "score": ("综合得分", "score"),
     "basis": ("依据", "basis"),
     "basis.policy": ("分级规则", "policy rule"),
