@@ -15,13 +15,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from numpy.typing import ArrayLike, NDArray
-from scipy.optimize import minimize
+from numpy.typing import ArrayLike
 from scipy.special import betaln, digamma, expit, gammaln, hyp2f1
 
 from tierwise.errors import ModelError
-
-FloatArray = NDArray[np.float64]
+from tierwise.models.fitting import FloatArray, maximise
 
 # Fewer repeat buyers than this leave the dropout process (a, b) unidentified.
 MIN_REPEAT_BUYERS = 10
@@ -55,21 +53,10 @@ class BetaGeo:
                 f"frequency > 0) to fit; the data has {repeat_buyers:g}"
             )
         total = float(w.sum())
-
-        def objective(log_params: FloatArray) -> tuple[float, FloatArray]:
-            # Mean negative log-likelihood: scale-free, so L-BFGS-B's tolerances mean the
-            # same for 2,000 customers as for 2,000,000.
-            ll, grad = _log_likelihood(np.exp(log_params), x, t_x, age, w)
-            return -ll / total, -grad / total
-
         # Start at r = a = b = 1 and α at the mean age: a purchase rate of order 1/age.
-        start = np.log([1.0, max(float(np.average(age, weights=w)), 1e-3), 1.0, 1.0])
-        result = minimize(objective, start, jac=True, method="L-BFGS-B",
-                          bounds=[(-20.0, 20.0)] * 4)
-        params = np.exp(result.x)
-        if not result.success or not np.all(np.isfinite(params)):
-            raise ModelError(f"BG/NBD fit did not converge: {result.message}")
-        ll, _ = _log_likelihood(params, x, t_x, age, w)
+        start = [1.0, max(float(np.average(age, weights=w)), 1e-3), 1.0, 1.0]
+        params, ll = maximise(lambda p: _log_likelihood(p, x, t_x, age, w), start,
+                              total=total, model="BG/NBD")
         r, alpha, a, b = (float(v) for v in params)
         return cls(r=r, alpha=alpha, a=a, b=b, log_likelihood=float(ll), n_customers=total)
 

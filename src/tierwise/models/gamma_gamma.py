@@ -13,14 +13,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from numpy.typing import ArrayLike, NDArray
-from scipy.optimize import minimize
+from numpy.typing import ArrayLike
 from scipy.special import digamma, gammaln
 
 from tierwise.errors import ModelError
 from tierwise.models.bgnbd import MIN_REPEAT_BUYERS, BetaGeo
-
-FloatArray = NDArray[np.float64]
+from tierwise.models.fitting import FloatArray, maximise
 
 # lifetimes' periods per month: 4.345 weeks (freq "W") or 30 days (freq "D").
 _PERIODS_PER_MONTH = {7: 4.345, 1: 30.0}
@@ -46,20 +44,11 @@ class GammaGamma:
         """Maximum-likelihood fit on the repeat buyers (rows with frequency > 0) (note 025
         eq. 3); other rows are ignored, as the model says nothing about them."""
         x, m, w = _repeat_buyers(frequency, monetary_value, weights)
-        total = float(w.sum())
-
-        def objective(log_params: FloatArray) -> tuple[float, FloatArray]:
-            ll, grad = _log_likelihood(np.exp(log_params), x, m, w)
-            return -ll / total, -grad / total
-
         # p = q = 1 and γ at the mean spend, so the start's implied mean spend is the right size.
-        start = np.log([1.0, 1.0, float(np.average(m, weights=w))])
-        result = minimize(objective, start, jac=True, method="L-BFGS-B",
-                          bounds=[(-20.0, 20.0)] * 3)
-        params = np.exp(result.x)
-        if not result.success or not np.all(np.isfinite(params)):
-            raise ModelError(f"Gamma-Gamma fit did not converge: {result.message}")
-        ll, _ = _log_likelihood(params, x, m, w)
+        start = [1.0, 1.0, float(np.average(m, weights=w))]
+        total = float(w.sum())
+        params, ll = maximise(lambda p: _log_likelihood(p, x, m, w), start,
+                              total=total, model="Gamma-Gamma")
         p, q, gamma = (float(v) for v in params)
         return cls(p=p, q=q, gamma=gamma, log_likelihood=float(ll), n_customers=total)
 

@@ -1,0 +1,35 @@
+"""Maximum likelihood as the customer-base models fit it: L-BFGS-B on log-parameters."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import numpy as np
+from numpy.typing import NDArray
+from scipy.optimize import minimize
+
+from tierwise.errors import ModelError
+
+FloatArray = NDArray[np.float64]
+# parameters -> (total log-likelihood, its gradient with respect to log-parameters)
+LogLikelihood = Callable[[FloatArray], tuple[float, FloatArray]]
+
+
+def maximise(log_likelihood: LogLikelihood, start: Sequence[float], *, total: float,
+             model: str) -> tuple[FloatArray, float]:
+    """The parameters that maximise the log-likelihood, and its value there.
+
+    Optimising log-parameters keeps every parameter positive without constraints; the mean
+    per customer (divided by ``total``) is scale-free, so the optimiser's tolerances mean the
+    same for 2,000 customers as for 2,000,000.
+    """
+    def objective(log_params: FloatArray) -> tuple[float, FloatArray]:
+        ll, grad = log_likelihood(np.exp(log_params))
+        return -ll / total, -grad / total
+
+    result = minimize(objective, np.log(start), jac=True, method="L-BFGS-B",
+                      bounds=[(-20.0, 20.0)] * len(start))
+    params = np.exp(result.x)
+    if not result.success or not np.all(np.isfinite(params)):
+        raise ModelError(f"{model} fit did not converge: {result.message}")
+    return params, log_likelihood(params)[0]
