@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
+import io
 import os
 import shutil
+import subprocess
+import sys
 import uuid
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import sqlalchemy as sa
 
 DATA = Path(__file__).parent / "data"
+CACHE = Path(__file__).resolve().parents[1] / ".cache"
+LIFETIMES_WHEEL = "Lifetimes-0.11.3-py3-none-any.whl"
 POSTGRES_URL = os.environ.get("TIERWISE_TEST_POSTGRES",
                               "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 
@@ -77,3 +84,40 @@ def _isolated_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("TIERWISE_WORKSPACE", raising=False)
     monkeypatch.delenv("TIERWISE_DATABASE_URL", raising=False)
     monkeypatch.setenv("TIERWISE_USER", "tester")
+
+
+# --- CDNOW: the data set the customer-base models are published on --------------------------
+
+@pytest.fixture(scope="session")
+def lifetimes_wheel() -> Iterator[zipfile.ZipFile]:
+    """The lifetimes 0.11.3 wheel, which ships the CDNOW data; downloaded once into .cache/.
+    Only its data files are read: lifetimes' code is never imported."""
+    wheel = CACHE / LIFETIMES_WHEEL
+    if not wheel.exists():
+        CACHE.mkdir(exist_ok=True)
+        command = [sys.executable, "-m", "pip", "download", "lifetimes==0.11.3", "--no-deps",
+                   "--only-binary=:all:", "-d", str(CACHE)]
+        done = subprocess.run(command, capture_output=True, text=True, check=False)
+        if done.returncode != 0 or not wheel.exists():
+            pytest.fail(
+                f"cannot download the lifetimes 0.11.3 wheel that holds the CDNOW data into "
+                f"{CACHE} (place {LIFETIMES_WHEEL} there by hand when offline):\n"
+                f"{done.stderr[-2000:]}"
+            )
+    with zipfile.ZipFile(wheel) as archive:
+        yield archive
+
+
+def cdnow_dataset(wheel: zipfile.ZipFile, name: str) -> bytes:
+    return wheel.read(f"lifetimes/datasets/{name}")
+
+
+@pytest.fixture(scope="session")
+def cdnow_orders(lifetimes_wheel: zipfile.ZipFile) -> pd.DataFrame:
+    """CDNOW_sample.txt: master id, sample id (1..2357), date YYYYMMDD, quantity, amount."""
+    raw = pd.read_csv(io.BytesIO(cdnow_dataset(lifetimes_wheel, "CDNOW_sample.txt")),
+                      sep=r"\s+", header=None,
+                      names=["master_id", "customer_id", "date", "qty", "amount"],
+                      dtype={"date": str})
+    raw["order_date"] = pd.to_datetime(raw["date"], format="%Y%m%d").dt.date
+    return raw[["customer_id", "order_date", "amount"]]

@@ -13,12 +13,8 @@ from __future__ import annotations
 
 import datetime as dt
 import io
-import subprocess
-import sys
 import zipfile
-from collections.abc import Iterator
 from decimal import Decimal
-from pathlib import Path
 
 import ibis
 import ibis.expr.types as ir
@@ -26,52 +22,19 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from tests.conftest import cdnow_dataset
 from tierwise.errors import TierwiseError
 from tierwise.models import BetaGeo, GammaGamma, ModelError, clv, rfm_summary, triples
 
-REPO = Path(__file__).resolve().parents[1]
-CACHE = REPO / ".cache"
-WHEEL = "Lifetimes-0.11.3-py3-none-any.whl"
 CALIBRATION_END = dt.date(1997, 9, 30)  # 39 weeks after the cohort's first purchases
 
 
 # --- data -------------------------------------------------------------------------------------
 
 @pytest.fixture(scope="session")
-def lifetimes_wheel() -> Iterator[zipfile.ZipFile]:
-    wheel = CACHE / WHEEL
-    if not wheel.exists():
-        CACHE.mkdir(exist_ok=True)
-        command = [sys.executable, "-m", "pip", "download", "lifetimes==0.11.3", "--no-deps",
-                   "--only-binary=:all:", "-d", str(CACHE)]
-        done = subprocess.run(command, capture_output=True, text=True, check=False)
-        if done.returncode != 0 or not wheel.exists():
-            pytest.fail(
-                f"cannot download the lifetimes 0.11.3 wheel that holds the CDNOW data into "
-                f"{CACHE} (place {WHEEL} there by hand when offline):\n{done.stderr[-2000:]}"
-            )
-    with zipfile.ZipFile(wheel) as archive:
-        yield archive
-
-
-def _dataset(wheel: zipfile.ZipFile, name: str) -> bytes:
-    return wheel.read(f"lifetimes/datasets/{name}")
-
-
-@pytest.fixture(scope="session")
 def shipped_summary(lifetimes_wheel: zipfile.ZipFile) -> pd.DataFrame:
     """The published calibration summary: ID, frequency, recency, T (weeks, 2 decimals)."""
-    return pd.read_csv(io.BytesIO(_dataset(lifetimes_wheel, "cdnow_customers_summary.csv")))
-
-
-@pytest.fixture(scope="session")
-def cdnow_orders(lifetimes_wheel: zipfile.ZipFile) -> pd.DataFrame:
-    """CDNOW_sample.txt: master id, sample id (1..2357), date YYYYMMDD, quantity, amount."""
-    raw = pd.read_csv(io.BytesIO(_dataset(lifetimes_wheel, "CDNOW_sample.txt")), sep=r"\s+",
-                      header=None, names=["master_id", "customer_id", "date", "qty", "amount"],
-                      dtype={"date": str})
-    raw["order_date"] = pd.to_datetime(raw["date"], format="%Y%m%d").dt.date
-    return raw[["customer_id", "order_date", "amount"]]
+    return pd.read_csv(io.BytesIO(cdnow_dataset(lifetimes_wheel, "cdnow_customers_summary.csv")))
 
 
 @pytest.fixture(scope="session")
@@ -272,7 +235,7 @@ def test_gamma_gamma_reproduces_the_published_fit(cdnow_spend: GammaGamma) -> No
 
 
 def test_gamma_gamma_on_the_shipped_spend_summary(lifetimes_wheel: zipfile.ZipFile) -> None:
-    shipped = pd.read_csv(io.BytesIO(_dataset(
+    shipped = pd.read_csv(io.BytesIO(cdnow_dataset(
         lifetimes_wheel, "cdnow_customers_summary_with_transactions.csv")))
     model = GammaGamma.fit(shipped.x, shipped.zbar)  # zbar is rounded to cents
     for value, published in ((model.p, 6.25), (model.q, 3.74), (model.gamma, 15.44)):

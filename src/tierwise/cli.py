@@ -343,7 +343,9 @@ def _print_explanation(e: Explanation) -> None:
     out.print(f"\n{t('metrics', lang)}:")
     metrics = Table(show_header=False, box=None, padding=(0, 2))
     for name, value in e.metrics.items():
-        metrics.add_row(metric_label(name, lang), name, formatting.value(name, value, lang))
+        note = e.model_notes.get(name)
+        metrics.add_row(metric_label(name, lang), name, formatting.value(name, value, lang),
+                        f"[dim]{note}[/]" if note else "")
     out.print(metrics)
     if e.moves_up:
         out.print(f"{t('moves_up', lang)}:")

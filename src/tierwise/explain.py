@@ -21,7 +21,7 @@ from tierwise.policy.expr import (
 )
 from tierwise.policy.loading import name_types
 from tierwise.policy.model import Policy, Tier
-from tierwise.vocabulary import METRICS, ValueType, metric_label
+from tierwise.vocabulary import METRICS, MODEL_METRICS, ValueType, metric_label
 
 NON_METRIC_COLUMNS = frozenset({"tier", "computed_tier", "policy_tier", "basis",
                                 "downgrade_streak", "override_id", "change", "prev_tier",
@@ -68,6 +68,7 @@ class Explanation:
     history: list[HistoryEntry] = field(default_factory=list)
     lang: str = "zh"
     labels: dict[str, str] = field(default_factory=dict)   # tier keys and score names
+    model_notes: dict[str, str] = field(default_factory=dict)  # why a model metric is null
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
@@ -93,7 +94,8 @@ def snapshot_attributes(columns: Iterable[str], policy: Policy) -> list[str]:
 def explain_row(row: Mapping[str, Any], policy: Policy, *,
                 aggregates: Mapping[tuple[str, str], float | None], as_of: dt.date,
                 run_id: int | None, attributes: list[str], lang: str = "zh",
-                override: Override | None = None) -> Explanation:
+                override: Override | None = None,
+                models: Mapping[str, Any] | None = None) -> Explanation:
     """Explain one customer's snapshot row (metrics, scores, computed and effective tier)."""
     types = name_types(policy, attributes)
     values = dict(row)
@@ -126,7 +128,27 @@ def explain_row(row: Mapping[str, Any], policy: Policy, *,
         downgrade_streak=int(row.get("downgrade_streak") or 0),
         downgrade_after=policy.hysteresis.downgrade_after, lang=lang,
         labels=display_labels(policy, lang),
+        model_notes=model_notes(values, models, lang),
     )
+
+
+def model_notes(values: Mapping[str, Any], models: Mapping[str, Any] | None,
+                lang: str) -> dict[str, str]:
+    """Why each model metric the row has is null: the run's model could not be fitted, or
+    the customer had bought nothing by the as-of date."""
+    zh = is_zh(lang)
+    notes: dict[str, str] = {}
+    run_notes = (models or {}).get("notes", {})
+    for name in MODEL_METRICS:
+        if name not in values or values[name] is not None:
+            continue
+        if name in run_notes:
+            notes[name] = (f"模型无法拟合：{run_notes[name]}" if zh
+                           else f"the model could not be fitted: {run_notes[name]}")
+        else:
+            notes[name] = ("截至评级日没有购买记录，模型无从预测" if zh
+                           else "no purchase by the as-of date, nothing to predict from")
+    return notes
 
 
 def display_labels(policy: Policy, lang: str) -> dict[str, str]:

@@ -13,7 +13,7 @@ import json
 import os
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,12 +29,13 @@ from tierwise.appdb.database import bulk_insert
 from tierwise.errors import TierwiseError
 from tierwise.history import new_id
 from tierwise.metrics import Window, customer_metrics
+from tierwise.models.predictions import ModelReport, model_metrics
 from tierwise.policy.expr import to_ibis
 from tierwise.policy.loading import name_types
-from tierwise.policy.model import Policy
+from tierwise.policy.model import Models, Policy
 from tierwise.policy.scorecard import with_scores
 from tierwise.store import BOOKKEEPING_COLUMNS
-from tierwise.vocabulary import ValueType
+from tierwise.vocabulary import MODEL_METRICS, ValueType
 
 
 @dataclass(frozen=True)
@@ -84,6 +85,7 @@ class RunSummary:
     created_at: dt.datetime | None = None
     source: str = ""
     rejected_rows: int = 0          # rows of the graded files that failed validation
+    models: dict[str, Any] | None = None   # what the run's models fitted (ModelReport)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -95,6 +97,7 @@ class RunSummary:
                 {k: v for k, v in t.__dict__.items() if k != "target_share"} for t in self.tiers
             ],
             "changes": self.changes,
+            "models": self.models,
         }
 
 
@@ -109,6 +112,13 @@ class Evaluation:
     window: Window
     graded: ir.Table
     aggregates: dict[tuple[str, str], float | None]
+    models: ModelReport | None = None     # None: the policy uses no model metric
+
+
+def uses_models(policy: Policy) -> bool:
+    """Whether a run fits the customer-base models: they cost a few seconds on a large book,
+    so only when the policy reads a model metric or asks for them with a ``models`` block."""
+    return policy.models is not None or bool(set(policy.used_metrics()) & set(MODEL_METRICS))
 
 
 @contextmanager
@@ -117,16 +127,32 @@ def evaluation(backend: Any, sources: Sources, policy: Policy,
     """Compute metrics once into a temporary table, and the tier each rule gives."""
     window = Window(as_of, policy.window_months)
     types = name_types(policy, sources.attributes)
-    metrics = customer_metrics(sources.customers, sources.orders, sources.interactions, window)
-    if policy.scorecard is not None:
-        metrics = with_scores(metrics, policy.scorecard, types)
     scratch = f"_tw_metrics_{uuid.uuid4().hex[:8]}"
-    table = backend.create_table(scratch, metrics, temp=True)
+    table, report = _materialise_metrics(backend, sources, policy, window, types, scratch)
     try:
         aggregates = compute_aggregates(backend, table, policy)
-        yield Evaluation(window, computed_tiers(table, policy, types, aggregates), aggregates)
+        yield Evaluation(window, computed_tiers(table, policy, types, aggregates), aggregates,
+                         report)
     finally:
         backend.drop_table(scratch, force=True)
+
+
+def _materialise_metrics(backend: Any, sources: Sources, policy: Policy, window: Window,
+                         types: dict[str, ValueType],
+                         name: str) -> tuple[ir.Table, ModelReport | None]:
+    metrics = customer_metrics(sources.customers, sources.orders, sources.interactions, window)
+    with ExitStack() as stack:
+        report = None
+        if uses_models(policy):
+            predicted = stack.enter_context(model_metrics(
+                backend, sources.orders, window.as_of, policy.models or Models()))
+            p = predicted.table
+            metrics = metrics.left_join(p, "customer_id").select(
+                metrics, *[p[m] for m in MODEL_METRICS])
+            report = predicted.report
+        if policy.scorecard is not None:
+            metrics = with_scores(metrics, policy.scorecard, types)
+        return backend.create_table(name, metrics, temp=True), report
 
 
 def grade(
@@ -151,6 +177,7 @@ def grade(
         final = effective_tiers(ev.graded, policy, prior, overrides)
         return _record(backend, final, policy, policy_text, appdb=appdb, runs_dir=runs_dir,
                        window=ev.window, aggregates=ev.aggregates, previous=previous,
+                       models=ev.models.to_json() if ev.models else None,
                        fingerprint=data_fingerprint(backend, sources, as_of),
                        source=sources.label, user=user, lang=lang)
 
@@ -355,7 +382,7 @@ def _record(backend: Any, final: ir.Table, policy: Policy, policy_text: str, *,
             appdb: sa.Engine, runs_dir: Path, window: Window,
             aggregates: Mapping[tuple[str, str], float | None],
             previous: Mapping[str, Any] | None, fingerprint: str, source: str,
-            user: str, lang: str) -> RunSummary:
+            user: str, lang: str, models: dict[str, Any] | None = None) -> RunSummary:
     runs_dir.mkdir(parents=True, exist_ok=True)
     staging = runs_dir / f".staging-{uuid.uuid4().hex}.parquet"
     ordered = final.order_by("customer_id")
@@ -378,6 +405,7 @@ def _record(backend: Any, final: ir.Table, policy: Policy, policy_text: str, *,
                 previous_run_id=previous["id"] if previous else None,
                 summary=json.loads(json.dumps([t.__dict__ for t in tiers])),
                 aggregates={f"{f}({n})": v for (f, n), v in aggregates.items()},
+                models=models,
             )))
             _insert_assignments(connection, run_id, light)
             if previous is not None:      # a first run changes nothing: every tier is new
@@ -389,7 +417,7 @@ def _record(backend: Any, final: ir.Table, policy: Policy, policy_text: str, *,
     return RunSummary(run_id=run_id, as_of=window.as_of, policy_name=policy.name,
                       policy_hash=policy.hash, customers=light.num_rows, tiers=tiers,
                       changes=changes, previous_run_id=previous["id"] if previous else None,
-                      created_at=created_at, source=source)
+                      created_at=created_at, source=source, models=models)
 
 
 def _insert_assignments(connection: sa.Connection, run_id: int, light: pa.Table) -> None:

@@ -32,6 +32,7 @@ class RunRecord:
     previous_run_id: int | None
     summary: list[dict[str, Any]]
     aggregates: dict[str, float | None]
+    models: dict[str, Any] | None = None
 
     @cached_property
     def policy(self) -> Policy:

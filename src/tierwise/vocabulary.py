@@ -56,8 +56,18 @@ METRICS: dict[str, Metric] = {
             "Share of spend held by higher-ranked customers",
             unit="%",
         ),
+        # Customer-base models (tierwise.models): computed only when a policy uses them.
+        Metric("p_alive", "number", "仍活跃概率", "P(alive)", unit="%"),
+        Metric("expected_orders_12m", "number", "未来12个月预计购买次数",
+               "Expected orders, next 12 months"),
+        Metric("expected_order_value", "number", "预计单次消费金额", "Expected order value",
+               money=True),
+        Metric("predicted_clv", "number", "预测客户终身价值", "Predicted CLV", money=True),
     ]
 }
+
+# Metrics that come from the customer-base models rather than from plain aggregates.
+MODEL_METRICS = ("p_alive", "expected_orders_12m", "expected_order_value", "predicted_clv")
 
 # Canonical customer fields: also usable in rules by name.
 CUSTOMER_FIELDS: dict[str, tuple[ValueType, str, str]] = {

@@ -264,7 +264,8 @@ class Workspace:
             override = overrides.get(row["override_id"]) if row.get("override_id") else None
             yield explain_row(row, record.policy, aggregates=record.aggregate_values(),
                               as_of=record.as_of, run_id=record.id, attributes=attributes,
-                              lang=lang or self.language, override=override)
+                              lang=lang or self.language, override=override,
+                              models=record.models)
 
     def explain(self, customer_id: str, run_id: int | None = None, *,
                 lang: str | None = None) -> Explanation:

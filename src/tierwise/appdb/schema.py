@@ -27,6 +27,9 @@ runs = sa.Table(
     sa.Column("previous_run_id", sa.Integer, nullable=True),
     sa.Column("summary", sa.JSON, nullable=False),
     sa.Column("aggregates", sa.JSON, nullable=False),
+    # Fitted model parameters, settings and notes (tierwise.models.predictions.ModelReport),
+    # and cluster centres for clustering policies; null when the run used neither.
+    sa.Column("models", sa.JSON, nullable=True),
 )
 
 assignments = sa.Table(

@@ -89,6 +89,7 @@ def clv(
     period_days: int = 7,
     discount_rate_monthly: float = 0.01,
     margin: float = 1.0,
+    periods_per_month: float | None = None,
 ) -> FloatArray:
     """Discounted value of the next ``months`` months, as lifetimes'
     ``GammaGamma.customer_lifetime_value`` computes it:
@@ -97,20 +98,43 @@ def clv(
 
     with E[purchases in month i] from BG/NBD (FHL 2005 eq. 10, differenced) and E[value]
     from Gamma-Gamma, times ``margin``. A month is 4.345 weekly periods or 30 daily ones,
-    as in lifetimes, and 30 / ``period_days`` periods otherwise.
+    as in lifetimes, and 30 / ``period_days`` periods otherwise, unless
+    ``periods_per_month`` says.
+    """
+    per_month = periods_per_month or _PERIODS_PER_MONTH.get(period_days, 30.0 / period_days)
+    value = gg.conditional_expected_average_value(frequency, monetary_value)
+    purchases = discounted_purchases(bgnbd, frequency, recency, T, months=months,
+                                     periods_per_month=per_month,
+                                     discount_rate_monthly=discount_rate_monthly)
+    return np.asarray(margin * value * purchases, dtype=np.float64)
+
+
+def discounted_purchases(
+    bgnbd: BetaGeo,
+    frequency: ArrayLike,
+    recency: ArrayLike,
+    T: ArrayLike,
+    *,
+    months: int,
+    periods_per_month: float,
+    discount_rate_monthly: float,
+) -> FloatArray:
+    """Σ_{i=1..months} E[purchases in month i] / (1 + d)^i: CLV without the value per order.
+
+    It depends on the history (x, t_x, T) alone, so a caller can compute it once per
+    distinct history.
     """
     if months < 1:
         raise ValueError("months must be at least 1")
-    per_month = _PERIODS_PER_MONTH.get(period_days, 30.0 / period_days)
-    value = gg.conditional_expected_average_value(frequency, monetary_value)
-    total = np.zeros_like(value)
-    previous = bgnbd.expected_purchases(0.0, frequency, recency, T)
+    x = np.asarray(frequency, dtype=np.float64)
+    total = np.zeros_like(x)
+    previous = np.zeros_like(x)     # nothing is expected in no time
     for month in range(1, months + 1):
         # Expected purchases are cumulative in t: the month's share is the difference.
-        cumulative = bgnbd.expected_purchases(month * per_month, frequency, recency, T)
-        total += value * (cumulative - previous) / (1.0 + discount_rate_monthly) ** month
+        cumulative = bgnbd.expected_purchases(month * periods_per_month, frequency, recency, T)
+        total += (cumulative - previous) / (1.0 + discount_rate_monthly) ** month
         previous = cumulative
-    return np.asarray(margin * total, dtype=np.float64)
+    return total
 
 
 def _repeat_buyers(

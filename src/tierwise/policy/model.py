@@ -147,6 +147,20 @@ class Hysteresis(_Strict):
     downgrade_after: int = Field(default=1, ge=1)
 
 
+class Models(_Strict):
+    """Settings of the customer-base models behind p_alive, expected_orders_12m,
+    expected_order_value and predicted_clv (BG/NBD and Gamma-Gamma, see tierwise.models)."""
+
+    clv_months: int = Field(default=12, ge=1, le=120)   # horizon of predicted_clv
+    discount_rate: float = Field(default=0.10, ge=0, le=10)  # per year, e.g. 10%
+    margin: float = Field(default=1.0, gt=0, le=10)     # 1: CLV in revenue; 30%: in profit
+
+    @field_validator("discount_rate", "margin", mode="before")
+    @classmethod
+    def _quantity(cls, value: Any) -> Any:
+        return parse_quantity(value)
+
+
 class Policy(_Strict):
     name: str
     description: str = ""
@@ -155,6 +169,7 @@ class Policy(_Strict):
     scorecard: Scorecard | None = None
     hysteresis: Hysteresis = Hysteresis()
     metrics_shown: tuple[str, ...] = ()
+    models: Models | None = None   # set to compute the model metrics even if no rule uses them
 
     @model_validator(mode="after")
     def _tier_rules(self) -> Policy:
