@@ -29,6 +29,7 @@ from tierwise.ingest import KINDS, ImportResult
 from tierwise.policy.loading import load_policy_file, load_policy_text
 from tierwise.policy.presets import PRESETS, policy_source, preset_text
 from tierwise.vocabulary import metric_label
+from tierwise.what_if import WhatIf
 from tierwise.workspace import Workspace
 
 # Piped output is not cut to 80 columns: tables stay readable in files and pagers.
@@ -170,12 +171,17 @@ def _print_import(result: ImportResult) -> None:
 @click.option("--customers", "customers", multiple=True, help="Customer file(s) for --orders.")
 @click.option("--interactions", "interactions", multiple=True,
               help="Interaction file(s) for --orders.")
+@click.option("--dry-run", is_flag=True,
+              help="What-if: grade without recording a run and list who would move against "
+                   "the latest run (as of its date unless --as-of).")
+@click.option("--limit", type=int, default=20, show_default=True,
+              help="With --dry-run: list at most N moving customers (table output).")
 @format_option
 @workspace_option
 @handles_errors
 def grade_cmd(as_of: dt.date | None, policy: str | None, orders: tuple[str, ...],
-              customers: tuple[str, ...], interactions: tuple[str, ...], fmt: str,
-              workspace: str | None) -> None:
+              customers: tuple[str, ...], interactions: tuple[str, ...], dry_run: bool,
+              limit: int, fmt: str, workspace: str | None) -> None:
     """Grade every customer and record an immutable run.
 
     \b
@@ -184,9 +190,22 @@ def grade_cmd(as_of: dt.date | None, policy: str | None, orders: tuple[str, ...]
       tierwise grade --as-of 2025-12-31 --policy rfm
       tierwise grade --orders 'exports/orders-*.parquet' --customers exports/customers.csv
       tierwise grade --format json | jq .tiers
+      tierwise grade --dry-run --policy new-policy.yaml
     """
     if (customers or interactions) and not orders:
         raise click.UsageError("--customers/--interactions grade from files: give --orders too")
+    if dry_run:
+        if orders:
+            raise click.UsageError("--dry-run compares with the workspace's runs: it does not "
+                                   "take --orders")
+        with Workspace(workspace) as ws:
+            with err.status("Grading (dry run)…"):
+                result = ws.what_if(policy=policy, as_of=as_of)
+            if fmt == "json":
+                click.echo(json.dumps(result.to_json(), ensure_ascii=False, default=str))
+            else:
+                _print_what_if(result, ws, limit)
+        return
     files: dict[str, Sequence[str]] | None = (
         {"orders": orders, "customers": customers, "interactions": interactions}
         if orders else None)
@@ -227,6 +246,52 @@ def _print_summary(summary: RunSummary, lang: str) -> None:
     out.print(f"{summary.customers:,} customers; changes{since}: "
               f"{words[0]} {c['upgraded']}, {words[1]} {c['downgraded']}, "
               f"{words[2]} {c['new']}, {words[3]} {c['unchanged']}", highlight=False)
+
+
+def _print_what_if(result: WhatIf, ws: Workspace, limit: int) -> None:
+    lang = ws.language
+    zh = is_zh(lang)
+    table = Table(title=(f"{'试算（未保存）' if zh else 'Dry run (not recorded)'} · "
+                         f"{'截至' if zh else 'as of'} {result.as_of} · "
+                         f"{result.policy_name} ({result.policy_hash})"))
+    headers = (["等级", "客户数", "占比", "目标占比", "收入占比"] if zh
+               else ["Tier", "Customers", "Share", "Target", "Rev. share"])
+    for i, header in enumerate(headers):
+        table.add_column(header, justify="left" if i == 0 else "right")
+    for tier in result.tiers:
+        target = (f"{tier.target_share[0] * 100:.0f}–{tier.target_share[1] * 100:.0f}%"
+                  if tier.target_share else "")
+        table.add_row(tier.label, f"{tier.customers:,}", formatting.share(tier.customer_share),
+                      target, formatting.share(tier.revenue_share))
+    out.print(table)
+    if result.against is None:
+        out.print("没有已保存的分级可比较" if zh else "No recorded run to compare with.")
+        return
+    old_labels = {t.key: t.display(lang) for t in result.against.policy.tiers}
+    new_labels = {t.tier: t.label for t in result.tiers}
+    none = "（无）" if zh else "(none)"
+    out.print(("与第{id}次分级（{policy}，截至 {as_of}）相比：{moved:,} 位客户会变动，"
+               "{same:,} 位不变" if zh else
+               "Against run {id} ({policy}, as of {as_of}): {moved:,} customers would move, "
+               "{same:,} would not").format(
+        id=result.against.id, policy=result.against.policy_name, as_of=result.against.as_of,
+        moved=result.moved, same=result.unchanged), highlight=False)
+    pairs = Table(box=None, padding=(0, 2))
+    for header in (["原等级", "新等级", "客户数"] if zh else ["From", "To", "Customers"]):
+        pairs.add_column(header, justify="right" if header in ("客户数", "Customers") else "left")
+    for item in result.to_json()["pairs"]:
+        pairs.add_row(old_labels.get(item["from"], item["from"] or none),
+                      new_labels.get(item["to"], item["to"] or none), f"{item['customers']:,}")
+    out.print(pairs)
+    if result.moves and limit > 0:
+        out.print("变动客户：" if zh else "Customers who would move:")
+        for move in result.moves[:limit]:
+            out.print(f"  {move.customer_id}: {old_labels.get(move.from_tier or '', none)} → "
+                      f"{new_labels.get(move.to_tier or '', none)}", highlight=False)
+        if len(result.moves) > limit:
+            out.print(f"  … {len(result.moves) - limit:,} "
+                      + ("位未列出（--limit 或 --format json）" if zh
+                         else "more (--limit or --format json)"))
 
 
 @main.command("customers")
@@ -576,6 +641,87 @@ def policy_check(file: str, workspace: str | None) -> None:
     parsed = load_policy_file(Path(file), attributes=attributes)
     out.print(f"{file}: OK — {parsed.name} ({parsed.hash}), tiers: "
               + ", ".join(f"{t.display()} ({t.key})" for t in parsed.tiers), highlight=False)
+
+
+@policy.command("calibrate")
+@click.option("--metric", required=True,
+              help="Metric or score whose thresholds move, e.g. annual_spend or score.")
+@click.option("--target", "target_text", metavar="KEY=LOW:HIGH,...",
+              help="Target shares, e.g. vip=5%:10%,important=0.15:0.20 "
+                   "(default: the policy's target_share).")
+@click.option("--policy", "policy_ref", help="Policy file or preset (default: the workspace's).")
+@click.option("--as-of", callback=parse_date, help="As-of date YYYY-MM-DD (default: latest order).")
+@click.option("-o", "--output", type=click.Path(dir_okay=False),
+              help="Policy file to write (default: <policy>.calibrated.yaml in the workspace).")
+@format_option
+@workspace_option
+@handles_errors
+def policy_calibrate(metric: str, target_text: str | None, policy_ref: str | None,
+                     as_of: dt.date | None, output: str | None, fmt: str,
+                     workspace: str | None) -> None:
+    """Move a metric's thresholds so each tier's share of customers hits its target.
+
+    Tiers are calibrated best first; the numbers each rule compares the metric with move
+    (together, keeping their ratio) and are rounded to nice values. A new policy file is
+    written, with a comment above each changed rule; the original is left as it is.
+
+    \b
+    Examples:
+      tierwise policy calibrate --metric annual_spend
+      tierwise policy calibrate --metric annual_spend --target vip=5%:10%,important=15%:20%
+      tierwise policy calibrate --metric score --policy rfm --as-of 2025-12-31 -o rfm-new.yaml
+    """
+    import ibis
+
+    from tierwise.calibration import calibrate, parse_targets
+
+    targets = parse_targets(target_text) if target_text is not None else None
+    with Workspace(workspace) as ws:
+        ref = policy_ref or str(ws.config.get("policy") or "value-tiers")
+        _, source = policy_source(ref, ws.root)
+        chosen, text = ws.policy(ref)
+        with err.status("Calibrating…"):
+            result = calibrate(ibis.duckdb.from_connection(ws.store()), ws.sources(), chosen,
+                               text, metric=metric, targets=targets, as_of=as_of)
+        stem = Path(source).stem.removesuffix(".calibrated")
+        target = Path(output) if output else ws.root / f"{stem}.calibrated.yaml"
+        target.write_text(result.text, encoding="utf-8")
+        if fmt == "json":
+            click.echo(json.dumps({**result.to_json(), "output": str(target)},
+                                  ensure_ascii=False))
+        else:
+            _print_calibration(result, ws.language)
+            out.print(f"wrote {target}", highlight=False)
+        for tier in result.tiers:
+            if tier.met is False:
+                err.print(f"[yellow]{tier.key}: share {formatting.share(tier.new_share)} is "
+                          f"outside its target. {tier.note}[/]", highlight=False)
+
+
+def _print_calibration(result: Any, lang: str) -> None:
+    from tierwise.calibration import describe_target
+
+    zh = is_zh(lang)
+    table = Table(title=(f"{'阈值校准' if zh else 'Calibration'} · {result.metric} · "
+                         f"{'截至' if zh else 'as of'} {result.as_of} · "
+                         f"{result.customers:,} {'位客户' if zh else 'customers'}"))
+    headers = (["等级", "原阈值", "新阈值", "原占比", "新占比", "目标占比", "说明"] if zh
+               else ["Tier", "Old threshold", "New threshold", "Old share", "New share",
+                     "Target", "Note"])
+    for i, header in enumerate(headers):
+        table.add_column(header, justify="right" if 0 < i < 6 else "left")
+    statuses = {"calibrated": ("已校准", "calibrated"), "kept": ("已在目标内", "already on target"),
+                "unmet": ("未达目标", "target not met"), "fixed": ("无目标，未改", "no target"),
+                "remainder": ("其余客户", "everyone else")}
+    for tier in result.tiers:
+        mark = {True: " ✓", False: " ✗", None: ""}[tier.met]
+        target = describe_target(tier.target) + mark if tier.target else ""
+        note = statuses[tier.status][0 if zh else 1]
+        table.add_row(result.policy.tier(tier.key).display(lang),
+                      " / ".join(tier.old_thresholds), " / ".join(tier.new_thresholds),
+                      formatting.share(tier.old_share), formatting.share(tier.new_share),
+                      target, f"{note}: {tier.note}" if tier.note else note)
+    out.print(table)
 
 
 # -- demo --------------------------------------------------------------------------------

@@ -169,17 +169,27 @@ def grade(
 ) -> RunSummary:
     """Grade every customer as of a date and record the run."""
     as_of = as_of or latest_order_date(backend, sources.orders)
-    with evaluation(backend, sources, policy, as_of) as ev:
-        with appdb.connect() as connection:
-            previous = previous_run(connection, as_of, policy, sources.label)
-            overrides = active_overrides(connection, as_of, policy)
-        prior = _previous_assignments(backend, runs_dir, previous)
-        final = effective_tiers(ev.graded, policy, prior, overrides)
+    with final_tiers(backend, sources, policy, as_of, appdb=appdb,
+                     runs_dir=runs_dir) as (ev, final, previous):
         return _record(backend, final, policy, policy_text, appdb=appdb, runs_dir=runs_dir,
                        window=ev.window, aggregates=ev.aggregates, previous=previous,
                        models=ev.models.to_json() if ev.models else None,
                        fingerprint=data_fingerprint(backend, sources, as_of),
                        source=sources.label, user=user, lang=lang)
+
+
+@contextmanager
+def final_tiers(backend: Any, sources: Sources, policy: Policy, as_of: dt.date, *,
+                appdb: sa.Engine, runs_dir: Path,
+                ) -> Iterator[tuple[Evaluation, ir.Table, Mapping[str, Any] | None]]:
+    """The tiers a run would record: computed tiers, then hysteresis from the run it
+    continues and the active overrides. Also gives the evaluation and that previous run."""
+    with evaluation(backend, sources, policy, as_of) as ev:
+        with appdb.connect() as connection:
+            previous = previous_run(connection, as_of, policy, sources.label)
+            overrides = active_overrides(connection, as_of, policy)
+        prior = _previous_assignments(backend, runs_dir, previous)
+        yield ev, effective_tiers(ev.graded, policy, prior, overrides), previous
 
 
 def latest_order_date(backend: Any, orders: ir.Table) -> dt.date:

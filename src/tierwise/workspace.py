@@ -35,6 +35,7 @@ from tierwise.policy.model import Policy
 from tierwise.policy.presets import PRESETS, policy_source, preset_text
 from tierwise.reports.grading_table import columns_for, table_rows, write_grading_table
 from tierwise.store import DEFAULT_MEMORY_LIMIT, customer_attribute_columns
+from tierwise.what_if import WhatIf, what_if
 
 CONFIG_NAME = "tierwise.yaml"
 
@@ -191,6 +192,15 @@ class Workspace:
         return grade(backend, self.sources(), chosen, text, appdb=self.appdb,
                      runs_dir=self.runs_dir, as_of=as_of, user=current_user(),
                      lang=self.language)
+
+    def what_if(self, *, policy: str | None = None,
+                as_of: dt.date | None = None) -> WhatIf:
+        """Grade with a policy without recording a run; who would move against the latest
+        run (see tierwise.what_if)."""
+        chosen, _text = self.policy(policy)
+        backend = ibis.duckdb.from_connection(self.store())
+        return what_if(backend, self.sources(), chosen, appdb=self.appdb,
+                       runs_dir=self.runs_dir, as_of=as_of, lang=self.language)
 
     def _grade_files(self, files: dict[str, Sequence[str]], policy: Policy, text: str, *,
                      as_of: dt.date | None, column_map: dict[str, str] | None) -> RunSummary:
