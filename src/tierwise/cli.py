@@ -21,6 +21,7 @@ from rich.console import Console
 from rich.table import Table
 
 from tierwise import formatting
+from tierwise.backtest import Backtest, period_ends
 from tierwise.errors import TierwiseError
 from tierwise.explain import Explanation
 from tierwise.grading import RunSummary
@@ -292,6 +293,99 @@ def _print_what_if(result: WhatIf, ws: Workspace, limit: int) -> None:
             out.print(f"  … {len(result.moves) - limit:,} "
                       + ("位未列出（--limit 或 --format json）" if zh
                          else "more (--limit or --format json)"))
+
+
+@main.command("backtest")
+@click.option("--from", "start", required=True, metavar="YYYY-MM", help="First month graded.")
+@click.option("--to", "end", required=True, metavar="YYYY-MM", help="Last month graded.")
+@click.option("--every", type=click.Choice(["month", "quarter"]), default="month",
+              show_default=True, help="Grade at every month end or every quarter end.")
+@click.option("--policy", help="Policy file or preset (default: the workspace's policy).")
+@click.option("--compare", help="A second policy to put side by side.")
+@format_option
+@workspace_option
+@handles_errors
+def backtest_cmd(start: str, end: str, every: str, policy: str | None, compare: str | None,
+                 fmt: str, workspace: str | None) -> None:
+    """Grade each period end of a span without recording runs, and measure the grading:
+    tier stability and flapping, next-12-month revenue by tier (lift of the top tier, share
+    captured), and Pareto concentration.
+
+    \b
+    Examples:
+      tierwise backtest --from 2024-01 --to 2025-12
+      tierwise backtest --from 2024-01 --to 2025-12 --every quarter --compare abc
+    """
+    ends = period_ends(start, end, "quarter" if every == "quarter" else "month")
+    with Workspace(workspace) as ws:
+        refs: list[str | None] = [policy] if compare is None else [policy, compare]
+        with err.status(f"Backtesting {len(ends)} periods…"):
+            results = ws.backtest(ends, policies=refs)
+        if fmt == "json":
+            click.echo(json.dumps({"periods": [e.isoformat() for e in ends],
+                                   "policies": [r.to_json() for r in results]},
+                                  ensure_ascii=False))
+            return
+        for result in results:
+            _print_backtest(result, ends, ws.language)
+        if len(results) == 2:
+            _print_backtest_comparison(results, ws.language)
+
+
+def _ratio(value: float | None) -> str:
+    return "—" if value is None else f"{value:.2f}×"
+
+
+def _print_backtest(result: Backtest, ends: Sequence[dt.date], lang: str) -> None:
+    zh = is_zh(lang)
+    full = sum(p.complete for p in result.periods)
+    title = (f"回测 {result.policy_name} · {ends[0]} … {ends[-1]} · {len(ends)} 期"
+             f"（{full} 期有完整的后续12个月）" if zh else
+             f"Backtest {result.policy_name} · {ends[0]} … {ends[-1]} · {len(ends)} periods "
+             f"({full} with a full next 12 months)")
+    table = Table(title=title)
+    headers = (["等级", "平均客户占比", "后12个月人均收入", "提升倍数", "累计收入捕获"] if zh
+               else ["Tier", "Mean share", "Next-12m revenue / customer", "Lift",
+                     "Revenue captured (cum.)"])
+    for i, header in enumerate(headers):
+        table.add_column(header, justify="left" if i == 0 else "right")
+    for tier in result.tiers:
+        table.add_row(tier.label, formatting.share(tier.share),
+                      formatting.money(tier.revenue_next_12m, lang), _ratio(tier.lift),
+                      formatting.share(tier.captured))
+    out.print(table)
+    stability = formatting.share(result.stability)
+    pareto = formatting.share(result.pareto_top20)
+    out.print(("等级稳定性（每期保持原等级的客户占比）{s}；反复升降 {f:,} 次（{c:,} 位客户）；"
+               "消费最高的20%客户贡献 {p} 的年度消费" if zh else
+               "Stability (customers keeping their tier each period) {s}; flapping {f:,} "
+               "times ({c:,} customers); the top 20% of customers hold {p} of annual spend")
+              .format(s=stability, f=result.flaps, c=result.flapping_customers, p=pareto),
+              highlight=False)
+    for note in result.notes:
+        err.print(f"[yellow]{note}[/]", highlight=False)
+
+
+def _print_backtest_comparison(results: Sequence[Backtest], lang: str) -> None:
+    zh = is_zh(lang)
+    a, b = results
+    table = Table(title="对比" if zh else "Side by side")
+    table.add_column("指标" if zh else "Measure")
+    table.add_column(a.policy_name, justify="right")
+    table.add_column(b.policy_name, justify="right")
+    rows = [
+        ("等级稳定性" if zh else "Stability", formatting.share(a.stability),
+         formatting.share(b.stability)),
+        ("反复升降次数" if zh else "Flaps", f"{a.flaps:,}", f"{b.flaps:,}"),
+        ("最高等级提升倍数" if zh else "Top tier lift", _ratio(a.top_lift), _ratio(b.top_lift)),
+        ("最高等级平均占比" if zh else "Top tier share", formatting.share(a.tiers[0].share),
+         formatting.share(b.tiers[0].share)),
+        ("最高等级收入捕获" if zh else "Top tier revenue captured",
+         formatting.share(a.tiers[0].captured), formatting.share(b.tiers[0].captured)),
+    ]
+    for row in rows:
+        table.add_row(*row)
+    out.print(table)
 
 
 @main.command("customers")
@@ -693,9 +787,8 @@ def policy_calibrate(metric: str, target_text: str | None, policy_ref: str | Non
             _print_calibration(result, ws.language)
             out.print(f"wrote {target}", highlight=False)
         for tier in result.tiers:
-            if tier.met is False:
-                err.print(f"[yellow]{tier.key}: share {formatting.share(tier.new_share)} is "
-                          f"outside its target. {tier.note}[/]", highlight=False)
+            if tier.note:
+                err.print(f"[yellow]{tier.key}: {tier.note}[/]", highlight=False)
 
 
 def _print_calibration(result: Any, lang: str) -> None:
@@ -716,11 +809,10 @@ def _print_calibration(result: Any, lang: str) -> None:
     for tier in result.tiers:
         mark = {True: " ✓", False: " ✗", None: ""}[tier.met]
         target = describe_target(tier.target) + mark if tier.target else ""
-        note = statuses[tier.status][0 if zh else 1]
         table.add_row(result.policy.tier(tier.key).display(lang),
                       " / ".join(tier.old_thresholds), " / ".join(tier.new_thresholds),
                       formatting.share(tier.old_share), formatting.share(tier.new_share),
-                      target, f"{note}: {tier.note}" if tier.note else note)
+                      target, statuses[tier.status][0 if zh else 1])
     out.print(table)
 
 

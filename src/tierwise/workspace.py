@@ -26,6 +26,7 @@ from ruamel.yaml import YAML
 
 from tierwise import history, store
 from tierwise.appdb.database import connect
+from tierwise.backtest import Backtest, backtest
 from tierwise.errors import WorkspaceError
 from tierwise.explain import Explanation, explain_row, snapshot_attributes
 from tierwise.grading import RunSummary, Sources, grade, snapshot_path
@@ -201,6 +202,13 @@ class Workspace:
         backend = ibis.duckdb.from_connection(self.store())
         return what_if(backend, self.sources(), chosen, appdb=self.appdb,
                        runs_dir=self.runs_dir, as_of=as_of, lang=self.language)
+
+    def backtest(self, ends: Sequence[dt.date], *,
+                 policies: Sequence[str | None] = (None,)) -> list[Backtest]:
+        """Grade each period end with each policy, recording nothing (tierwise.backtest)."""
+        backend = ibis.duckdb.from_connection(self.store())
+        return [backtest(backend, self.sources(), self.policy(ref)[0], ends,
+                         lang=self.language) for ref in policies]
 
     def _grade_files(self, files: dict[str, Sequence[str]], policy: Policy, text: str, *,
                      as_of: dt.date | None, column_map: dict[str, str] | None) -> RunSummary:
