@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import sqlalchemy as sa
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
-from tierwise.appdb.database import connect, normalise_url
+from tierwise.appdb.database import alembic_config, connect, normalise_url
 from tierwise.appdb.schema import metadata
 
 
@@ -28,7 +29,26 @@ def test_connecting_again_leaves_an_up_to_date_schema_alone(database_url: str) -
     with engine.connect() as connection:
         version = connection.execute(sa.text("SELECT version_num FROM alembic_version")).all()
     engine.dispose()
-    assert version == [("0001",)]
+    assert version == [("0002",)]
+
+
+def test_a_database_made_before_run_models_is_upgraded_in_place(database_url: str) -> None:
+    """A workspace from before the models column keeps its runs and gains the column."""
+    engine = sa.create_engine(normalise_url(database_url))
+    with engine.begin() as connection:
+        config = alembic_config(connection)
+        command.upgrade(config, "0001")
+        connection.execute(sa.text(
+            "INSERT INTO runs (created_at, created_by, as_of, window_months, policy_name, "
+            "policy_hash, policy_text, data_fingerprint, source, customers, summary, "
+            "aggregates) VALUES ('2025-01-01 00:00:00', 'old', '2024-12-31', 12, 'p', 'h', "
+            "'name: p', 'f', 's', 0, '[]', '{}')"))
+    engine.dispose()
+    upgraded = connect(database_url)
+    with upgraded.connect() as connection:
+        rows = connection.execute(sa.text("SELECT created_by, models FROM runs")).all()
+    upgraded.dispose()
+    assert rows == [("old", None)]
 
 
 def test_plain_postgresql_urls_use_psycopg_3() -> None:

@@ -487,7 +487,8 @@ def _print_explanation(e: Explanation) -> None:
               f"{t('basis', lang)}: {t('basis.' + e.basis, lang)}{score}")
     for line in e.reasons():
         out.print(f"  • {line}", highlight=False)
-    out.print(f"\n{t('rules', lang)}:")
+    if e.checks:
+        out.print(f"\n{t('rules', lang)}:")
     for check in e.checks:
         mark = "[green]✓[/]" if check.holds else "[red]✗[/]"
         out.print(f"  {mark} {check.label}: {check.rule or t('everyone_else', lang)}")
@@ -495,6 +496,8 @@ def _print_explanation(e: Explanation) -> None:
             sign = "✓" if c.holds else "✗"
             seen = formatting.value(c.name or "", c.left, lang)
             out.print(f"      {sign} {c.text}   [dim]({seen})[/]", highlight=False)
+    if e.clusters is not None:
+        _print_cluster_centres(e)
     if e.dimension_scores:
         dims = ", ".join(f"{e.labels.get(k, k)} {formatting.value(k, v, lang)}"
                          for k, v in e.dimension_scores.items())
@@ -524,6 +527,24 @@ def _print_explanation(e: Explanation) -> None:
                       basis=t("basis." + h.basis, lang)))
             out.print("  " + t("run_heading", lang, run=h.run_id, as_of=h.as_of)
                       + f": {e.labels.get(h.tier, h.tier)}{note}", highlight=False)
+
+
+def _print_cluster_centres(e: Explanation) -> None:
+    assert e.clusters is not None
+    lang = e.lang
+    out.print()
+    table = Table(title="聚类中心" if is_zh(lang) else "Cluster centres", box=None,
+                  padding=(0, 2), title_justify="left")
+    table.add_column("指标" if is_zh(lang) else "Metric")
+    table.add_column("本客户" if is_zh(lang) else "This customer", justify="right")
+    for tier in e.clusters.centres:
+        table.add_column(e.labels.get(tier, tier), justify="right")
+    for feature in e.clusters.features:
+        table.add_row(metric_label(feature, lang),
+                      formatting.value(feature, e.clusters.values.get(feature), lang),
+                      *[formatting.value(feature, centre.get(feature), lang)
+                        for centre in e.clusters.centres.values()])
+    out.print(table)
 
 
 @main.command("runs")
@@ -672,7 +693,7 @@ def export_cmd(run_id: int | None, output: str, lang: str | None,
 # -- policies ----------------------------------------------------------------------------
 @main.group()
 def policy() -> None:
-    """Show, list and check tier policies."""
+    """Show, list, check and calibrate tier policies."""
 
 
 @policy.command("list")

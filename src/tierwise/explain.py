@@ -69,6 +69,7 @@ class Explanation:
     lang: str = "zh"
     labels: dict[str, str] = field(default_factory=dict)   # tier keys and score names
     model_notes: dict[str, str] = field(default_factory=dict)  # why a model metric is null
+    clusters: ClusterNote | None = None      # clustering policies: the centres and this row
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
@@ -83,6 +84,31 @@ class Explanation:
 
     def moves_up_text(self) -> list[str]:
         return [_step_text(step, self.labels, self.lang) for step in self.moves_up]
+
+
+@dataclass(frozen=True)
+class ClusterNote:
+    """How a clustering policy placed the customer: the centres of every tier's cluster (in
+    the metrics' own units) and the customer's own values of the same features."""
+
+    features: list[str]
+    centres: dict[str, dict[str, float]]     # tier -> feature -> centre value, best first
+    values: dict[str, Any]                   # the customer's values of the features
+    clustered: bool                          # False: no orders in the window, last tier
+
+
+def cluster_note(values: Mapping[str, Any], stored: Mapping[str, Any] | None
+                 ) -> ClusterNote | None:
+    if not stored or "clusters" not in stored:
+        return None
+    clusters = stored["clusters"]
+    features = list(clusters["features"])
+    return ClusterNote(
+        features=features,
+        centres={c["tier"]: c["centre"] for c in clusters["centres"]},
+        values={f: values.get(f) for f in features},
+        clustered=(values.get("order_count") or 0) > 0,
+    )
 
 
 def snapshot_attributes(columns: Iterable[str], policy: Policy) -> list[str]:
@@ -100,7 +126,7 @@ def explain_row(row: Mapping[str, Any], policy: Policy, *,
     types = name_types(policy, attributes)
     values = dict(row)
     checks: list[RuleCheck] = []
-    for tier in policy.tiers:
+    for tier in policy.tiers if policy.clustering is None else ():
         if tier.rule is None:
             checks.append(RuleCheck(tier.key, tier.display(lang), None, True, [], []))
             break
@@ -113,7 +139,8 @@ def explain_row(row: Mapping[str, Any], policy: Policy, *,
     computed = str(row["computed_tier"])
     # From the tier the customer has (held by hysteresis or set by an override), not the
     # tier the rules computed: that is the tier a move up starts from.
-    moves_up = _moves_up(policy, str(row["tier"]), values, types, aggregates, lang)
+    moves_up = ([] if policy.clustering is not None else
+                _moves_up(policy, str(row["tier"]), values, types, aggregates, lang))
     dimensions = [d.score_name for d in policy.scorecard.dimensions] if policy.scorecard else []
     metric_names = [c for c in row if c not in NON_METRIC_COLUMNS and c not in dimensions
                     and c not in ("score", "customer_id")]
@@ -129,6 +156,7 @@ def explain_row(row: Mapping[str, Any], policy: Policy, *,
         downgrade_after=policy.hysteresis.downgrade_after, lang=lang,
         labels=display_labels(policy, lang),
         model_notes=model_notes(values, models, lang),
+        clusters=cluster_note(values, models) if policy.clustering is not None else None,
     )
 
 
@@ -180,7 +208,9 @@ def reasons_for(explanation: Explanation) -> list[str]:
     zh = is_zh(lang)
     lines: list[str] = []
     fired = explanation.checks[-1] if explanation.checks else None
-    if fired is not None and fired.rule is not None:
+    if explanation.clusters is not None:
+        lines.append(_cluster_text(explanation, explanation.clusters))
+    elif fired is not None and fired.rule is not None:
         detail = "; ".join(_condition_text(c, explanation.labels, lang)
                            for c in fired.deciding)
         lines.append(f"{fired.label}: {detail}" if detail else f"{fired.label}: {fired.rule}")
@@ -205,6 +235,25 @@ def reasons_for(explanation: Explanation) -> list[str]:
     if explanation.moves_up:
         lines.append(explanation.moves_up_text()[0])
     return lines
+
+
+def _cluster_text(explanation: Explanation, note: ClusterNote) -> str:
+    """'高价值客户: 聚类中心 年度消费金额 ¥52.1万, …; 本客户 …' (or why not clustered)."""
+    zh = is_zh(explanation.lang)
+    label = explanation.labels.get(explanation.computed_tier, explanation.computed_tier)
+    if not note.clustered:
+        return (f"{label}: 窗口内没有订单，未参与聚类，归入最后一级" if zh
+                else f"{label}: no orders in the window, not clustered; the last tier")
+    centre = note.centres.get(explanation.computed_tier, {})
+
+    def shown(values: Mapping[str, Any]) -> str:
+        return ", ".join(f"{metric_label(f, explanation.lang)} "
+                         f"{formatting.value(f, values.get(f), explanation.lang)}"
+                         for f in note.features)
+    if zh:
+        return f"{label}: 自动聚类，最接近该类中心（{shown(centre)}）；本客户 {shown(note.values)}"
+    return (f"{label}: clustered, nearest to this tier's centre ({shown(centre)}); "
+            f"this customer {shown(note.values)}")
 
 
 _READABLE_OPERATORS = ((">=", "≥"), ("<=", "≤"), ("!=", "≠"), ("<>", "≠"), ("==", "="))

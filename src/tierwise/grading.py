@@ -26,6 +26,7 @@ import sqlalchemy as sa
 
 from tierwise.appdb import schema
 from tierwise.appdb.database import bulk_insert
+from tierwise.clustering import ClusterResult, cluster_tiers, with_cluster_tiers
 from tierwise.errors import TierwiseError
 from tierwise.history import new_id
 from tierwise.metrics import Window, customer_metrics
@@ -97,7 +98,7 @@ class RunSummary:
                 {k: v for k, v in t.__dict__.items() if k != "target_share"} for t in self.tiers
             ],
             "changes": self.changes,
-            "models": self.models,
+            **({"models": self.models} if self.models is not None else {}),
         }
 
 
@@ -113,6 +114,16 @@ class Evaluation:
     graded: ir.Table
     aggregates: dict[tuple[str, str], float | None]
     models: ModelReport | None = None     # None: the policy uses no model metric
+    clusters: ClusterResult | None = None  # clustering policies: the fitted clusters
+
+    def models_json(self) -> dict[str, Any] | None:
+        """What the run fitted, as stored with it (runs.models)."""
+        if self.models is None and self.clusters is None:
+            return None
+        stored: dict[str, Any] = self.models.to_json() if self.models else {}
+        if self.clusters is not None:
+            stored["clusters"] = self.clusters.to_json()
+        return stored
 
 
 def uses_models(policy: Policy) -> bool:
@@ -131,8 +142,13 @@ def evaluation(backend: Any, sources: Sources, policy: Policy,
     table, report = _materialise_metrics(backend, sources, policy, window, types, scratch)
     try:
         aggregates = compute_aggregates(backend, table, policy)
-        yield Evaluation(window, computed_tiers(table, policy, types, aggregates), aggregates,
-                         report)
+        if policy.clustering is not None:
+            clusters = cluster_tiers(backend, table, policy)
+            yield Evaluation(window, with_cluster_tiers(table, clusters), aggregates, report,
+                             clusters)
+        else:
+            yield Evaluation(window, computed_tiers(table, policy, types, aggregates),
+                             aggregates, report)
     finally:
         backend.drop_table(scratch, force=True)
 
@@ -173,7 +189,7 @@ def grade(
                      runs_dir=runs_dir) as (ev, final, previous):
         return _record(backend, final, policy, policy_text, appdb=appdb, runs_dir=runs_dir,
                        window=ev.window, aggregates=ev.aggregates, previous=previous,
-                       models=ev.models.to_json() if ev.models else None,
+                       models=ev.models_json(),
                        fingerprint=data_fingerprint(backend, sources, as_of),
                        source=sources.label, user=user, lang=lang)
 

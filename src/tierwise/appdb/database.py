@@ -36,7 +36,7 @@ def connect(url: str) -> sa.Engine:
     return engine
 
 
-def _alembic_config(connection: sa.Connection) -> Config:
+def alembic_config(connection: sa.Connection) -> Config:
     config = Config()
     config.set_main_option("script_location",
                            str(resources.files("tierwise.appdb") / "migrations"))
@@ -46,7 +46,7 @@ def _alembic_config(connection: sa.Connection) -> Config:
 
 def upgrade(engine: sa.Engine) -> None:
     with engine.begin() as connection:
-        config = _alembic_config(connection)
+        config = alembic_config(connection)
         head = ScriptDirectory.from_config(config).get_current_head()
         if MigrationContext.configure(connection).get_current_revision() != head:
             command.upgrade(config, "head")

@@ -6,15 +6,17 @@ that name the YAML line and field.
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import json
 from functools import cached_property
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from tierwise.policy.expr import Rule, parse_rule
 from tierwise.policy.syntax import number_literal
+from tierwise.vocabulary import METRICS
 
 _KEY = r"^[A-Za-z0-9_\-\u4e00-\u9fff]+$"
 
@@ -161,6 +163,68 @@ class Models(_Strict):
         return parse_quantity(value)
 
 
+# Counts, money and day/year spans are skewed: log1p (signed, for refunds) before standardising.
+# Ratios, scores and averages of scales stay linear. `Clustering.log` overrides this.
+_LOG_BY_DEFAULT = frozenset({
+    "annual_spend", "order_count", "avg_order_value", "profit", "recency_days",
+    "lifetime_spend", "tenure_years", "active_months", "prior_spend", "complaints_12m",
+    "interactions_12m", "expected_orders_12m", "expected_order_value", "predicted_clv",
+})
+
+
+def _numeric_metric(name: str) -> str:
+    if name in METRICS and METRICS[name].type == "number":
+        return name
+    numeric = [n for n, m in METRICS.items() if m.type == "number"]
+    close = difflib.get_close_matches(name, numeric, n=1)
+    hint = f"; did you mean {close[0]!r}?" if close else ""
+    raise ValueError(f"unknown numeric metric {name!r}{hint}")
+
+
+class Clustering(_Strict):
+    """Automatic grading: k-means on standardised metrics, one cluster per tier.
+
+    Clusters are ranked best first by the mean of `value` among their members (higher is
+    better) and take the tiers in order; see tierwise.clustering.
+    """
+
+    method: Literal["kmeans"] = "kmeans"
+    features: tuple[str, ...] = Field(
+        default=("recency_days", "order_count", "annual_spend", "margin"), min_length=1)
+    value: str = "annual_spend"
+    seed: int = 0
+    log: tuple[str, ...] | None = None  # None: the count, money and day features
+
+    @field_validator("features", "log")
+    @classmethod
+    def _metric_names(cls, value: tuple[str, ...] | None) -> tuple[str, ...] | None:
+        if value is None:
+            return None
+        duplicates = sorted({n for n in value if value.count(n) > 1})
+        if duplicates:
+            raise ValueError(f"listed twice: {', '.join(duplicates)}")
+        return tuple(_numeric_metric(n) for n in value)
+
+    @field_validator("value")
+    @classmethod
+    def _value_metric(cls, value: str) -> str:
+        return _numeric_metric(value)
+
+    @model_validator(mode="after")
+    def _log_subset(self) -> Clustering:
+        stray = [n for n in self.log or () if n not in self.features]
+        if stray:
+            raise ValueError(f"log lists names that are not features: {', '.join(stray)}")
+        return self
+
+    @property
+    def log_features(self) -> tuple[str, ...]:
+        """The features that are log-transformed before standardising."""
+        if self.log is not None:
+            return self.log
+        return tuple(n for n in self.features if n in _LOG_BY_DEFAULT)
+
+
 class Policy(_Strict):
     name: str
     description: str = ""
@@ -170,6 +234,7 @@ class Policy(_Strict):
     hysteresis: Hysteresis = Hysteresis()
     metrics_shown: tuple[str, ...] = ()
     models: Models | None = None   # set to compute the model metrics even if no rule uses them
+    clustering: Clustering | None = None   # set: tiers come from k-means, not from rules
 
     @model_validator(mode="after")
     def _tier_rules(self) -> Policy:
@@ -177,11 +242,22 @@ class Policy(_Strict):
         duplicates = sorted({k for k in keys if keys.count(k) > 1})
         if duplicates:
             raise ValueError(f"tier keys must be unique: {', '.join(duplicates)}")
+        if self.clustering is not None:
+            return self._cluster_tiers()
         if self.tiers[-1].when is not None:
             raise ValueError("the last tier takes everyone else: remove its 'when'")
         for tier in self.tiers[:-1]:
             if tier.when is None:
                 raise ValueError(f"tier {tier.key!r} needs a 'when' rule (only the last has none)")
+        return self
+
+    def _cluster_tiers(self) -> Policy:
+        ruled = [t.key for t in self.tiers if t.when is not None]
+        if ruled:
+            raise ValueError("with clustering the clusters decide the tiers: remove 'when' "
+                             f"from {', '.join(ruled)}")
+        if len(self.tiers) < 2:
+            raise ValueError("clustering needs at least 2 tiers (one per cluster)")
         return self
 
     @property
@@ -219,6 +295,8 @@ class Policy(_Strict):
                 names.extend(sorted(tier.rule.names, key=lambda n: text.find(n) % (len(text) + 1)))
         if self.scorecard is not None:
             names.extend(f.metric for d in self.scorecard.dimensions for f in d.factors)
+        if self.clustering is not None:
+            names.extend([*self.clustering.features, self.clustering.value])
         seen: dict[str, None] = {}
         for name in names:
             seen.setdefault(name, None)

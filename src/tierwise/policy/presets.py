@@ -7,7 +7,7 @@ from pathlib import Path
 
 from tierwise.errors import PolicyError
 
-PRESETS = ("value-tiers", "abc", "rfm", "pyramid")
+PRESETS = ("value-tiers", "abc", "rfm", "pyramid", "auto")
 
 
 def policy_source(ref: str, *folders: Path) -> tuple[str, str]:
