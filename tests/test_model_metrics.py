@@ -103,7 +103,7 @@ def test_a_run_gives_every_buyer_the_model_metrics_the_models_compute(
     assert len(expected) == 2357 - 8           # eight sample customers bought for $0 only
     for metric in expected.columns:
         np.testing.assert_allclose(graded.loc[expected.index, metric], expected[metric],
-                                   rtol=1e-9, err_msg=metric)
+                                   rtol=1e-6, err_msg=metric)
     assert graded.p_alive.dropna().between(0, 1).all()
     assert graded.p_alive.isna().sum() == 1 + 8    # the prospect and the $0-only customers
 

@@ -156,7 +156,11 @@ def _log_likelihood(
 def _log_hyp2f1(a: FloatArray, b: FloatArray, c: FloatArray, z: FloatArray) -> FloatArray:
     """ln ₂F₁(a, b; c; z) for 0 ≤ z < 1, through Euler's transformation where the series
     overflows: ₂F₁(a, b; c; z) = (1−z)^(c−a−b) ₂F₁(c−a, c−b; c; z)."""
+    a, b, c, z = np.broadcast_arrays(*(np.asarray(v, dtype=np.float64) for v in (a, b, c, z)))
     with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
-        direct = np.log(hyp2f1(a, b, c, z))
-        euler = np.log(hyp2f1(c - a, c - b, c, z)) + (c - a - b) * np.log1p(-z)
-    return np.asarray(np.where(np.isfinite(direct), direct, euler), dtype=np.float64)
+        result = np.log(hyp2f1(a, b, c, z))
+        bad = ~np.isfinite(result)     # rare: only there is the second series worth its cost
+        if bad.any():
+            a, b, c, z = a[bad], b[bad], c[bad], z[bad]
+            result[bad] = np.log(hyp2f1(c - a, c - b, c, z)) + (c - a - b) * np.log1p(-z)
+    return np.asarray(result, dtype=np.float64)

@@ -78,7 +78,9 @@ def model_metrics(backend: Any, orders: ir.Table, as_of: dt.date,
 
 
 def _predict(backend: Any, summary: ir.Table, settings: Models) -> ModelMetrics:
-    histories = backend.to_pyarrow(triples(summary))
+    # Sorted, so that the sums in the fit, hence the parameters to the last digit, do not
+    # depend on the order the engine returns rows in: a rerun gives the same tiers.
+    histories = backend.to_pyarrow(triples(summary).order_by(["frequency", "recency", "T"]))
     x, t_x, age, n = (histories[c].to_numpy().astype(np.float64)
                       for c in ("frequency", "recency", "T", "n"))
     report = ModelReport(settings=settings.model_dump(), customers=int(n.sum()),
@@ -139,7 +141,8 @@ def expected_value(spend: GammaGamma, frequency: ir.IntegerValue,
 
 
 def _fit_spend(backend: Any, summary: ir.Table) -> GammaGamma:
-    repeat = summary.filter(summary.frequency > 0).select("frequency", "monetary_value")
+    repeat = (summary.filter(summary.frequency > 0).select("frequency", "monetary_value")
+              .order_by(["frequency", "monetary_value"]))
     data = backend.to_pyarrow(repeat)
     spend = GammaGamma.fit(data["frequency"].to_numpy(), data["monetary_value"].to_numpy())
     if spend.q <= 1.0:
