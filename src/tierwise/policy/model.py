@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from tierwise.policy.expr import Rule, parse_rule
 from tierwise.policy.syntax import number_literal
-from tierwise.vocabulary import METRICS
+from tierwise.vocabulary import METRICS, MODEL_METRICS
 
 _KEY = r"^[A-Za-z0-9_\-\u4e00-\u9fff]+$"
 
@@ -297,6 +297,8 @@ class Policy(_Strict):
             names.extend(f.metric for d in self.scorecard.dimensions for f in d.factors)
         if self.clustering is not None:
             names.extend([*self.clustering.features, self.clustering.value])
+        if self.models is not None:      # asked for explicitly: shown even if no rule reads them
+            names.extend(MODEL_METRICS)
         seen: dict[str, None] = {}
         for name in names:
             seen.setdefault(name, None)
