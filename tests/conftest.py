@@ -11,6 +11,7 @@ import uuid
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pytest
@@ -77,6 +78,18 @@ def data_dir(tmp_path: Path) -> Path:
     target = tmp_path / "data"
     shutil.copytree(DATA, target)
     return target
+
+
+@pytest.fixture
+def ws(tmp_path: Path, database_url: str) -> Iterator[Any]:
+    """A workspace with tests/data imported and policy.yaml, on SQLite and on PostgreSQL
+    (test files with another kind of workspace define their own ``ws``)."""
+    from tierwise.workspace import Workspace
+
+    with Workspace.init(tmp_path / "ws", policy=str(DATA / "policy.yaml")) as workspace:
+        for kind in ("customers", "orders", "interactions"):
+            workspace.import_files(kind, [DATA / f"{kind}.csv"])
+        yield workspace
 
 
 @pytest.fixture(autouse=True)

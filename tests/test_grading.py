@@ -4,7 +4,6 @@ atomic failure, hysteresis, overrides, diffs and history. Data: tests/data, poli
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -16,14 +15,6 @@ from tierwise.errors import TierwiseError
 from tierwise.workspace import Workspace
 
 AS_OF = dt.date(2025, 6, 30)
-
-
-@pytest.fixture
-def ws(tmp_path: Path, database_url: str) -> Iterator[Workspace]:
-    with Workspace.init(tmp_path / "ws", policy=str(DATA / "policy.yaml")) as workspace:
-        for kind in ("customers", "orders", "interactions"):
-            workspace.import_files(kind, [DATA / f"{kind}.csv"])
-        yield workspace
 
 
 def add_order(ws: Workspace, folder: Path, line: str) -> None:

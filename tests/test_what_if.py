@@ -7,10 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Iterator
 from pathlib import Path
-
-import pytest
 
 from tests.conftest import DATA
 from tests.test_cli import run
@@ -27,14 +24,6 @@ def stricter_policy(folder: Path) -> Path:
     path = folder / "stricter.yaml"
     path.write_text(text, encoding="utf-8")
     return path
-
-
-@pytest.fixture
-def ws(tmp_path: Path, database_url: str) -> Iterator[Workspace]:
-    with Workspace.init(tmp_path / "ws", policy=str(DATA / "policy.yaml")) as workspace:
-        for kind in ("customers", "orders", "interactions"):
-            workspace.import_files(kind, [DATA / f"{kind}.csv"])
-        yield workspace
 
 
 def test_a_dry_run_lists_who_would_move_and_records_nothing(ws: Workspace,
