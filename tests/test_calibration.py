@@ -285,6 +285,8 @@ def test_bad_input_is_refused_with_a_message_that_says_what_to_fix(root: Path) -
                             '"annual_spend >= 10万 and annual_spend < 50万"')
     with pytest.raises(CalibrationError, match="bounds annual_spend from both sides"):
         calibrated(root, ranged, metric="annual_spend")
+    with pytest.raises(CalibrationError, match="clusters customers instead"):
+        calibrated(root, preset_text("auto"), metric="annual_spend")
 
 
 # -- command line -------------------------------------------------------------------------------

@@ -23,6 +23,7 @@ import pandas as pd
 import pytest
 
 from tests.conftest import cdnow_dataset
+from tierwise.demo_data import generate
 from tierwise.errors import TierwiseError
 from tierwise.models import BetaGeo, GammaGamma, ModelError, clv, rfm_summary, triples
 
@@ -273,3 +274,18 @@ def test_summary_is_an_ibis_expression(cdnow_orders: pd.DataFrame) -> None:
     expr = rfm_summary(ibis.memtable(cdnow_orders), CALIBRATION_END)
     assert isinstance(expr, ir.Table)
     assert list(expr.columns) == ["customer_id", "frequency", "recency", "T", "monetary_value"]
+
+
+def test_a_book_where_almost_nobody_drops_out_still_fits() -> None:
+    """In the demo book (B2B customers who buy regularly) the optimum lies at the bound
+    a → 0: next to no dropout. The fit must finish there, not give up in the line search
+    (which once left every model metric of such a run null)."""
+    data = generate(2000, seed=7, end=dt.date(2026, 10, 31))
+    con = ibis.duckdb.connect()
+    summary = con.create_table(
+        "demo", rfm_summary(ibis.memtable(data.orders), dt.date(2026, 1, 31), period_days=1))
+    counts = con.to_pyarrow(triples(summary)).to_pandas()
+    model = BetaGeo.fit(counts.frequency, counts.recency, counts["T"], counts.n)
+    assert model.a / (model.a + model.b) < 1e-3        # dropout per purchase: next to none
+    alive = model.p_alive(counts.frequency, counts.recency, counts["T"])
+    assert np.average(alive, weights=counts.n) > 0.99

@@ -641,6 +641,10 @@ def calibrate(backend: Any, sources: Sources, policy: Policy, policy_text: str, 
     customers' computed tiers (before hysteresis and overrides) on the `as_of` date, by
     default the latest order date as in grading. Raises CalibrationError on bad input.
     """
+    if policy.clustering is not None:
+        raise CalibrationError(
+            f"policy {policy.name!r} clusters customers instead of comparing metrics with "
+            "thresholds: there is nothing to calibrate (the tiers follow the clusters)")
     types = name_types(policy, sources.attributes)
     _check_metric(metric, types)
     goals = _goals(policy, targets)
