@@ -29,6 +29,7 @@ import pyarrow as pa
 
 from tierwise.errors import TierwiseError
 from tierwise.grading import Sources, effective_tiers, evaluation, latest_order_date
+from tierwise.i18n import is_zh
 from tierwise.metrics import add_months
 from tierwise.policy.model import Policy
 
@@ -201,7 +202,9 @@ def _summarise(backend: Any, policy: Policy, table: ir.Table, outcome: ir.Table,
     tiers = _tier_outcomes(policy, counts, per_period, complete, lang)
     notes = []
     if not any(complete):
-        notes.append(f"no period has {OUTCOME_MONTHS} months of orders after it (the data "
+        notes.append(f"没有一期之后有完整的{OUTCOME_MONTHS}个月订单（数据截至 {data_end}），"
+                     "无法衡量对后续收入的预测" if is_zh(lang) else
+                     f"no period has {OUTCOME_MONTHS} months of orders after it (the data "
                      f"ends {data_end}): revenue prediction is not measured")
     kept_values = [p.kept for p in periods if p.kept is not None]
     pareto_values = [p.pareto_top20 for p in periods if p.pareto_top20 is not None]
