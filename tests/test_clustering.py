@@ -94,7 +94,8 @@ def test_centres_are_in_the_metrics_own_units(backend: Any) -> None:
     # log features come back as the members' geometric mean, linear ones as their mean
     assert top["annual_spend"] == pytest.approx(1_000_000 * 1.12, rel=0.02)
     assert top["recency_days"] == pytest.approx(7.3, abs=0.5)
-    assert top["margin"] == pytest.approx(0.325)
+    # margin is clipped to its 1st–99th percentiles first, which trims the top member a hair
+    assert top["margin"] == pytest.approx(0.325, abs=0.005)
     assert result.to_json()["centres"][0]["tier"] == "top"
 
 
@@ -135,6 +136,16 @@ def test_unknown_margins_are_imputed_with_the_median(backend: Any) -> None:
     result = cluster_tiers(backend, metrics_table(backend, rows), POLICY)
     assert result.features == ["recency_days", "order_count", "annual_spend", "margin"]
     assert tiers_of(result)["big-00"] == "top" and tiers_of(result)["small-00"] == "bottom"
+
+
+def test_a_few_extreme_margins_do_not_take_a_tier_of_their_own(backend: Any) -> None:
+    """Refund-heavy accounts can have margins like −4,870%; margin is not log-transformed,
+    so unclipped they would form a cluster alone and squeeze everyone else into the rest."""
+    rows = metric_rows(40)
+    rows[0] = {**rows[0], "margin": -48.7}            # a big customer, margin −4,870%
+    result = cluster_tiers(backend, metrics_table(backend, rows), POLICY)
+    assert [c.size for c in result.centres] == [40, 40, 40]
+    assert tiers_of(result)["big-00"] == "top"
 
 
 def test_fewer_distinct_customers_than_tiers_is_a_clear_error(backend: Any) -> None:

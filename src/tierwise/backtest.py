@@ -179,10 +179,14 @@ def _outcomes(backend: Any, sources: Sources, table: ir.Table,
 def _summarise(backend: Any, policy: Policy, table: ir.Table, outcome: ir.Table,
                ends: list[dt.date], data_end: dt.date, lang: str) -> Backtest:
     complete = [add_months(e, OUTCOME_MONTHS) <= data_end for e in ends]
+    # One query: the range join behind the outcome is the costliest step of a backtest.
     per_tier = backend.to_pyarrow(outcome.group_by(["period", "tier"]).aggregate(
         customers=outcome.count(), revenue=outcome.next_revenue.sum())).to_pylist()
-    per_period = {r["period"]: r for r in backend.to_pyarrow(outcome.group_by("period").aggregate(
-        customers=outcome.count(), revenue=outcome.next_revenue.sum())).to_pylist()}
+    per_period: dict[int, dict[str, Any]] = {}
+    for r in per_tier:
+        total = per_period.setdefault(r["period"], {"customers": 0, "revenue": 0.0})
+        total["customers"] += r["customers"]
+        total["revenue"] += r["revenue"] or 0.0
     kept = _kept(backend, table)
     pareto = _pareto(backend, table)
     flaps, flappers = _flaps(backend, table)

@@ -87,7 +87,9 @@ def cluster_tiers(backend: Any, metrics: ir.Table, policy: Policy) -> ClusterRes
                               f"({', '.join(clustering.features)}); nothing to cluster on")
     raw = _impute_medians(_matrix(buyers, features))
     _require_enough(raw, len(keys))
-    space = _space(raw, [n in clustering.log_features for n in features])
+    logged = [n in clustering.log_features for n in features]
+    raw = _clip_linear_outliers(raw, logged)
+    space = _space(raw, logged)
     labels, centres = _kmeans(space.forward(raw), len(keys), clustering.seed)
     value = _floats(buyers[clustering.value])
     order = _rank_clusters(labels, value, centres)
@@ -176,6 +178,21 @@ def _distinct_rows_up_to(raw: Matrix, limit: int) -> int:
         found += 1
         remaining = remaining[(remaining != remaining[0]).any(axis=1)]
     return found
+
+
+def _clip_linear_outliers(raw: Matrix, logged: list[bool]) -> Matrix:
+    """Features that are not log-transformed (margin) clipped to their 1st–99th percentiles.
+
+    A handful of extreme margins (−4,870% on a refund-heavy account) would otherwise take a
+    whole cluster, hence a whole tier, to themselves. Log features keep their tails: the
+    biggest spenders are exactly whom the best tier should hold, and the log tames them.
+    """
+    clipped = raw.copy()
+    for column, is_log in enumerate(logged):
+        if not is_log and raw.shape[0]:
+            low, high = np.percentile(raw[:, column], [1, 99])
+            clipped[:, column] = np.clip(raw[:, column], low, high)
+    return clipped
 
 
 def _signed_log(raw: Matrix, log: npt.NDArray[np.bool_]) -> Matrix:
