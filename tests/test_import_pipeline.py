@@ -25,12 +25,16 @@ ORDER_HEADER = ["订单号", "客户编号", "下单日期", "金额"]
 # --- helpers ---------------------------------------------------------------------------------
 
 
-@pytest.fixture
-def con() -> duckdb.DuckDBPyConnection:
+def store_in_memory() -> duckdb.DuckDBPyConnection:
     """A store as used for grading straight from files: in memory, schema only."""
     connection = duckdb.connect()
     ensure_schema(connection)
     return connection
+
+
+@pytest.fixture
+def con() -> duckdb.DuckDBPyConnection:
+    return store_in_memory()
 
 
 def write_csv(path: Path, rows: Sequence[Sequence[object]], encoding: str = "utf-8") -> Path:

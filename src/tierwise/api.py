@@ -85,6 +85,7 @@ class Graded:
 
 
 def grade_frames(orders: Any, customers: Any = None, interactions: Any = None, *,
+                 payments: Any = None,
                  policy: str | Path | Policy = "value-tiers",
                  as_of: dt.date | None = None,
                  column_map: dict[str, str] | None = None) -> Graded:
@@ -92,14 +93,16 @@ def grade_frames(orders: Any, customers: Any = None, interactions: Any = None, *
 
     Column names may be canonical (customer_id, order_date, amount, …), the Chinese
     headers that imports recognise, or mapped with ``column_map`` ({"单据号": "order_id"}).
-    Rejected rows are counted in ``Graded.imports``.
+    Rejected rows are counted in ``Graded.imports``. ``payments`` (invoices: invoice_id,
+    customer_id, due_date, amount, paid_date, …) gives the receivable metrics.
     """
     chosen = load_policy(policy)
     con = store.connect()
     try:
         with tempfile.TemporaryDirectory(prefix="tierwise-") as scratch:
             imports = _load_frames(con, Path(scratch), column_map, orders=orders,
-                                   customers=customers, interactions=interactions)
+                                   customers=customers, interactions=interactions,
+                                   payments=payments)
         backend = ibis.duckdb.from_connection(con)
         sources = Sources.of_store(backend, "frames")
         day = as_of or latest_order_date(backend, sources.orders)
@@ -114,7 +117,8 @@ def grade_frames(orders: Any, customers: Any = None, interactions: Any = None, *
 def _load_frames(con: duckdb.DuckDBPyConnection, scratch: Path,
                  column_map: dict[str, str] | None, **frames: Any) -> dict[str, ImportResult]:
     results: dict[str, ImportResult] = {}
-    for kind in ("customers", "orders", "interactions"):  # customers first: no placeholders
+    # customers first: no placeholders
+    for kind in ("customers", "orders", "interactions", "payments"):
         frame = frames.get(kind)
         if frame is None:
             continue

@@ -27,6 +27,7 @@ from tierwise.explain import Explanation
 from tierwise.grading import RunSummary
 from tierwise.i18n import is_zh, t
 from tierwise.ingest import KINDS, ImportResult
+from tierwise.lifecycle import stage_label
 from tierwise.policy.loading import load_policy_file, load_policy_text
 from tierwise.policy.presets import PRESETS, policy_source, preset_text
 from tierwise.vocabulary import metric_label
@@ -118,7 +119,7 @@ def init(directory: str, policy: str) -> None:
 @handles_errors
 def import_(kind: str, files: tuple[str, ...], mappings: tuple[str, ...], strict: bool,
             workspace: str | None) -> None:
-    """Import customers, orders or interactions from CSV, Excel (.xlsx) or Parquet.
+    """Import customers, orders, interactions or payments from CSV, Excel (.xlsx) or Parquet.
 
     \b
     Headers map automatically from English and common Chinese names; encodings (UTF-8,
@@ -129,6 +130,7 @@ def import_(kind: str, files: tuple[str, ...], mappings: tuple[str, ...], strict
       tierwise import customers 客户.xlsx
       tierwise import orders 订单.csv 订单2.csv --map 单据号=order_id
       tierwise import orders 'lake/orders-*.parquet' --strict
+      tierwise import payments 应收账款.xlsx
     """
     column_map = _parse_mappings(mappings)
     with Workspace(workspace) as ws:
@@ -172,6 +174,8 @@ def _print_import(result: ImportResult) -> None:
 @click.option("--customers", "customers", multiple=True, help="Customer file(s) for --orders.")
 @click.option("--interactions", "interactions", multiple=True,
               help="Interaction file(s) for --orders.")
+@click.option("--payments", "payments", multiple=True,
+              help="Invoice file(s) for --orders (receivables: overdue_amount, overdue_days).")
 @click.option("--dry-run", is_flag=True,
               help="What-if: grade without recording a run and list who would move against "
                    "the latest run (as of its date unless --as-of).")
@@ -181,7 +185,8 @@ def _print_import(result: ImportResult) -> None:
 @workspace_option
 @handles_errors
 def grade_cmd(as_of: dt.date | None, policy: str | None, orders: tuple[str, ...],
-              customers: tuple[str, ...], interactions: tuple[str, ...], dry_run: bool,
+              customers: tuple[str, ...], interactions: tuple[str, ...],
+              payments: tuple[str, ...], dry_run: bool,
               limit: int, fmt: str, workspace: str | None) -> None:
     """Grade every customer and record an immutable run.
 
@@ -193,8 +198,9 @@ def grade_cmd(as_of: dt.date | None, policy: str | None, orders: tuple[str, ...]
       tierwise grade --format json | jq .tiers
       tierwise grade --dry-run --policy new-policy.yaml
     """
-    if (customers or interactions) and not orders:
-        raise click.UsageError("--customers/--interactions grade from files: give --orders too")
+    if (customers or interactions or payments) and not orders:
+        raise click.UsageError("--customers/--interactions/--payments grade from files: "
+                               "give --orders too")
     if dry_run:
         if orders:
             raise click.UsageError("--dry-run compares with the workspace's runs: it does not "
@@ -208,7 +214,8 @@ def grade_cmd(as_of: dt.date | None, policy: str | None, orders: tuple[str, ...]
                 _print_what_if(result, ws, limit)
         return
     files: dict[str, Sequence[str]] | None = (
-        {"orders": orders, "customers": customers, "interactions": interactions}
+        {"orders": orders, "customers": customers, "interactions": interactions,
+         "payments": payments}
         if orders else None)
     with Workspace(workspace) as ws:
         with err.status("Grading…"):
@@ -483,8 +490,11 @@ def _print_explanation(e: Explanation) -> None:
               + t("run_heading", lang, run=e.run_id, as_of=e.as_of))
     score = f"; {t('score', lang)} {formatting.value('score', e.score, lang)}" if (
         e.score is not None) else ""
+    stage = e.metrics.get("stage")
+    shown_stage = (f"; {'阶段' if is_zh(lang) else 'stage'}: {stage_label(stage, lang)}"
+                   if stage else "")
     out.print(f"{t('tier', lang)}: [bold]{e.tier_label}[/] ({e.tier}); "
-              f"{t('basis', lang)}: {t('basis.' + e.basis, lang)}{score}")
+              f"{t('basis', lang)}: {t('basis.' + e.basis, lang)}{score}{shown_stage}")
     for line in e.reasons():
         out.print(f"  • {line}", highlight=False)
     if e.checks:
@@ -496,6 +506,11 @@ def _print_explanation(e: Explanation) -> None:
             sign = "✓" if c.holds else "✗"
             seen = formatting.value(c.name or "", c.left, lang)
             out.print(f"      {sign} {c.text}   [dim]({seen})[/]", highlight=False)
+    service = e.service_level()
+    if service:
+        out.print(f"\n{'服务标准' if is_zh(lang) else 'Service level'}:")
+        for line in service:
+            out.print(f"  {line}", highlight=False)
     if e.clusters is not None:
         _print_cluster_centres(e)
     if e.dimension_scores:
@@ -525,8 +540,9 @@ def _print_explanation(e: Explanation) -> None:
             note = ("" if h.basis == "policy" else
                     t("computed", lang, tier=e.labels.get(h.computed_tier, h.computed_tier),
                       basis=t("basis." + h.basis, lang)))
+            stage = f" · {stage_label(h.stage, lang)}" if h.stage else ""
             out.print("  " + t("run_heading", lang, run=h.run_id, as_of=h.as_of)
-                      + f": {e.labels.get(h.tier, h.tier)}{note}", highlight=False)
+                      + f": {e.labels.get(h.tier, h.tier)}{stage}{note}", highlight=False)
 
 
 def _print_cluster_centres(e: Explanation) -> None:
@@ -834,6 +850,74 @@ def _print_calibration(result: Any, lang: str) -> None:
                       " / ".join(tier.old_thresholds), " / ".join(tier.new_thresholds),
                       formatting.share(tier.old_share), formatting.share(tier.new_share),
                       target, statuses[tier.status][0 if zh else 1])
+    out.print(table)
+
+
+# -- webhooks ----------------------------------------------------------------------------
+@main.group("webhooks")
+def webhooks_group() -> None:
+    """Webhooks: signed JSON POSTs to the URLs under `webhooks:` in tierwise.yaml."""
+
+
+@webhooks_group.command("test")
+@click.option("--event", type=click.Choice(["run.completed", "tier.changed", "warning.created"]),
+              default="run.completed", show_default=True, help="Event name to send.")
+@format_option
+@workspace_option
+@handles_errors
+def webhooks_test(event: str, fmt: str, workspace: str | None) -> None:
+    """Send a test event (one attempt) to the endpoints subscribed to it; exit 1 if any fails.
+
+    \b
+    Examples:
+      tierwise webhooks test
+      tierwise webhooks test --event tier.changed
+    """
+    from tierwise import webhooks
+
+    with Workspace(workspace) as ws:
+        endpoints = [e for e in ws.webhook_endpoints() if e.wants(event)]
+        if not endpoints:
+            raise TierwiseError(f"no webhook in tierwise.yaml is subscribed to {event}")
+        payload = {"test": True, "message": "tierwise webhook test · 测试消息",
+                   "workspace": str(ws.root)}
+        deliveries = webhooks.deliver(ws.appdb, endpoints, [webhooks.Event(event, payload)],
+                                      attempts=1)
+        _print_deliveries(deliveries, fmt)
+        if not all(d.delivered for d in deliveries):
+            sys.exit(1)
+
+
+@webhooks_group.command("log")
+@click.option("--limit", type=int, default=20, show_default=True, help="How many deliveries.")
+@format_option
+@workspace_option
+@handles_errors
+def webhooks_log(limit: int, fmt: str, workspace: str | None) -> None:
+    """List recent webhook deliveries, newest first.
+
+    \b
+    Examples:
+      tierwise webhooks log
+      tierwise webhooks log --limit 100 --format json
+    """
+    from tierwise import webhooks
+
+    with Workspace(workspace) as ws:
+        _print_deliveries(webhooks.recent_deliveries(ws.appdb, limit), fmt)
+
+
+def _print_deliveries(deliveries: Sequence[Any], fmt: str) -> None:
+    if fmt == "json":
+        click.echo(json.dumps([d.to_json() for d in deliveries], ensure_ascii=False))
+        return
+    table = Table()
+    for header in ("created", "event", "url", "status", "attempts", "code", "error"):
+        table.add_column(header)
+    for d in deliveries:
+        table.add_row(f"{d.created_at:%Y-%m-%d %H:%M:%S}", d.event, d.url, d.status,
+                      str(d.attempts), "" if d.status_code is None else str(d.status_code),
+                      d.error or "")
     out.print(table)
 
 

@@ -20,8 +20,14 @@ from tierwise.policy.expr import (
     shortfalls,
 )
 from tierwise.policy.loading import name_types
-from tierwise.policy.model import Policy, Tier
-from tierwise.vocabulary import METRICS, MODEL_METRICS, ValueType, metric_label
+from tierwise.policy.model import Playbook, Policy, Tier
+from tierwise.vocabulary import (
+    METRICS,
+    MODEL_METRICS,
+    ValueType,
+    interaction_label,
+    metric_label,
+)
 
 NON_METRIC_COLUMNS = frozenset({"tier", "computed_tier", "policy_tier", "basis",
                                 "downgrade_streak", "override_id", "change", "prev_tier",
@@ -70,6 +76,28 @@ class Explanation:
     labels: dict[str, str] = field(default_factory=dict)   # tier keys and score names
     model_notes: dict[str, str] = field(default_factory=dict)  # why a model metric is null
     clusters: ClusterNote | None = None      # clustering policies: the centres and this row
+    playbook: Playbook | None = None         # the service level of the customer's tier
+
+    def service_level(self) -> list[str]:
+        """The tier's playbook in words: cadence and channels, team, benefits, events."""
+        if self.playbook is None:
+            return []
+        p, lang, zh = self.playbook, self.lang, is_zh(self.lang)
+        lines = []
+        if p.cadence is not None:
+            names = [interaction_label(c, lang) for c in p.channels]
+            channels = "、".join(names) if zh else ", ".join(names)
+            via = (f"（{channels}）" if zh else f" ({channels})") if channels else ""
+            lines.append((f"沟通频率：{p.cadence.describe(lang)}至少一次" if zh
+                          else f"Contact {p.cadence.describe(lang)} at least") + via)
+        for name, zh_name, en_name in (("owner_role", "服务团队", "Served by"),
+                                       ("benefits", "服务内容", "Benefits"),
+                                       ("events", "活动邀请", "Events")):
+            value = p.text(name, lang)
+            if value:
+                text = value if isinstance(value, str) else ("；" if zh else "; ").join(value)
+                lines.append(f"{zh_name}：{text}" if zh else f"{en_name}: {text}")
+        return lines
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
@@ -157,6 +185,7 @@ def explain_row(row: Mapping[str, Any], policy: Policy, *,
         labels=display_labels(policy, lang),
         model_notes=model_notes(values, models, lang),
         clusters=cluster_note(values, models) if policy.clustering is not None else None,
+        playbook=policy.playbooks.get(str(row["tier"])),
     )
 
 

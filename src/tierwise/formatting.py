@@ -34,6 +34,9 @@ def value(name: str, raw: Any, lang: str = "zh") -> str:
     if raw is None or (isinstance(raw, float) and math.isnan(raw)):
         return "—"
     metric = METRICS.get(name)
+    if name == "stage":
+        from tierwise.lifecycle import stage_label  # lifecycle reads the policy model
+        return stage_label(str(raw), lang)
     if isinstance(raw, dt.datetime):
         raw = raw.date()
     if isinstance(raw, dt.date):

@@ -29,6 +29,7 @@ from tierwise.appdb.database import bulk_insert
 from tierwise.clustering import ClusterResult, cluster_tiers, with_cluster_tiers
 from tierwise.errors import TierwiseError
 from tierwise.history import new_id
+from tierwise.lifecycle import previous_order_dates, stage
 from tierwise.metrics import Window, customer_metrics
 from tierwise.models.predictions import ModelReport, model_metrics
 from tierwise.policy.expr import to_ibis
@@ -47,12 +48,15 @@ class Sources:
     orders: ir.Table
     interactions: ir.Table
     label: str = "workspace store"
+    # Invoices (tierwise.store payments); None: no receivables, their metrics are NULL.
+    payments: ir.Table | None = None
 
     @classmethod
     def of_store(cls, backend: Any, label: str) -> Sources:
         """The canonical tables of a store connection (see tierwise.store)."""
+        payments = backend.table("payments") if "payments" in backend.list_tables() else None
         return cls(backend.table("customers"), backend.table("orders"),
-                   backend.table("interactions"), label=label)
+                   backend.table("interactions"), label=label, payments=payments)
 
     @property
     def attributes(self) -> list[str]:
@@ -126,6 +130,15 @@ class Evaluation:
         return stored
 
 
+def with_stage(metrics: ir.Table, orders: ir.Table, policy: Policy,
+               as_of: dt.date) -> ir.Table:
+    """The metrics with ``previous_order_date`` and the lifecycle ``stage``."""
+    previous = previous_order_dates(orders, metrics, as_of)
+    joined = metrics.left_join(previous, "customer_id").select(
+        metrics, previous.previous_order_date)
+    return joined.mutate(stage=stage(joined, policy.lifecycle, as_of))
+
+
 def uses_models(policy: Policy) -> bool:
     """Whether a run fits the customer-base models: they cost a few seconds on a large book,
     so only when the policy reads a model metric or asks for them with a ``models`` block."""
@@ -156,7 +169,9 @@ def evaluation(backend: Any, sources: Sources, policy: Policy,
 def _materialise_metrics(backend: Any, sources: Sources, policy: Policy, window: Window,
                          types: dict[str, ValueType],
                          name: str) -> tuple[ir.Table, ModelReport | None]:
-    metrics = customer_metrics(sources.customers, sources.orders, sources.interactions, window)
+    metrics = customer_metrics(sources.customers, sources.orders, sources.interactions, window,
+                               sources.payments)
+    metrics = with_stage(metrics, sources.orders, policy, window.as_of)
     with ExitStack() as stack:
         report = None
         if uses_models(policy):
@@ -349,6 +364,16 @@ def data_fingerprint(backend: Any, sources: Sources, as_of: dt.date) -> str:
         "orders": sources.orders.filter(sources.orders.order_date <= as_of_day),
         "interactions": sources.interactions.filter(sources.interactions.date <= as_of_day),
     }
+    if sources.payments is not None:
+        # An invoice's state as of the date: a payment made later does not count either.
+        p = sources.payments
+        as_of_payments = p.filter(p.invoice_date.coalesce(p.due_date) <= as_of_day).mutate(
+            paid_date=ibis.cases((p.paid_date <= as_of_day, p.paid_date),
+                                 else_=ibis.null("date")),
+            paid_amount=ibis.cases((p.paid_date <= as_of_day, p.paid_amount),
+                                   else_=ibis.null("float64")))
+        if backend.execute(as_of_payments.count()):
+            tables["payments"] = as_of_payments
     parts: list[Any] = [as_of.isoformat()]
     for table in tables.values():
         # Order-independent: one hash per row (of the row as a struct, far cheaper than
@@ -401,7 +426,7 @@ def summarise(snapshot: pa.Table, policy: Policy,
 
 
 _ASSIGNMENT_COLUMNS = ("run_id", "customer_id", "tier", "computed_tier", "score", "basis",
-                       "downgrade_streak", "override_id")
+                       "downgrade_streak", "override_id", "stage")
 
 
 def _record(backend: Any, final: ir.Table, policy: Policy, policy_text: str, *,
@@ -416,7 +441,7 @@ def _record(backend: Any, final: ir.Table, policy: Policy, policy_text: str, *,
     try:
         snapshot = backend.read_parquet(str(staging))
         wanted = ["customer_id", "tier", "computed_tier", "basis", "downgrade_streak",
-                  "override_id", "change", "annual_spend", "profit", "prev_tier"]
+                  "override_id", "change", "annual_spend", "profit", "prev_tier", "stage"]
         if "score" in snapshot.columns:
             wanted.append("score")
         light = backend.to_pyarrow(snapshot.select(*wanted))
@@ -449,7 +474,7 @@ def _record(backend: Any, final: ir.Table, policy: Policy, policy_text: str, *,
 def _insert_assignments(connection: sa.Connection, run_id: int, light: pa.Table) -> None:
     score = light["score"] if "score" in light.column_names else pa.nulls(light.num_rows)
     arrays = [light["customer_id"], light["tier"], light["computed_tier"], score,
-              light["basis"], light["downgrade_streak"], light["override_id"]]
+              light["basis"], light["downgrade_streak"], light["override_id"], light["stage"]]
     rows = zip(*(a.to_pylist() for a in arrays), strict=True)
     bulk_insert(connection, schema.assignments, _ASSIGNMENT_COLUMNS,
                 ((run_id, *row) for row in rows))

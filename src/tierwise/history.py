@@ -129,11 +129,13 @@ class HistoryEntry:
     computed_tier: str
     basis: str
     score: float | None
+    stage: str | None = None       # lifecycle stage (runs before it was recorded: None)
 
 
 def customer_history(engine: sa.Engine, customer_id: str) -> list[HistoryEntry]:
     a, r = schema.assignments, schema.runs
-    query = (sa.select(a.c.run_id, r.c.as_of, a.c.tier, a.c.computed_tier, a.c.basis, a.c.score)
+    query = (sa.select(a.c.run_id, r.c.as_of, a.c.tier, a.c.computed_tier, a.c.basis, a.c.score,
+                       a.c.stage)
              .join(r, r.c.id == a.c.run_id).where(a.c.customer_id == customer_id)
              .order_by(r.c.as_of, a.c.run_id))
     with engine.connect() as connection:

@@ -82,17 +82,69 @@ def interaction_metrics(interactions: ir.Table, window: Window) -> ir.Table:
     )
 
 
+def payment_metrics(payments: ir.Table, as_of: dt.date) -> ir.Table:
+    """One row per customer with invoices: receivables as of the date (not windowed).
+
+    An invoice counts once issued (``invoice_date``, or its ``due_date`` when that is
+    missing, on or before the date). What is paid as of the date is ``paid_amount`` (the whole
+    amount when it is empty) if ``paid_date`` is on or before the date, else nothing; an
+    invoice is overdue when part of it is still unpaid and its due date lies before the date.
+    """
+    p = payments
+    day = ibis.date(as_of)
+    issued = p.invoice_date.coalesce(p.due_date) <= day
+    paid_by_then = p.paid_date.notnull() & (p.paid_date <= day)
+    paid = ibis.cases((paid_by_then, p.paid_amount.coalesce(p.amount)), else_=0.0)
+    unpaid = p.amount - paid
+    still_open = issued & (unpaid > 0)
+    overdue = still_open & (p.due_date < day)
+    return p.group_by("customer_id").aggregate(
+        overdue_amount=unpaid.sum(where=overdue),
+        overdue_days=day.delta(p.due_date, unit="day").max(where=overdue),
+        receivable_amount=unpaid.sum(where=still_open),
+        has_invoices=p.amount.count(where=issued) > 0,
+    )
+
+
+PAYMENT_METRICS = ("overdue_amount", "overdue_days", "receivable_amount")
+
+
+def _with_payment_metrics(joined: ir.Table, payments: ir.Table | None,
+                          as_of: dt.date) -> ir.Table:
+    """Receivable metrics: 0 for a customer without open invoices when the book has any
+    invoice by the date, NULL for everyone when it has none (no payments data at all)."""
+    if payments is None:
+        return joined.mutate(overdue_amount=ibis.null("float64"),
+                             overdue_days=ibis.null("int64"),
+                             receivable_amount=ibis.null("float64"))
+    pm = payment_metrics(payments, as_of)
+    joined = joined.left_join(pm, "customer_id").select(
+        joined, *[pm[n] for n in pm.columns if n != "customer_id"]
+    )
+    any_invoices = joined.has_invoices.fill_null(False).any().over(ibis.window())
+    return joined.mutate(
+        overdue_amount=ibis.cases((any_invoices, joined.overdue_amount.fill_null(0.0)),
+                                  else_=ibis.null("float64")),
+        overdue_days=ibis.cases((any_invoices, joined.overdue_days.fill_null(0)),
+                                else_=ibis.null("int64")),
+        receivable_amount=ibis.cases((any_invoices, joined.receivable_amount.fill_null(0.0)),
+                                     else_=ibis.null("float64")),
+    ).drop("has_invoices")
+
+
 def customer_metrics(
     customers: ir.Table,
     orders: ir.Table,
     interactions: ir.Table,
     window: Window,
+    payments: ir.Table | None = None,
 ) -> ir.Table:
     """Every customer known as of the date, with the metric vocabulary and attributes.
 
     A customer with no order by the as-of date did not exist yet, and is left out, when its
     ``since`` lies after the date, or when it has no ``since`` but orders only later.
-    Prospects (no orders at all) are kept.
+    Prospects (no orders at all) are kept. Without ``payments`` the receivable metrics are
+    NULL, as when no invoices were imported.
     """
     om = order_metrics(orders, window)
     im = interaction_metrics(interactions, window)
@@ -143,6 +195,7 @@ def customer_metrics(
                           else_=ibis.null("float64")),
     )
     m = m.drop("window_orders", "has_profit_data", "costed_spend", "ordered_later")
+    m = _with_payment_metrics(m, payments, window.as_of)
     return _with_rank_metrics(m)
 
 

@@ -1,4 +1,5 @@
-"""The embedded DuckDB store: canonical customers, orders and interactions tables.
+"""The embedded DuckDB store: canonical customers, orders, interactions and payments
+tables.
 
 There are no PRIMARY KEY or UNIQUE constraints: DuckDB keeps those as in-memory ART indexes,
 too costly at tens of millions of orders. Keys stay unique because every write goes through
@@ -57,6 +58,16 @@ CREATE TABLE IF NOT EXISTS interactions (
     type VARCHAR NOT NULL,
     satisfaction DOUBLE,  -- 1 to 5
     note VARCHAR
+);
+-- Invoices (receivables). Created by every connect, so older stores gain it empty.
+CREATE TABLE IF NOT EXISTS payments (
+    invoice_id VARCHAR NOT NULL,
+    customer_id VARCHAR NOT NULL,
+    invoice_date DATE,
+    due_date DATE NOT NULL,
+    amount DOUBLE NOT NULL,  -- more than 0
+    paid_date DATE,  -- NULL while unpaid
+    paid_amount DOUBLE  -- NULL with a paid_date: paid in full
 );
 """
 

@@ -56,6 +56,14 @@ METRICS: dict[str, Metric] = {
             "Share of spend held by higher-ranked customers",
             unit="%",
         ),
+        # Receivables as of the date (payments imports); NULL when no invoices were imported.
+        Metric("overdue_amount", "number", "逾期金额", "Overdue amount", money=True),
+        Metric("overdue_days", "number", "最长逾期天数", "Days overdue", unit="days"),
+        Metric("receivable_amount", "number", "应收余额", "Receivable", money=True),
+        Metric("previous_order_date", "date", "上一次购买日期", "Order date before the last"),
+        # Lifecycle stage (tierwise.lifecycle): potential, new, growing, loyal, stable,
+        # at_risk, churned, reactivated.
+        Metric("stage", "string", "生命周期阶段", "Lifecycle stage"),
         # Customer-base models (tierwise.models): computed only when a policy uses them.
         Metric("p_alive", "number", "仍活跃概率", "P(alive)", unit="%"),
         Metric("expected_orders_12m", "number", "未来12个月预计购买次数",
@@ -80,6 +88,19 @@ CUSTOMER_FIELDS: dict[str, tuple[ValueType, str, str]] = {
     "since": ("date", "合作开始日期", "Customer since"),
     "owner": ("string", "客户经理", "Account manager"),
 }
+
+# Interaction types (canonical; imports map 拜访/电话/… onto them) as people read them.
+INTERACTION_LABELS: dict[str, tuple[str, str]] = {
+    "visit": ("拜访", "visit"), "video": ("视频会议", "video call"), "call": ("电话", "call"),
+    "email": ("邮件", "e-mail"), "event": ("活动", "event"), "survey": ("回访", "survey"),
+    "complaint": ("投诉", "complaint"),
+}
+
+
+def interaction_label(kind: str, lang: str = "zh") -> str:
+    zh, en = INTERACTION_LABELS.get(kind, (kind, kind))
+    return zh if is_zh(lang) else en
+
 
 # Aggregate functions a rule may apply to a metric; evaluated over all graded customers.
 AGGREGATES = ("mean", "median", "min", "max")

@@ -24,7 +24,7 @@ import pyarrow.parquet as pq
 import sqlalchemy as sa
 from ruamel.yaml import YAML
 
-from tierwise import history, store
+from tierwise import history, store, webhooks
 from tierwise.appdb.database import connect
 from tierwise.backtest import Backtest, backtest
 from tierwise.errors import WorkspaceError
@@ -63,6 +63,19 @@ language: zh
 # engine:
 #   memory_limit: 4GB
 #   threads: 4
+
+# webhooks: URLs that receive a signed JSON POST when a run completes (run.completed),
+#   customers move up or down (tier.changed) or a warning is raised (warning.created).
+#   Each request carries X-Tierwise-Signature: sha256=HMAC-SHA256(secret, "timestamp.body");
+#   failed deliveries are retried with backoff and never fail a run. Try them with
+#   `tierwise webhooks test`; see what was sent with `tierwise webhooks log`.
+#   Webhook 通知：分级完成、客户升降级、新预警时向这些地址发送带签名的 JSON 请求；
+#   发送失败会自动重试并记录，不影响分级。
+# webhooks:
+#   - url: https://example.com/hooks/tierwise
+#     secret_env: TIERWISE_WEBHOOK_SECRET   # or secret: "…"  签名密钥（建议放在环境变量中）
+#     events: [run.completed, tier.changed, warning.created]   # 订阅的事件
+#     timeout: 5                            # seconds per attempt 每次请求的超时（秒）
 """
 
 
@@ -158,6 +171,11 @@ class Workspace:
                 "threads": settings.get("threads"),
                 "temp_directory": self.root / "data" / "spill"}
 
+    def webhook_endpoints(self) -> list[webhooks.Endpoint]:
+        """tierwise.yaml's `webhooks:` (a WorkspaceError naming the setting if invalid)."""
+        return webhooks.parse_endpoints(self.config.get("webhooks"),
+                                        source=str(self.root / CONFIG_NAME))
+
     def store(self) -> duckdb.DuckDBPyConnection:
         if self._store is None:
             self._store = store.connect(self.root / "data" / "store.duckdb",
@@ -185,14 +203,34 @@ class Workspace:
     def grade(self, *, as_of: dt.date | None = None, policy: str | None = None,
               files: dict[str, Sequence[str]] | None = None,
               column_map: dict[str, str] | None = None) -> RunSummary:
-        """Make a grading run from the store, or straight from files when `files` is given."""
+        """Make a grading run from the store, or straight from files when `files` is given.
+
+        Once the run is recorded, the configured webhooks hear of it (run.completed,
+        tier.changed); a failing endpoint is logged and recorded, never fails the run."""
+        endpoints = self.webhook_endpoints()      # bad settings fail before any work
         chosen, text = self.policy(policy)
         if files:
-            return self._grade_files(files, chosen, text, as_of=as_of, column_map=column_map)
-        backend = ibis.duckdb.from_connection(self.store())
-        return grade(backend, self.sources(), chosen, text, appdb=self.appdb,
-                     runs_dir=self.runs_dir, as_of=as_of, user=current_user(),
-                     lang=self.language)
+            summary = self._grade_files(files, chosen, text, as_of=as_of,
+                                        column_map=column_map)
+        else:
+            backend = ibis.duckdb.from_connection(self.store())
+            summary = grade(backend, self.sources(), chosen, text, appdb=self.appdb,
+                            runs_dir=self.runs_dir, as_of=as_of, user=current_user(),
+                            lang=self.language)
+        self._announce(summary, endpoints)
+        return summary
+
+    def _announce(self, summary: RunSummary, endpoints: list[webhooks.Endpoint]) -> None:
+        """Send the run's webhook events; the run is committed, so nothing here may fail it."""
+        if not endpoints:
+            return
+        try:
+            labels = {t.tier: t.label for t in summary.tiers}
+            moved = webhooks.moved_customers(snapshot_path(self.runs_dir, summary.run_id),
+                                             labels)
+            webhooks.deliver(self.appdb, endpoints, webhooks.run_events(summary, moved))
+        except Exception:
+            webhooks.log.exception("webhooks for run %s could not be sent", summary.run_id)
 
     def what_if(self, *, policy: str | None = None,
                 as_of: dt.date | None = None) -> WhatIf:
@@ -215,7 +253,7 @@ class Workspace:
         scratch = store.connect(**self.engine_settings())
         try:
             rejected = 0
-            for kind in ("customers", "orders", "interactions"):  # customers first
+            for kind in ("customers", "orders", "interactions", "payments"):  # customers first
                 if files.get(kind):
                     rejected += import_files(scratch, kind, files[kind],
                                              rejects_dir=self.rejects_dir,

@@ -1,4 +1,5 @@
-"""App database tables: grading runs, per-customer assignments, tier changes, overrides.
+"""App database tables: grading runs, per-customer assignments, tier changes, overrides,
+webhook deliveries.
 
 The analytic data (orders, metrics) lives in the engine; this database keeps the operational
 record. Migrations in `migrations/` create and evolve these tables; keep both in step.
@@ -45,6 +46,7 @@ assignments = sa.Table(
     sa.Column("basis", sa.String(16), nullable=False),
     sa.Column("downgrade_streak", sa.Integer, nullable=False),
     sa.Column("override_id", sa.Integer, nullable=True),
+    sa.Column("stage", sa.String(16), nullable=True),   # lifecycle stage; null before 0004
     sa.Index("ix_assignments_customer", "customer_id", "run_id"),
 )
 
@@ -76,4 +78,23 @@ overrides = sa.Table(
     sa.Column("created_by", sa.String(128), nullable=False),
     sa.Column("removed_at", sa.DateTime(timezone=True), nullable=True),
     sa.Column("removed_by", sa.String(128), nullable=True),
+)
+
+webhook_deliveries = sa.Table(
+    "webhook_deliveries",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    # the X-Tierwise-Delivery header: one per POST to one endpoint (retries keep it)
+    sa.Column("delivery_id", sa.String(64), nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("url", sa.String(2048), nullable=False),
+    sa.Column("event", sa.String(64), nullable=False),
+    # delivered | failed
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False),
+    sa.Column("status_code", sa.Integer, nullable=True),
+    sa.Column("error", sa.Text, nullable=True),
+    sa.Column("body", sa.Text, nullable=False),
+    sa.Index("ux_webhook_deliveries_delivery", "delivery_id", unique=True),
+    sa.Index("ix_webhook_deliveries_created", "created_at"),
 )

@@ -1,6 +1,6 @@
 """Import pipeline: CSV, Excel and Parquet files -> validated canonical tables in the store.
 
-``import_files`` reads files of one kind (customers, orders or interactions), maps their
+``import_files`` reads files of one kind (customers, orders, interactions or payments), maps their
 headers to canonical fields (English or common Chinese names, or an explicit column map),
 parses values in DuckDB SQL, writes rejected rows to a CSV the user can open in Excel, and
 merges the good rows into the store in one transaction.

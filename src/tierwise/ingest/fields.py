@@ -13,8 +13,8 @@ from typing import Literal
 
 from tierwise.errors import InputError
 
-Kind = Literal["customers", "orders", "interactions"]
-KINDS: tuple[Kind, ...] = ("customers", "orders", "interactions")
+Kind = Literal["customers", "orders", "interactions", "payments"]
+KINDS: tuple[Kind, ...] = ("customers", "orders", "interactions", "payments")
 
 FieldType = Literal["text", "date", "amount", "satisfaction", "interaction_type"]
 
@@ -152,6 +152,96 @@ FIELDS: dict[Kind, tuple[Field, ...]] = {
             "text",
             False,
             ("note", "备注", "内容", "说明", "notes", "comment", "remark", "description"),
+        ),
+    ),
+    # Invoices (receivables): one row per invoice, updated in place when it gets paid.
+    "payments": (
+        Field(
+            "invoice_id",
+            "text",
+            True,
+            (
+                "invoice_id",
+                "发票号",
+                "发票号码",
+                "发票编号",
+                "应收单号",
+                "单据号",
+                "单据编号",
+                "invoice_no",
+                "invoice_number",
+                "invoice",
+            ),
+        ),
+        Field("customer_id", "text", True, _CUSTOMER_ID_ALIASES),
+        Field(
+            "invoice_date",
+            "date",
+            False,
+            ("invoice_date", "开票日期", "发票日期", "单据日期", "日期", "date"),
+        ),
+        Field(
+            "due_date",
+            "date",
+            True,
+            (
+                "due_date",
+                "到期日",
+                "到期日期",
+                "付款期限",
+                "应收日期",
+                "应收到期日",
+                "应付日期",
+                "账期到期日",
+                "due",
+                "payment_due",
+            ),
+        ),
+        Field(
+            "amount",
+            "amount",
+            True,
+            (
+                "amount",
+                "金额",
+                "应收金额",
+                "发票金额",
+                "开票金额",
+                "价税合计",
+                "invoice_amount",
+                "total",
+            ),
+        ),
+        Field(
+            "paid_date",
+            "date",
+            False,
+            (
+                "paid_date",
+                "回款日期",
+                "付款日期",
+                "收款日期",
+                "到账日期",
+                "实收日期",
+                "payment_date",
+                "paid_on",
+            ),
+        ),
+        Field(
+            "paid_amount",
+            "amount",
+            False,
+            (
+                "paid_amount",
+                "回款金额",
+                "已付金额",
+                "已收金额",
+                "收款金额",
+                "实收金额",
+                "付款金额",
+                "payment_amount",
+                "paid",
+            ),
         ),
     ),
 }

@@ -50,7 +50,28 @@ _STRICT_EXAMPLES = 5
 _REJECT_COLUMNS = ("file", "row", "column", "reason")
 
 # The key a re-imported row is matched on; interactions are keyed by a content hash.
-_KEYS: dict[Kind, str] = {"customers": "customer_id", "orders": "order_id"}
+_KEYS: dict[Kind, str] = {
+    "customers": "customer_id",
+    "orders": "order_id",
+    "payments": "invoice_id",
+}
+
+# Checks across the fields of a parsed row, by kind: (field, condition, reason SQL). A row
+# failing any of them is rejected with every failed check's reason, like a bad value.
+_ROW_CHECKS: dict[Kind, tuple[tuple[str, str, str], ...]] = {
+    "payments": (
+        ("amount", "amount <= 0", "'amount must be more than 0: ' || amount"),
+        ("paid_amount", "paid_amount < 0", "'paid amount is negative: ' || paid_amount"),
+        ("paid_amount", "paid_amount > amount",
+         "'paid amount ' || paid_amount || ' is more than the invoice amount ' || amount"),
+        ("paid_amount", "paid_amount > 0 AND paid_date IS NULL",
+         "'paid amount without a paid date'"),
+        ("due_date", "due_date < invoice_date",
+         "'due date ' || due_date || ' is before the invoice date ' || invoice_date"),
+        ("paid_date", "paid_date < invoice_date",
+         "'paid date ' || paid_date || ' is before the invoice date ' || invoice_date"),
+    ),
+}
 
 
 @dataclass
@@ -148,6 +169,8 @@ def _validate(
     """Stage and check every row; the result so far counts rows and rejects."""
     _stage(con, kind, plans, attributes)
     _reject_bad_values(con, kind, plans)
+    if kind in _ROW_CHECKS:
+        _reject_inconsistent_rows(con, kind, plans)
     _distinct_good_rows(con, kind, attributes)
     if kind in _KEYS:
         _reject_conflicting_duplicates(con, kind, plans)
@@ -160,8 +183,8 @@ def _merge(con: duckdb.DuckDBPyConnection, result: ImportResult, attributes: lis
     if result.kind == "customers":
         _add_attribute_columns(con, attributes)
         result.updated, result.accepted = _merge_customers(con, attributes)
-    elif result.kind == "orders":
-        result.updated, result.accepted = _merge_orders(con)
+    elif result.kind in ("orders", "payments"):
+        result.updated, result.accepted = _merge_replacing(con, result.kind)
     else:
         result.accepted = _insert_new(con, "interactions", "interaction_id")
     if result.kind != "customers":
@@ -306,6 +329,23 @@ def _reject_bad_values(con: duckdb.DuckDBPyConnection, kind: Kind, plans: list[_
     )
 
 
+def _reject_inconsistent_rows(
+    con: duckdb.DuckDBPyConnection, kind: Kind, plans: list[_Plan]
+) -> None:
+    """Add rows whose values parse but contradict each other (``_ROW_CHECKS``) to the rejects."""
+    problems = [
+        _problem(condition, _header_by_file(plans, name), reason)
+        for name, condition, reason in _ROW_CHECKS[kind]
+    ]
+    found = f"list_filter([{', '.join(problems)}], lambda p: p IS NOT NULL)"
+    con.execute(
+        f"INSERT INTO {REJECTS} (__file, __row, __reason, __column) "
+        f"SELECT __file, __row, {_REASON_SQL}, {_COLUMN_SQL} "
+        f"FROM (SELECT __file, __row, CAST(NULL AS VARCHAR) AS __problem, "
+        f"{found} AS __problems FROM {_GOOD_ROWS}) WHERE len(__problems) > 0"
+    )
+
+
 def _header_by_file(plans: list[_Plan], field_name: str) -> str:
     """SQL for the source header of a field in the row's file: rejects name the user's column."""
     whens = " ".join(
@@ -417,21 +457,23 @@ def _interaction_id_sql() -> str:
 # --- merging ---------------------------------------------------------------------------------
 
 
-def _merge_orders(con: duckdb.DuckDBPyConnection) -> tuple[int, int]:
-    """Replace orders whose content changed, insert new ones: (updated, inserted)."""
-    columns = [f.name for f in fields_of("orders") if f.name != "order_id"]
+def _merge_replacing(con: duckdb.DuckDBPyConnection, kind: Kind) -> tuple[int, int]:
+    """Replace orders (or invoices) whose content changed, insert new ones: (updated,
+    inserted). The table is named after the kind."""
+    key = _KEYS[kind]
+    columns = [f.name for f in fields_of(kind) if f.name != key]
     assign = ", ".join(f"{sql_identifier(c)} = i.{sql_identifier(c)}" for c in columns)
     changed = " OR ".join(
-        f"orders.{sql_identifier(c)} IS DISTINCT FROM i.{sql_identifier(c)}" for c in columns
+        f"{kind}.{sql_identifier(c)} IS DISTINCT FROM i.{sql_identifier(c)}" for c in columns
     )
     updated = 0
-    if not _is_empty(con, "orders"):  # an empty table has nothing to update
+    if not _is_empty(con, kind):  # an empty table has nothing to update
         updated = _count(
             con,
-            f"UPDATE orders SET {assign} FROM {INCOMING} i "
-            f"WHERE orders.order_id = i.order_id AND ({changed})",
+            f"UPDATE {kind} SET {assign} FROM {INCOMING} i "
+            f"WHERE {kind}.{key} = i.{key} AND ({changed})",
         )
-    return updated, _insert_new(con, "orders", "order_id")
+    return updated, _insert_new(con, kind, key)
 
 
 def _merge_customers(con: duckdb.DuckDBPyConnection, attributes: list[str]) -> tuple[int, int]:

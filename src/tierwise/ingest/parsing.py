@@ -16,6 +16,7 @@ _EDGE_SPACE = r"^[\s\x{3000}\x{a0}\x{feff}]|[\s\x{3000}\x{a0}\x{feff}]$"
 # Interaction types users write, by canonical type; anything else is kept lower-cased.
 INTERACTION_TYPES: dict[str, tuple[str, ...]] = {
     "visit": ("visit", "拜访", "上门拜访", "上门", "走访", "面谈", "会面"),
+    "video": ("video", "video call", "视频", "视频会议", "视频通话"),
     "call": ("call", "phone", "电话", "电话沟通", "来电", "致电"),
     "email": ("email", "e-mail", "mail", "邮件", "电子邮件"),
     "complaint": ("complaint", "投诉", "客诉"),

@@ -9,6 +9,7 @@ from __future__ import annotations
 import difflib
 import hashlib
 import json
+import re
 from functools import cached_property
 from typing import Any, Literal
 
@@ -225,6 +226,111 @@ class Clustering(_Strict):
         return tuple(n for n in self.features if n in _LOG_BY_DEFAULT)
 
 
+_CADENCE_WORDS = {"每周": (1, "week"), "每两周": (2, "week"), "每月": (1, "month"),
+                  "每季度": (3, "month"), "每半年": (6, "month"), "每年": (12, "month")}
+_CADENCE_UNITS = {"day": "day", "days": "day", "天": "day", "week": "week", "weeks": "week",
+                  "周": "week", "month": "month", "months": "month", "个月": "month",
+                  "月": "month", "quarter": "quarter", "quarters": "quarter", "季度": "quarter",
+                  "year": "year", "years": "year", "年": "year"}
+
+
+class Cadence(_Strict):
+    """How often a tier's customers must be contacted: every `count` `unit`s."""
+
+    count: int = Field(ge=1)
+    unit: Literal["day", "week", "month"]
+
+    @classmethod
+    def parse(cls, value: Any) -> Cadence:
+        """'1 month', '3 months', '2 weeks', '30 days', '1 quarter', '每月', '每季度', '3个月'."""
+        text = str(value).strip().lower()
+        if text in _CADENCE_WORDS:
+            count, unit = _CADENCE_WORDS[text]
+            return cls(count=count, unit=unit)       # type: ignore[arg-type]
+        match = re.fullmatch(r"(?:every\s+|每)?(\d+)\s*([a-z]+|[\u4e00-\u9fff]+)", text)
+        if match is None or match.group(2) not in _CADENCE_UNITS:
+            raise ValueError(f"a cadence is like '1 month', '2 weeks', '30 days' or '每季度', "
+                             f"not {value!r}")
+        count, unit = int(match.group(1)), _CADENCE_UNITS[match.group(2)]
+        if unit == "quarter":
+            count, unit = count * 3, "month"
+        if unit == "year":
+            count, unit = count * 12, "month"
+        return cls(count=count, unit=unit)   # type: ignore[arg-type]
+
+    def describe(self, lang: str = "zh") -> str:
+        if lang.startswith("zh"):
+            words = {(1, "month"): "每月", (3, "month"): "每季度", (6, "month"): "每半年",
+                     (12, "month"): "每年", (1, "week"): "每周"}
+            unit = {"day": "天", "week": "周", "month": "个月"}[self.unit]
+            return words.get((self.count, self.unit), f"每{self.count}{unit}")
+        return f"every {self.unit}" if self.count == 1 else f"every {self.count} {self.unit}s"
+
+
+class Playbook(_Strict):
+    """A tier's service level (seed 004): contact cadence and channels, who serves the
+    account, and what the customer gets. Text fields have a Chinese and an English form."""
+
+    cadence: Cadence | None = None            # contact at least this often
+    channels: tuple[str, ...] = ()            # e.g. 拜访, 视频会议, 电话, 邮件
+    owner_role: str = ""                      # e.g. 专属服务团队
+    owner_role_en: str = ""
+    benefits: tuple[str, ...] = ()
+    benefits_en: tuple[str, ...] = ()
+    events: tuple[str, ...] = ()
+    events_en: tuple[str, ...] = ()
+
+    @field_validator("channels", mode="before")
+    @classmethod
+    def _channels(cls, value: Any) -> Any:
+        # Written as people say them (拜访, 视频会议, phone); kept as the canonical
+        # interaction types, so a logged 拜访 counts as contact by the 'visit' channel.
+        from tierwise.ingest.parsing import INTERACTION_TYPES
+
+        aliases = {a.lower(): kind for kind, names in INTERACTION_TYPES.items() for a in names}
+        channels = []
+        for channel in value or ():
+            kind = aliases.get(str(channel).strip().lower())
+            if kind is None:
+                raise ValueError(f"unknown channel {channel!r}; use one of "
+                                 + ", ".join(sorted(INTERACTION_TYPES)) + " (or 拜访, 电话, …)")
+            channels.append(kind)
+        return tuple(channels)
+
+    @field_validator("cadence", mode="before")
+    @classmethod
+    def _cadence(cls, value: Any) -> Any:
+        return None if value is None or isinstance(value, dict | Cadence) else Cadence.parse(value)
+
+    def text(self, field: str, lang: str = "zh") -> Any:
+        """A text field in the language, falling back to the other one."""
+        zh, en = getattr(self, field), getattr(self, f"{field}_en")
+        return (en or zh) if lang.startswith("en") else (zh or en)
+
+
+class Lifecycle(_Strict):
+    """Thresholds of the lifecycle stages (see tierwise.lifecycle for the order of tests)."""
+
+    churned_after_days: int = Field(default=365, ge=1)
+    at_risk_after_days: int = Field(default=120, ge=1)
+    at_risk_drop: float = Field(default=0.5, gt=0, le=1)       # spend down by 50% or more
+    new_within_days: int = Field(default=90, ge=0)
+    growing_growth: float = Field(default=0.2, gt=0)          # spend up by 20% or more
+    loyal_after_years: float = Field(default=2.0, ge=0)
+    loyal_active_months: int = Field(default=6, ge=0, le=120)
+
+    @field_validator("at_risk_drop", "growing_growth", mode="before")
+    @classmethod
+    def _quantity(cls, value: Any) -> Any:
+        return parse_quantity(value)
+
+    @model_validator(mode="after")
+    def _order(self) -> Lifecycle:
+        if self.at_risk_after_days >= self.churned_after_days:
+            raise ValueError("at_risk_after_days must be less than churned_after_days")
+        return self
+
+
 class Policy(_Strict):
     name: str
     description: str = ""
@@ -233,6 +339,8 @@ class Policy(_Strict):
     scorecard: Scorecard | None = None
     hysteresis: Hysteresis = Hysteresis()
     metrics_shown: tuple[str, ...] = ()
+    lifecycle: Lifecycle = Lifecycle()
+    playbooks: dict[str, Playbook] = Field(default_factory=dict)   # by tier key
     models: Models | None = None   # set to compute the model metrics even if no rule uses them
     clustering: Clustering | None = None   # set: tiers come from k-means, not from rules
 
@@ -242,6 +350,10 @@ class Policy(_Strict):
         duplicates = sorted({k for k in keys if keys.count(k) > 1})
         if duplicates:
             raise ValueError(f"tier keys must be unique: {', '.join(duplicates)}")
+        unknown = sorted(set(self.playbooks) - set(keys))
+        if unknown:
+            raise ValueError(f"playbooks name tiers the policy does not have: "
+                             f"{', '.join(unknown)} (tiers: {', '.join(keys)})")
         if self.clustering is not None:
             return self._cluster_tiers()
         if self.tiers[-1].when is not None:
