@@ -30,7 +30,7 @@ from tierwise.ingest import KINDS, ImportResult
 from tierwise.lifecycle import stage_label
 from tierwise.policy.loading import load_policy_file, load_policy_text
 from tierwise.policy.presets import PRESETS, policy_source, preset_text
-from tierwise.vocabulary import metric_label
+from tierwise.vocabulary import interaction_label, metric_label
 from tierwise.what_if import WhatIf
 from tierwise.workspace import Workspace
 
@@ -166,6 +166,36 @@ def _print_import(result: ImportResult) -> None:
 
 
 # -- grading -----------------------------------------------------------------------------
+@main.command("log")
+@click.argument("customer_id")
+@click.argument("kind", metavar="TYPE")
+@click.option("--date", "day", callback=parse_date, help="YYYY-MM-DD (default: today).")
+@click.option("--note", help="What happened.")
+@click.option("--satisfaction", type=click.FloatRange(1, 5), help="1–5.")
+@workspace_option
+@handles_errors
+def log_cmd(customer_id: str, kind: str, day: dt.date | None, note: str | None,
+            satisfaction: float | None, workspace: str | None) -> None:
+    """Record one interaction: visit/拜访, video/视频会议, call/电话, email/邮件, event/活动,
+    survey/回访 or complaint/投诉.
+
+    \b
+    Examples:
+      tierwise log C000123 拜访 --date 2025-06-18 --note "季度回访，提出新需求"
+      tierwise log C000123 complaint --note "交货延迟" --satisfaction 2
+    """
+    with Workspace(workspace) as ws:
+        logged = ws.log_interaction(customer_id, kind, date=day, note=note,
+                                    satisfaction=satisfaction)
+        zh = is_zh(ws.language)
+        what = f"{logged.customer_id} {interaction_label(logged.kind, ws.language)} {logged.date}"
+        if logged.created:
+            out.print(("已记录：" if zh else "Recorded: ") + what, highlight=False)
+        else:
+            again = "已有相同记录，未重复添加：" if zh else "Already recorded, not added again: "
+            out.print(again + what, highlight=False)
+
+
 @main.command("grade")
 @click.option("--as-of", callback=parse_date, help="As-of date YYYY-MM-DD (default: latest order).")
 @click.option("--policy", help="Policy file or preset (default: the workspace's policy).")

@@ -31,6 +31,7 @@ from tierwise.errors import WorkspaceError
 from tierwise.explain import Explanation, explain_row, snapshot_attributes
 from tierwise.grading import RunSummary, Sources, grade, snapshot_path
 from tierwise.ingest import ImportResult, Kind, import_files
+from tierwise.interactions import Logged, log_interaction
 from tierwise.policy.loading import load_policy_file, load_policy_text
 from tierwise.policy.model import Policy
 from tierwise.policy.presets import PRESETS, policy_source, preset_text
@@ -231,6 +232,13 @@ class Workspace:
             webhooks.deliver(self.appdb, endpoints, webhooks.run_events(summary, moved))
         except Exception:
             webhooks.log.exception("webhooks for run %s could not be sent", summary.run_id)
+
+    def log_interaction(self, customer_id: str, kind: str, *, date: dt.date | None = None,
+                        note: str | None = None,
+                        satisfaction: float | None = None) -> Logged:
+        """Record one visit, call, complaint, … (tierwise.interactions)."""
+        return log_interaction(self.store(), customer_id, kind, date=date or dt.date.today(),
+                               note=note, satisfaction=satisfaction)
 
     def what_if(self, *, policy: str | None = None,
                 as_of: dt.date | None = None) -> WhatIf:

@@ -421,7 +421,7 @@ def _distinct_good_rows(con: duckdb.DuckDBPyConnection, kind: Kind, attributes: 
     """
     columns = ", ".join(sql_identifier(c) for c in _content_columns(kind, attributes))
     if kind not in _KEYS:
-        columns = f"{_interaction_id_sql()} AS interaction_id, {columns}"
+        columns = f"{interaction_id_sql()} AS interaction_id, {columns}"
         con.execute(
             f"CREATE OR REPLACE TEMP TABLE {INCOMING} AS "
             f"SELECT DISTINCT {columns} FROM {_GOOD_ROWS}"
@@ -440,7 +440,7 @@ def _distinct_good_rows(con: duckdb.DuckDBPyConnection, kind: Kind, attributes: 
     )
 
 
-def _interaction_id_sql() -> str:
+def interaction_id_sql() -> str:
     """A content hash; each part is length-prefixed so different rows never collide by
     concatenation, and NULL differs from an empty note."""
     parts = [
