@@ -170,6 +170,7 @@ _LOG_BY_DEFAULT = frozenset({
     "annual_spend", "order_count", "avg_order_value", "profit", "recency_days",
     "lifetime_spend", "tenure_years", "active_months", "prior_spend", "complaints_12m",
     "interactions_12m", "expected_orders_12m", "expected_order_value", "predicted_clv",
+    "overdue_amount", "overdue_days", "receivable_amount",
 })
 
 
