@@ -27,6 +27,7 @@ from ruamel.yaml import YAML
 from tierwise import history, store, webhooks
 from tierwise.appdb.database import connect
 from tierwise.backtest import Backtest, backtest
+from tierwise.breakdown import Breakdown, breakdown
 from tierwise.errors import WorkspaceError
 from tierwise.explain import Explanation, explain_row, snapshot_attributes
 from tierwise.grading import RunSummary, Sources, grade, snapshot_path
@@ -37,6 +38,7 @@ from tierwise.policy.model import Policy
 from tierwise.policy.presets import PRESETS, policy_source, preset_text
 from tierwise.reports.grading_table import columns_for, table_rows, write_grading_table
 from tierwise.store import DEFAULT_MEMORY_LIMIT, customer_attribute_columns
+from tierwise.targets import target_list
 from tierwise.what_if import WhatIf, what_if
 
 CONFIG_NAME = "tierwise.yaml"
@@ -358,6 +360,23 @@ class Workspace:
         return write_grading_table(Path(path), columns,
                                    table_rows(ordered, changes, columns, lang),
                                    title=title, lang=lang)
+
+    def breakdown(self, by: Sequence[str], run_id: int | None = None, *,
+                  lang: str | None = None) -> Breakdown:
+        """Attributes or stage crossed with tiers: customers, revenue, profit per cell."""
+        record = self.run(run_id)
+        return breakdown(self.assignments(record.id), record.policy, by,
+                         lang or self.language, run_id=record.id,
+                         as_of=record.as_of.isoformat())
+
+    def targets(self, run_id: int | None = None, *, tiers: Sequence[str] = (),
+                stages: Sequence[str] = (), filters: dict[str, list[str]] | None = None,
+                lang: str | None = None) -> pa.Table:
+        """A target list: the run's customers of these tiers, stages and attribute values,
+        with contact fields (tierwise.targets)."""
+        record = self.run(run_id)
+        return target_list(self.assignments(record.id), record.policy, tiers=tiers,
+                           stages=stages, filters=filters, lang=lang or self.language)
 
     def diff(self, run_a: int | None = None, run_b: int | None = None) -> history.Diff:
         return history.diff_runs(self.appdb, run_a, run_b)

@@ -48,7 +48,7 @@ def columns_for(policy: Policy, available: Sequence[str], lang: str) -> list[Col
     labels = _score_labels(policy, code)
     for name in shown:
         header = labels.get(name) or metric_label(name, code)
-        cols.append(Column(name, header, 1, _number_format(name), 14))
+        cols.append(Column(name, header, 1, number_format(name), 14))
     tier_header, change_header = RESULT_HEADERS[code]
     cols += [Column("tier_label", tier_header, 2, width=12),
              Column("change", change_header, 2, width=10),
@@ -66,7 +66,7 @@ def _score_labels(policy: Policy, code: str) -> dict[str, str]:
             for d in policy.scorecard.dimensions}
 
 
-def _number_format(name: str) -> str | None:
+def number_format(name: str) -> str | None:
     metric = METRICS.get(name)
     if metric is None:
         return "0.0" if name.endswith("score") else None
@@ -88,10 +88,10 @@ def table_rows(explanations: Iterable[Explanation], changes: dict[str, str],
                   "tier_label": e.tier_label,
                   "change": CHANGE_WORDS[code].get(changes.get(e.customer_id, ""), ""),
                   "notes": "；".join(e.reasons()) if code == "zh" else "; ".join(e.reasons())}
-        yield [_cell(values.get(c.name), c) for c in columns]
+        yield [cell(values.get(c.name), c) for c in columns]
 
 
-def _cell(value: Any, column: Column) -> Any:
+def cell(value: Any, column: Column) -> Any:
     """Floats rounded as they are shown, so CSV files hold 1100000.0, not 1099999.9999."""
     if not isinstance(value, float):
         return value
