@@ -50,7 +50,9 @@ def test_import_reports_counts_and_reimport_changes_nothing(ws: str) -> None:
 def test_grade_json_is_exactly_one_object_on_stdout(ws: str) -> None:
     result = run("grade", "--as-of", "2025-06-30", "--format", "json", "-w", ws)
     summary = json.loads(result.stdout)
-    assert set(summary) == {"run_id", "as_of", "policy", "customers", "tiers", "changes"}
+    assert set(summary) == {"run_id", "as_of", "policy", "customers", "tiers", "changes",
+                            "tasks"}
+    assert set(summary["tasks"]) == {"created", "updated", "closed", "open"}
     assert set(summary["tiers"][0]) == {"tier", "label", "customers", "customer_share",
                                         "revenue", "revenue_share", "profit", "profit_share"}
     assert summary["tiers"][0]["customers"] == 1

@@ -31,6 +31,7 @@ from tierwise.lifecycle import stage_label
 from tierwise.policy.loading import load_policy_file, load_policy_text
 from tierwise.policy.presets import PRESETS, policy_source, preset_text
 from tierwise.targets import write_target_list
+from tierwise.tasks import KINDS as TASK_KINDS
 from tierwise.vocabulary import interaction_label, metric_label
 from tierwise.what_if import WhatIf
 from tierwise.workspace import Workspace
@@ -331,6 +332,81 @@ def _print_what_if(result: WhatIf, ws: Workspace, limit: int) -> None:
             out.print(f"  … {len(result.moves) - limit:,} "
                       + ("位未列出（--limit 或 --format json）" if zh
                          else "more (--limit or --format json)"))
+
+
+@main.group("tasks", invoke_without_command=True)
+@click.option("--owner", help="Only this account manager's tasks.")
+@click.option("--kind", type=click.Choice(TASK_KINDS), help="Only tasks of this kind.")
+@click.option("--overdue", is_flag=True, help="Only tasks past their due date.")
+@click.option("--status", type=click.Choice(["open", "done", "closed", "all"]), default="open",
+              show_default=True)
+@click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table",
+              show_default=True)
+@workspace_option
+@click.pass_context
+@handles_errors
+def tasks_cmd(ctx: click.Context, owner: str | None, kind: str | None, overdue: bool,
+              status: str, fmt: str, workspace: str | None) -> None:
+    """The work the grading runs ask for: contacts due by the tier's cadence, churn and
+    credit risk, complaints to follow up, downgrades to tell, new customers to welcome.
+
+    \b
+    Examples:
+      tierwise tasks --owner 张伟 --overdue
+      tierwise tasks --kind churn_risk --format csv > 流失预警.csv
+      tierwise tasks done 42 --note "已电话回访"
+    """
+    if ctx.invoked_subcommand is not None:
+        return
+    with Workspace(workspace) as ws:
+        today = dt.date.today()
+        found = [t for t in ws.tasks(owner=owner, kind=kind, status=status)
+                 if not overdue or t.overdue(today)]
+        lang = ws.language
+        labels = _tier_labels(ws, lang)
+        if fmt == "json":
+            click.echo(json.dumps([{**t.to_json(), "text": t.describe(lang, labels)}
+                                   for t in found], ensure_ascii=False))
+            return
+        if fmt == "csv":
+            writer = csv.writer(sys.stdout)
+            writer.writerow(["id", "customer_id", "kind", "owner", "due_date", "priority",
+                             "status", "text"])
+            for t in found:
+                writer.writerow([t.id, t.customer_id, t.kind, t.owner or "", t.due_date,
+                                 t.priority or "", t.status, t.describe(lang, labels)])
+            return
+        zh = is_zh(lang)
+        table = Table()
+        for header in (["编号", "客户", "类型", "负责人", "截止日期", "优先级", "说明"] if zh else
+                       ["ID", "Customer", "Kind", "Owner", "Due", "Priority", "What"]):
+            table.add_column(header)
+        for t in found:
+            due = f"[red]{t.due_date}[/]" if t.overdue(today) else str(t.due_date)
+            table.add_row(str(t.id), t.customer_id, t.kind, t.owner or "", due,
+                          str(t.priority or ""), t.describe(lang, labels))
+        out.print(table)
+        out.print(f"{len(found):,} " + ("项任务" if zh else "tasks"), highlight=False)
+
+
+def _tier_labels(ws: Workspace, lang: str) -> dict[str, str]:
+    try:
+        return {t.key: t.display(lang) for t in ws.run().policy.tiers}
+    except TierwiseError:
+        return {}
+
+
+@tasks_cmd.command("done")
+@click.argument("task_id", type=int)
+@click.option("--note", help="What was done.")
+@workspace_option
+@handles_errors
+def task_done_cmd(task_id: int, note: str | None, workspace: str | None) -> None:
+    """Mark a task done; it stays done, and is not raised again while its condition lasts."""
+    with Workspace(workspace) as ws:
+        task = ws.task_done(task_id, note)
+        out.print(("已完成：" if is_zh(ws.language) else "Done: ")
+                  + f"#{task.id} {task.customer_id} {task.kind}", highlight=False)
 
 
 @main.command("backtest")

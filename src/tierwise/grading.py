@@ -91,6 +91,7 @@ class RunSummary:
     source: str = ""
     rejected_rows: int = 0          # rows of the graded files that failed validation
     models: dict[str, Any] | None = None   # what the run's models fitted (ModelReport)
+    tasks: Any = None               # tierwise.tasks.TaskSync when the run derived tasks
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -103,6 +104,7 @@ class RunSummary:
             ],
             "changes": self.changes,
             **({"models": self.models} if self.models is not None else {}),
+            **({"tasks": self.tasks.__dict__} if self.tasks is not None else {}),
         }
 
 

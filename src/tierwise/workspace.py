@@ -39,6 +39,7 @@ from tierwise.policy.presets import PRESETS, policy_source, preset_text
 from tierwise.reports.grading_table import columns_for, table_rows, write_grading_table
 from tierwise.store import DEFAULT_MEMORY_LIMIT, customer_attribute_columns
 from tierwise.targets import target_list
+from tierwise.tasks import Task, TaskSync, candidates, list_tasks, mark_done, sync_tasks
 from tierwise.what_if import WhatIf, what_if
 
 CONFIG_NAME = "tierwise.yaml"
@@ -220,8 +221,23 @@ class Workspace:
             summary = grade(backend, self.sources(), chosen, text, appdb=self.appdb,
                             runs_dir=self.runs_dir, as_of=as_of, user=current_user(),
                             lang=self.language)
+            # Only the workspace's own book turns into work; graded files are a look.
+            summary = dataclasses.replace(summary, tasks=self._derive_tasks(summary, chosen))
         self._announce(summary, endpoints)
         return summary
+
+    def _derive_tasks(self, summary: RunSummary, policy: Policy) -> TaskSync:
+        found = candidates(self.store(), policy,
+                           str(snapshot_path(self.runs_dir, summary.run_id)), summary.as_of)
+        return sync_tasks(self.appdb, summary.run_id, summary.as_of, found)
+
+    def tasks(self, *, owner: str | None = None, kind: str | None = None,
+              status: str = "open") -> list[Task]:
+        """Tasks the runs derived (tierwise.tasks), open ones by default."""
+        return list_tasks(self.appdb, owner=owner, kind=kind, status=status)
+
+    def task_done(self, task_id: int, note: str | None = None) -> Task:
+        return mark_done(self.appdb, task_id, note=note, user=current_user())
 
     def _announce(self, summary: RunSummary, endpoints: list[webhooks.Endpoint]) -> None:
         """Send the run's webhook events; the run is committed, so nothing here may fail it."""

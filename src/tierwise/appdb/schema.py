@@ -98,3 +98,28 @@ webhook_deliveries = sa.Table(
     sa.Index("ux_webhook_deliveries_delivery", "delivery_id", unique=True),
     sa.Index("ix_webhook_deliveries_created", "created_at"),
 )
+
+# Work derived from grading runs (tierwise.tasks): open until done by hand or closed when its
+# condition clears; a done task keeps cleared_at null while its condition lasts.
+tasks = sa.Table(
+    "tasks",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("customer_id", sa.String(256), nullable=False),
+    sa.Column("kind", sa.String(32), nullable=False),
+    sa.Column("owner", sa.String(128), nullable=True),
+    sa.Column("due_date", sa.Date, nullable=False),
+    sa.Column("priority", sa.Integer, nullable=True),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),       # open | done | closed
+    sa.Column("created_run_id", sa.Integer, nullable=False),
+    sa.Column("updated_run_id", sa.Integer, nullable=False),   # the last run that changed it
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("closed_at", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("closed_reason", sa.Text, nullable=True),
+    sa.Column("note", sa.Text, nullable=True),
+    sa.Column("done_by", sa.String(128), nullable=True),
+    sa.Column("cleared_at", sa.Date, nullable=True),
+    sa.Index("ix_tasks_status_customer", "status", "customer_id", "kind"),
+    sa.Index("ix_tasks_owner", "owner"),
+)

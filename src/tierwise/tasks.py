@@ -1,0 +1,261 @@
+"""Tasks: the work a grading run asks for, kept across runs.
+
+Each run of the workspace's book derives candidate tasks from its snapshot (tiers, stages,
+metrics) and the interactions, with the engine:
+
+* ``contact``: the tier's playbook cadence is due within a week or overdue, counted from the
+  last contact (visit, video call, call, e-mail, event, survey), else from the customer's
+  start;
+* ``churn_risk``: the customer's stage is at risk, or P(alive) is below 50% where the run has
+  the models;
+* ``complaint``: a complaint in the last 30 days with no contact after it;
+* ``credit_risk``: an invoice overdue by more than 30 days;
+* ``downgrade``: the tier went down in this run (tell the account manager);
+* ``welcome``: a new customer (stage new) to be welcomed.
+
+Then the open tasks are brought in line: a task still valid is updated, not duplicated; one
+whose condition has cleared is closed with the reason; a task done by hand stays done, and
+is not raised again while its condition lasts.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+import sqlalchemy as sa
+
+from tierwise.appdb import schema
+from tierwise.appdb.database import bulk_insert
+from tierwise.errors import TierwiseError
+from tierwise.formatting import money
+from tierwise.i18n import is_zh
+from tierwise.lifecycle import stage_label
+from tierwise.policy.model import Cadence, Policy
+
+KINDS = ("contact", "churn_risk", "complaint", "credit_risk", "downgrade", "welcome")
+CONTACT_TYPES = ("visit", "video", "call", "email", "event", "survey")
+UPCOMING_DAYS = 7
+COMPLAINT_DAYS = 30
+COMPLAINT_FOLLOW_UP_DAYS = 3
+CREDIT_OVERDUE_DAYS = 30
+P_ALIVE_BELOW = 0.5
+
+
+@dataclass(frozen=True)
+class TaskSync:
+    created: int
+    updated: int
+    closed: int
+    open: int
+
+
+def _interval(cadence: Cadence) -> str:
+    return f"INTERVAL {cadence.count} {cadence.unit.upper()}"
+
+
+def candidate_sql(policy: Policy, snapshot: str, as_of: dt.date, columns: set[str]) -> str:
+    """One query: every task the run asks for, with due date, priority and reason."""
+    day = f"DATE '{as_of.isoformat()}'"
+    cadences = [(t.key, policy.playbooks[t.key].cadence) for t in policy.tiers
+                if t.key in policy.playbooks and policy.playbooks[t.key].cadence is not None]
+    ranks = " ".join(f"WHEN '{k}' THEN {i + 1}" for i, k in enumerate(policy.keys))
+    contact_types = ", ".join(f"'{t}'" for t in CONTACT_TYPES)
+    parts = []
+    if cadences:
+        due = " ".join(f"WHEN '{k}' THEN c.base + {_interval(c)}" for k, c in cadences
+                       if c is not None)
+        parts.append(f"""
+        SELECT customer_id, 'contact' AS kind, due,
+               coalesce(strftime(last_contact, '%Y-%m-%d'), '') AS reason
+        FROM (SELECT c.customer_id, c.last_contact,
+                     CAST(CASE c.tier {due} END AS DATE) AS due
+              FROM (SELECT s.customer_id, s.tier, lc.last_contact,
+                           coalesce(lc.last_contact, s.since, s.first_order_date, {day})
+                             AS base
+                    FROM s LEFT JOIN lc USING (customer_id)) c) x
+        WHERE due IS NOT NULL AND due <= {day} + INTERVAL {UPCOMING_DAYS} DAY""")
+    risk = "s.stage = 'at_risk'"
+    if "p_alive" in columns:
+        risk += f" OR s.p_alive < {P_ALIVE_BELOW}"
+    parts.append(f"""
+        SELECT customer_id, 'churn_risk' AS kind, {day} + INTERVAL 7 DAY AS due,
+               stage || coalesce('|' || round({
+                   'p_alive' if 'p_alive' in columns else 'NULL'}, 2), '') AS reason
+        FROM s WHERE {risk}""")
+    parts.append(f"""
+        SELECT c.customer_id, 'complaint' AS kind,
+               CAST(c.last_complaint + INTERVAL {COMPLAINT_FOLLOW_UP_DAYS} DAY AS DATE) AS due,
+               strftime(c.last_complaint, '%Y-%m-%d') AS reason
+        FROM lcomp c LEFT JOIN lc USING (customer_id)
+        WHERE c.last_complaint > {day} - INTERVAL {COMPLAINT_DAYS} DAY
+          AND (lc.last_contact IS NULL OR lc.last_contact <= c.last_complaint)""")
+    if "overdue_days" in columns:
+        parts.append(f"""
+        SELECT customer_id, 'credit_risk' AS kind, {day} AS due,
+               CAST(overdue_days AS BIGINT) || '|' || round(overdue_amount, 2) AS reason
+        FROM s WHERE overdue_days > {CREDIT_OVERDUE_DAYS}""")
+    parts.append(f"""
+        SELECT customer_id, 'downgrade' AS kind, {day} + INTERVAL 7 DAY AS due,
+               prev_tier || '|' || tier AS reason
+        FROM s WHERE change = 'down'""")
+    parts.append(f"""
+        SELECT customer_id, 'welcome' AS kind, {day} + INTERVAL 14 DAY AS due,
+               strftime(first_order_date, '%Y-%m-%d') AS reason
+        FROM s WHERE stage = 'new'""")
+    union = "\nUNION ALL\n".join(parts)
+    return f"""
+    WITH s AS (SELECT *, CASE tier {ranks} END AS rank FROM read_parquet('{snapshot}')),
+    lc AS (SELECT customer_id, max(date) AS last_contact FROM interactions
+           WHERE type IN ({contact_types}) AND date <= {day} GROUP BY customer_id),
+    lcomp AS (SELECT customer_id, max(date) AS last_complaint FROM interactions
+              WHERE type = 'complaint' AND date <= {day} GROUP BY customer_id),
+    t AS ({union})
+    SELECT t.customer_id, t.kind AS kind, CAST(t.due AS DATE) AS due_date, t.reason,
+           s.owner AS owner, s.rank AS priority
+    FROM t JOIN s USING (customer_id)
+    ORDER BY t.customer_id, kind
+    """
+
+
+def candidates(con: duckdb.DuckDBPyConnection, policy: Policy, snapshot: str,
+               as_of: dt.date) -> pa.Table:
+    columns = {r[0] for r in con.execute(
+        f"DESCRIBE SELECT * FROM read_parquet('{snapshot}')").fetchall()}
+    if "owner" not in columns:
+        raise TierwiseError("the run's snapshot has no owner column")
+    return con.execute(candidate_sql(policy, snapshot, as_of, columns)).to_arrow_table()
+
+
+def sync_tasks(engine: sa.Engine, run_id: int, as_of: dt.date, found: pa.Table) -> TaskSync:
+    """Bring the task list in line with the run's candidates (see the module docstring)."""
+    t = schema.tasks
+    now = dt.datetime.now(dt.UTC)
+    rows = {(c, k): (d, r, o, p) for c, k, d, r, o, p in zip(
+        *(found[n].to_pylist() for n in ("customer_id", "kind", "due_date", "reason",
+                                          "owner", "priority")), strict=True)}
+    with engine.begin() as connection:
+        current = {(c, k): (i, (d, r, o, p)) for i, c, k, d, r, o, p in connection.execute(
+            sa.select(t.c.id, t.c.customer_id, t.c.kind, t.c.due_date, t.c.reason, t.c.owner,
+                      t.c.priority).where(t.c.status == "open"))}
+        open_tasks = {key: value[0] for key, value in current.items()}
+        done_lasting = {(c, k) for c, k in connection.execute(
+            sa.select(t.c.customer_id, t.c.kind)
+            .where(t.c.status == "done", t.c.cleared_at.is_(None)))}
+        cleared_done = done_lasting - set(rows)
+        if cleared_done:
+            connection.execute(
+                t.update().where(t.c.status == "done", t.c.cleared_at.is_(None),
+                                 t.c.customer_id == sa.bindparam("c"),
+                                 t.c.kind == sa.bindparam("k"))
+                .values(cleared_at=as_of),
+                [{"c": c, "k": k} for c, k in cleared_done])
+        keep = set(rows) & set(open_tasks)
+        # Only tasks whose due date, reason, owner or priority moved are written: on a large
+        # book most open tasks are the same from one run to the next.
+        changed = [key for key in keep if current[key][1] != rows[key]]
+        if changed:
+            connection.execute(
+                t.update().where(t.c.id == sa.bindparam("i"))
+                .values(due_date=sa.bindparam("d"), reason=sa.bindparam("r"),
+                        owner=sa.bindparam("o"), priority=sa.bindparam("p"),
+                        updated_run_id=run_id),
+                [{"i": open_tasks[key], "d": rows[key][0], "r": rows[key][1],
+                  "o": rows[key][2], "p": rows[key][3]} for key in changed])
+        gone = set(open_tasks) - set(rows)
+        if gone:
+            connection.execute(
+                t.update().where(t.c.id == sa.bindparam("i"))
+                .values(status="closed", closed_at=now, updated_run_id=run_id,
+                        closed_reason=f"condition cleared as of {as_of.isoformat()}"),
+                [{"i": open_tasks[key]} for key in gone])
+        new = sorted(set(rows) - set(open_tasks) - done_lasting)
+        bulk_insert(connection, t, ("customer_id", "kind", "owner", "due_date", "priority",
+                                    "reason", "status", "created_run_id", "updated_run_id",
+                                    "created_at"),
+                    ((c, k, rows[(c, k)][2], rows[(c, k)][0], rows[(c, k)][3],
+                      rows[(c, k)][1], "open", run_id, run_id, now) for c, k in new))
+    return TaskSync(created=len(new), updated=len(changed), closed=len(gone),
+                    open=len(keep) + len(new))
+
+
+@dataclass(frozen=True)
+class Task:
+    id: int
+    customer_id: str
+    kind: str
+    owner: str | None
+    due_date: dt.date
+    priority: int | None
+    reason: str
+    status: str
+    closed_reason: str | None
+    note: str | None
+
+    def describe(self, lang: str = "zh", labels: dict[str, str] | None = None) -> str:
+        """The reason in words; ``reason`` holds the facts, language-neutral."""
+        zh = is_zh(lang)
+        parts = self.reason.split("|")
+        labels = labels or {}
+        if self.kind == "contact":
+            last = parts[0] or ("无记录" if zh else "none")
+            return (f"按服务标准应联系，上次联系 {last}" if zh
+                    else f"contact due by the tier's cadence; last contact {last}")
+        if self.kind == "churn_risk":
+            alive = f"，仍活跃概率 {float(parts[1]):.0%}" if len(parts) > 1 else ""
+            alive_en = f", P(alive) {float(parts[1]):.0%}" if len(parts) > 1 else ""
+            return (f"流失风险：阶段 {stage_label(parts[0], lang)}{alive}" if zh
+                    else f"churn risk: stage {stage_label(parts[0], lang)}{alive_en}")
+        if self.kind == "complaint":
+            return (f"{parts[0]} 的投诉尚未回访" if zh
+                    else f"complaint of {parts[0]} not followed up")
+        if self.kind == "credit_risk":
+            amount = float(parts[1]) if len(parts) > 1 else 0.0
+            return (f"逾期 {parts[0]} 天，逾期金额 {money(amount, lang)}" if zh
+                    else f"{parts[0]} days overdue, {money(amount, lang)} overdue")
+        if self.kind == "downgrade":
+            before, after = (labels.get(p, p) for p in [*parts, "", ""][:2])
+            return (f"等级下调：{before} → {after}，请告知客户经理" if zh
+                    else f"tier down: {before} → {after}; tell the account manager")
+        return (f"新客户（首单 {parts[0]}），安排欢迎" if zh
+                else f"new customer (first order {parts[0]}): welcome them")
+
+    def overdue(self, today: dt.date) -> bool:
+        return self.status == "open" and self.due_date < today
+
+    def to_json(self) -> dict[str, Any]:
+        return {**self.__dict__, "due_date": self.due_date.isoformat()}
+
+
+def list_tasks(engine: sa.Engine, *, owner: str | None = None, kind: str | None = None,
+               status: str = "open") -> list[Task]:
+    t = schema.tasks
+    query = sa.select(t.c.id, t.c.customer_id, t.c.kind, t.c.owner, t.c.due_date,
+                      t.c.priority, t.c.reason, t.c.status, t.c.closed_reason, t.c.note)
+    if status != "all":
+        query = query.where(t.c.status == status)
+    if owner is not None:
+        query = query.where(t.c.owner == owner)
+    if kind is not None:
+        if kind not in KINDS:
+            raise TierwiseError(f"unknown task kind {kind!r}; kinds: {', '.join(KINDS)}")
+        query = query.where(t.c.kind == kind)
+    query = query.order_by(t.c.due_date, t.c.priority, t.c.customer_id)
+    with engine.connect() as connection:
+        return [Task(**row) for row in connection.execute(query).mappings()]
+
+
+def mark_done(engine: sa.Engine, task_id: int, *, note: str | None, user: str) -> Task:
+    t = schema.tasks
+    with engine.begin() as connection:
+        status = connection.execute(sa.select(t.c.status).where(t.c.id == task_id)).scalar()
+        if status is None:
+            raise TierwiseError(f"no task {task_id}")
+        if status != "open":
+            raise TierwiseError(f"task {task_id} is {status}, not open")
+        connection.execute(t.update().where(t.c.id == task_id).values(
+            status="done", note=note, done_by=user, closed_at=dt.datetime.now(dt.UTC)))
+    return next(x for x in list_tasks(engine, status="all") if x.id == task_id)
