@@ -28,7 +28,13 @@ import ibis.expr.types as ir
 import pyarrow as pa
 
 from tierwise.errors import TierwiseError
-from tierwise.grading import Sources, effective_tiers, evaluation, latest_order_date
+from tierwise.grading import (
+    Sources,
+    effective_tiers,
+    evaluation,
+    latest_order_date,
+    tier_rank,
+)
 from tierwise.i18n import is_zh
 from tierwise.metrics import add_months
 from tierwise.policy.model import Policy
@@ -129,7 +135,6 @@ def _assignments(backend: Any, sources: Sources, policy: Policy,
     """A temporary table of every period's tiers: period, customer_id, rank (0 = best),
     tier, policy_tier, downgrade_streak, annual_spend."""
     name = f"_tw_backtest_{uuid.uuid4().hex[:8]}"
-    ranks = {key: i for i, key in enumerate(policy.keys)}
     try:
         for period, as_of in enumerate(ends):
             prior = None
@@ -141,8 +146,7 @@ def _assignments(backend: Any, sources: Sources, policy: Policy,
                                       prev_streak=before.downgrade_streak)
             with evaluation(backend, sources, policy, as_of) as ev:
                 final = effective_tiers(ev.graded, policy, prior)
-                rank = ibis.cases(*[(final.tier == k, i) for k, i in ranks.items()],
-                                  else_=len(ranks))
+                rank = tier_rank(final.tier, policy.keys)   # every tier is a policy key
                 rows = final.select(
                     period=ibis.literal(period, "int64"), customer_id=final.customer_id,
                     rank=rank.cast("int64"), tier=final.tier, policy_tier=final.policy_tier,

@@ -24,7 +24,7 @@ from tierwise import formatting
 from tierwise.backtest import Backtest, period_ends
 from tierwise.errors import TierwiseError
 from tierwise.explain import Explanation
-from tierwise.grading import RunSummary
+from tierwise.grading import RunSummary, TierSummary
 from tierwise.i18n import is_zh, t
 from tierwise.ingest import KINDS, ImportResult
 from tierwise.lifecycle import stage_label
@@ -261,6 +261,11 @@ def grade_cmd(as_of: dt.date | None, policy: str | None, orders: tuple[str, ...]
             _print_summary(summary, ws.language)
 
 
+def _target_text(tier: TierSummary) -> str:
+    low, high = tier.target_share or (None, None)
+    return "" if low is None or high is None else f"{low * 100:.0f}–{high * 100:.0f}%"
+
+
 def _print_summary(summary: RunSummary, lang: str) -> None:
     zh = is_zh(lang)
     table = Table(title=(f"Run {summary.run_id} · as of {summary.as_of} · "
@@ -271,8 +276,7 @@ def _print_summary(summary: RunSummary, lang: str) -> None:
     for i, header in enumerate(headers):
         table.add_column(header, justify="left" if i == 0 else "right")
     for tier in summary.tiers:
-        target = (f"{tier.target_share[0] * 100:.0f}–{tier.target_share[1] * 100:.0f}%"
-                  if tier.target_share else "")
+        target = _target_text(tier)
         table.add_row(tier.label, f"{tier.customers:,}",
                       formatting.share(tier.customer_share), target,
                       formatting.money(tier.revenue, lang), formatting.share(tier.revenue_share),
@@ -299,8 +303,7 @@ def _print_what_if(result: WhatIf, ws: Workspace, limit: int) -> None:
     for i, header in enumerate(headers):
         table.add_column(header, justify="left" if i == 0 else "right")
     for tier in result.tiers:
-        target = (f"{tier.target_share[0] * 100:.0f}–{tier.target_share[1] * 100:.0f}%"
-                  if tier.target_share else "")
+        target = _target_text(tier)
         table.add_row(tier.label, f"{tier.customers:,}", formatting.share(tier.customer_share),
                       target, formatting.share(tier.revenue_share))
     out.print(table)

@@ -256,7 +256,8 @@ def computed_tiers(table: ir.Table, policy: Policy, types: Mapping[str, ValueTyp
     return table.mutate(computed_tier=tier)
 
 
-def _rank(column: ir.StringValue, keys: Sequence[str]) -> ir.IntegerValue:
+def tier_rank(column: ir.StringValue, keys: Sequence[str]) -> ir.IntegerValue:
+    """0 for the best tier; null for a key the policy does not have."""
     return ibis.cases(*[(column == key, ibis.literal(i)) for i, key in enumerate(keys)],
                       else_=ibis.null("int64"))
 
@@ -284,8 +285,8 @@ def effective_tiers(graded: ir.Table, policy: Policy, prior: ir.Table | None,
         graded, prior.prev_tier, prior.prev_policy_tier, prior.prev_streak)
     ov = ibis.memtable(overrides)
     t = t.left_join(ov, "customer_id").select(t, ov.override_tier, ov.override_id)
-    base_rank = _rank(t.prev_policy_tier, keys)
-    computed_rank = _rank(t.computed_tier, keys)
+    base_rank = tier_rank(t.prev_policy_tier, keys)
+    computed_rank = tier_rank(t.computed_tier, keys)
     lower = base_rank.notnull() & (computed_rank > base_rank)
     streak = ibis.cases((lower, t.prev_streak.fill_null(0) + 1), else_=0)
     held = lower & (streak < policy.hysteresis.downgrade_after)
@@ -297,7 +298,7 @@ def effective_tiers(graded: ir.Table, policy: Policy, prior: ir.Table | None,
         basis=ibis.cases((t.override_tier.notnull(), "override"), (held, "hysteresis"),
                          else_="policy"),
     )
-    prev_rank, rank = _rank(t.prev_tier, keys), _rank(t.tier, keys)
+    prev_rank, rank = tier_rank(t.prev_tier, keys), tier_rank(t.tier, keys)
     return t.mutate(
         change=ibis.cases(
             (prev_rank.isnull(), "new"),

@@ -15,7 +15,11 @@ import duckdb
 
 from tierwise.errors import InputError
 from tierwise.ingest.load import interaction_id_sql
-from tierwise.ingest.parsing import INTERACTION_TYPES
+from tierwise.ingest.parsing import (
+    INTERACTION_ALIASES,
+    INTERACTION_TYPES,
+    canonical_interaction_type,
+)
 
 
 @dataclass(frozen=True)
@@ -29,10 +33,9 @@ class Logged:
 
 def interaction_type(text: str) -> str:
     """The canonical type for what a user wrote (拜访 → visit); unknown types are refused."""
-    aliases = {a.lower(): kind for kind, names in INTERACTION_TYPES.items() for a in names}
-    kind = aliases.get(text.strip().lower())
+    kind = canonical_interaction_type(text)
     if kind is None:
-        close = difflib.get_close_matches(text.strip().lower(), list(aliases), n=1)
+        close = difflib.get_close_matches(text.strip().lower(), list(INTERACTION_ALIASES), n=1)
         hint = f"; did you mean {close[0]!r}?" if close else "."
         raise InputError(f"unknown interaction type {text!r}{hint} Known: "
                          + ", ".join(sorted(INTERACTION_TYPES)) + " (or 拜访, 电话, 投诉, …)")

@@ -231,7 +231,7 @@ class Task:
 
 
 def list_tasks(engine: sa.Engine, *, owner: str | None = None, kind: str | None = None,
-               status: str = "open") -> list[Task]:
+               status: str = "open", task_id: int | None = None) -> list[Task]:
     t = schema.tasks
     query = sa.select(t.c.id, t.c.customer_id, t.c.kind, t.c.owner, t.c.due_date,
                       t.c.priority, t.c.reason, t.c.status, t.c.closed_reason, t.c.note)
@@ -239,6 +239,8 @@ def list_tasks(engine: sa.Engine, *, owner: str | None = None, kind: str | None 
         query = query.where(t.c.status == status)
     if owner is not None:
         query = query.where(t.c.owner == owner)
+    if task_id is not None:
+        query = query.where(t.c.id == task_id)
     if kind is not None:
         if kind not in KINDS:
             raise TierwiseError(f"unknown task kind {kind!r}; kinds: {', '.join(KINDS)}")
@@ -258,4 +260,4 @@ def mark_done(engine: sa.Engine, task_id: int, *, note: str | None, user: str) -
             raise TierwiseError(f"task {task_id} is {status}, not open")
         connection.execute(t.update().where(t.c.id == task_id).values(
             status="done", note=note, done_by=user, closed_at=dt.datetime.now(dt.UTC)))
-    return next(x for x in list_tasks(engine, status="all") if x.id == task_id)
+    return list_tasks(engine, status="all", task_id=task_id)[0]

@@ -24,6 +24,17 @@ INTERACTION_TYPES: dict[str, tuple[str, ...]] = {
     "event": ("event", "活动", "会议", "展会"),
 }
 
+# What users write (lower-cased) -> canonical type, for one value at a time (tierwise log,
+# playbook channels); imports map whole columns in SQL from the same table.
+INTERACTION_ALIASES: dict[str, str] = {
+    alias.lower(): kind for kind, names in INTERACTION_TYPES.items() for alias in names}
+
+
+def canonical_interaction_type(text: str) -> str | None:
+    """The canonical type of what a user wrote (拜访 → visit), None when it is none."""
+    return INTERACTION_ALIASES.get(text.strip().lower())
+
+
 # A Chinese date, optionally followed by a time part: 2025-03-07, 2025/3/7, 2025.3.7,
 # 2025年3月7日, 2025-03-07 14:30:00, 2025-03-07T14:30:00Z.
 _DATE_PATTERN = r"^(\d{4})[-/.年](\d{1,2})[-/.月](\d{1,2})[日号]?(?:[ T].*)?$"

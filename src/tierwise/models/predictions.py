@@ -29,6 +29,7 @@ from tierwise.models.bgnbd import BetaGeo
 from tierwise.models.gamma_gamma import GammaGamma, discounted_purchases
 from tierwise.models.summary import rfm_summary, triples
 from tierwise.policy.model import Models
+from tierwise.vocabulary import MODEL_METRICS
 
 DAYS_PER_MONTH = 365.25 / 12
 # The published name says 12 months whatever the CLV horizon is.
@@ -57,7 +58,6 @@ class ModelMetrics:
     report: ModelReport
 
 
-NULL_METRICS = ("p_alive", "expected_orders_12m", "expected_order_value", "predicted_clv")
 
 
 @contextmanager
@@ -89,7 +89,7 @@ def _predict(backend: Any, summary: ir.Table, settings: Models) -> ModelMetrics:
         bgnbd = BetaGeo.fit(x, t_x, age, n)
     except ModelError as exc:
         reason = f"BG/NBD: {exc}"
-        return ModelMetrics(_all_null(summary), _with_notes(report, NULL_METRICS, reason))
+        return ModelMetrics(_all_null(summary), _with_notes(report, MODEL_METRICS, reason))
     report = _replace(report, bgnbd={"r": bgnbd.r, "alpha_days": bgnbd.alpha, "a": bgnbd.a,
                                      "b": bgnbd.b, "log_likelihood": bgnbd.log_likelihood})
     per_history = pa.table({
@@ -162,7 +162,7 @@ def _join_histories(summary: ir.Table, per_history: pa.Table) -> ir.Table:
 
 
 def _all_null(summary: ir.Table) -> ir.Table:
-    return summary.select("customer_id", **{m: ibis.null("float64") for m in NULL_METRICS})
+    return summary.select("customer_id", **{m: ibis.null("float64") for m in MODEL_METRICS})
 
 
 def _with_notes(report: ModelReport, metrics: tuple[str, ...], reason: str) -> ModelReport:

@@ -286,12 +286,11 @@ class Playbook(_Strict):
     def _channels(cls, value: Any) -> Any:
         # Written as people say them (拜访, 视频会议, phone); kept as the canonical
         # interaction types, so a logged 拜访 counts as contact by the 'visit' channel.
-        from tierwise.ingest.parsing import INTERACTION_TYPES
+        from tierwise.ingest.parsing import INTERACTION_TYPES, canonical_interaction_type
 
-        aliases = {a.lower(): kind for kind, names in INTERACTION_TYPES.items() for a in names}
         channels = []
         for channel in value or ():
-            kind = aliases.get(str(channel).strip().lower())
+            kind = canonical_interaction_type(str(channel))
             if kind is None:
                 raise ValueError(f"unknown channel {channel!r}; use one of "
                                  + ", ".join(sorted(INTERACTION_TYPES)) + " (or 拜访, 电话, …)")
