@@ -50,7 +50,8 @@ def main() -> None:
             connection.execute(schema.tasks.delete())
         timings: dict[str, float] = {}
         started = time.perf_counter()
-        found = tasks.candidates(ws.store(), policy, snapshot, args.as_of)
+        found = tasks.candidates(ws.store(), policy, snapshot, args.as_of,
+                                ws.run(summary.run_id).aggregate_values())
         timings["derive candidates (DuckDB)"] = time.perf_counter() - started
         started = time.perf_counter()
         first = tasks.sync_tasks(ws.appdb, summary.run_id, args.as_of, found)

@@ -271,8 +271,22 @@ def test_grading_sends_run_completed_and_batched_tier_changes(
     for request in receiver.requests:
         assert verify_signature(SECRET, request.body, request.headers["X-Tierwise-Timestamp"],
                                 request.headers["X-Tierwise-Signature"])
-    assert [d.event for d in webhooks.recent_deliveries(ws.appdb)] == [
-        "tier.changed", "run.completed", "run.completed"]
+    assert [d.event for d in webhooks.recent_deliveries(ws.appdb)
+            if d.event != "warning.created"] == ["tier.changed", "run.completed", "run.completed"]
+
+
+def test_new_warnings_are_announced_once(ws: Workspace, receiver: Receiver) -> None:
+    add_webhooks(ws, {"url": receiver.url, "secret": SECRET, "events": ["warning.created"]})
+    ws.log_interaction("C3", "投诉", date=dt.date(2025, 6, 20), note="包装破损")
+    run = ws.grade(as_of=AS_OF)
+    [event] = receiver.events("warning.created")
+    data = event["data"]
+    assert (data["run_id"], data["warnings_count"], data["batches"]) == (run.run_id, 2, 1)
+    assert [(w["customer_id"], w["kind"], w["owner"]) for w in data["warnings"]] == [
+        ("C2", "churn_risk", "王芳"), ("C3", "complaint", "李娜")]
+    assert data["warnings"][1]["text"] == "2025-06-20 的投诉尚未回访"
+    ws.grade(as_of=AS_OF)                   # the same warnings, still open: nothing new
+    assert len(receiver.events("warning.created")) == 1
 
 
 def test_tier_changes_carry_names_and_come_in_batches(ws: Workspace) -> None:
@@ -300,8 +314,9 @@ def test_a_refused_endpoint_never_fails_a_run(ws: Workspace, closed_url: str,
     summary = ws.grade(as_of=AS_OF)
     assert waits == [0.5, 1.0, 2.0]                    # the default 4 attempts' backoff
     assert ws.run().id == summary.run_id
-    [row] = stored(ws.appdb)
+    row, *later = stored(ws.appdb)
     assert (row["status"], row["attempts"], row["event"]) == ("failed", 4, "run.completed")
+    assert [(r["event"], r["attempts"]) for r in later] == [("warning.created", 0)]
 
 
 def test_grading_files_sends_run_completed(tmp_path: Path, database_url: str,

@@ -29,7 +29,7 @@ from tierwise.appdb.database import bulk_insert
 from tierwise.clustering import ClusterResult, cluster_tiers, with_cluster_tiers
 from tierwise.errors import TierwiseError
 from tierwise.history import new_id
-from tierwise.lifecycle import previous_order_dates, stage
+from tierwise.lifecycle import stage
 from tierwise.metrics import Window, customer_metrics
 from tierwise.models.predictions import ModelReport, model_metrics
 from tierwise.policy.expr import to_ibis
@@ -132,13 +132,9 @@ class Evaluation:
         return stored
 
 
-def with_stage(metrics: ir.Table, orders: ir.Table, policy: Policy,
-               as_of: dt.date) -> ir.Table:
-    """The metrics with ``previous_order_date`` and the lifecycle ``stage``."""
-    previous = previous_order_dates(orders, metrics, as_of)
-    joined = metrics.left_join(previous, "customer_id").select(
-        metrics, previous.previous_order_date)
-    return joined.mutate(stage=stage(joined, policy.lifecycle, as_of))
+def with_stage(metrics: ir.Table, policy: Policy, as_of: dt.date) -> ir.Table:
+    """The metrics with the lifecycle ``stage``."""
+    return metrics.mutate(stage=stage(metrics, policy.lifecycle, as_of))
 
 
 def uses_models(policy: Policy) -> bool:
@@ -173,7 +169,7 @@ def _materialise_metrics(backend: Any, sources: Sources, policy: Policy, window:
                          name: str) -> tuple[ir.Table, ModelReport | None]:
     metrics = customer_metrics(sources.customers, sources.orders, sources.interactions, window,
                                sources.payments)
-    metrics = with_stage(metrics, sources.orders, policy, window.as_of)
+    metrics = with_stage(metrics, policy, window.as_of)
     with ExitStack() as stack:
         report = None
         if uses_models(policy):

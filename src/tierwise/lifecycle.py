@@ -56,18 +56,8 @@ def stage_label(key: str | None, lang: str = "zh") -> str:
     return STAGES[key].label(lang) if key in STAGES else (key or "—")
 
 
-def previous_order_dates(orders: ir.Table, metrics: ir.Table, as_of: dt.date) -> ir.Table:
-    """Per customer, the latest purchase day before their last one (for 'reactivated')."""
-    last = metrics.select("customer_id", "last_order_date")
-    o = orders.filter((orders.order_date <= ibis.date(as_of)) & (orders.amount > 0))
-    joined = o.inner_join(last, "customer_id")
-    earlier = joined.filter(joined.order_date < joined.last_order_date)
-    return earlier.group_by("customer_id").aggregate(
-        previous_order_date=earlier.order_date.max())
-
-
 def stage(t: ir.Table, settings: Lifecycle, as_of: dt.date) -> ir.StringValue:
-    """The stage of each row of a metrics table that has ``previous_order_date``."""
+    """The stage of each row of a metrics table (tierwise.metrics.customer_metrics)."""
     day = ibis.date(as_of)
     gap_before_last = t.last_order_date.delta(t.previous_order_date, unit="day")
     first_days_ago = day.delta(t.first_order_date, unit="day")

@@ -65,8 +65,27 @@ def order_metrics(orders: ir.Table, window: Window) -> ir.Table:
         first_order_date=o.order_date.min(where=known),
         active_months=o.order_date.truncate("M").nunique(where=in_window & positive),
         prior_spend=o.amount.sum(where=in_prior),
+        prior_order_count=o.amount.count(where=in_prior & positive),
         has_profit_data=order_profit.count(where=known) > 0,
         ordered_later=o.amount.count(where=~known) > 0,
+    )
+
+
+def order_gap_metrics(orders: ir.Table, as_of: dt.date) -> ir.Table:
+    """Per customer who bought on two or more days by the date: the purchase day before the
+    last (``previous_order_date``) and the median gap in days between purchase days
+    (``order_gap_days``), the customer's own rhythm that churn warnings compare recency with.
+
+    One window pass over the distinct purchase days, not a self-join of the orders."""
+    o = orders.filter((orders.order_date <= ibis.date(as_of)) & (orders.amount > 0))
+    days = o.select("customer_id", "order_date").distinct()
+    by_customer = ibis.window(group_by=days.customer_id, order_by=days.order_date)
+    gaps = days.mutate(previous=days.order_date.lag().over(by_customer))
+    gaps = gaps.filter(gaps.previous.notnull())
+    gap = gaps.order_date.delta(gaps.previous, unit="day")
+    return gaps.group_by("customer_id").aggregate(
+        previous_order_date=gaps.previous.max(),
+        order_gap_days=gap.median(),
     )
 
 
@@ -156,6 +175,10 @@ def customer_metrics(
     joined = joined.left_join(im, "customer_id").select(
         joined, *[im[n] for n in im.columns if n != "customer_id"]
     )
+    gm = order_gap_metrics(orders, window.as_of)
+    joined = joined.left_join(gm, "customer_id").select(
+        joined, gm.previous_order_date, gm.order_gap_days.cast("float64").name("order_gap_days")
+    )
     as_of = ibis.date(window.as_of)
     has_orders = joined.first_order_date.notnull()
     existed = ibis.cases((joined.since.notnull(), joined.since <= as_of),
@@ -182,6 +205,7 @@ def customer_metrics(
         tenure_years=as_of.delta(tenure_start, unit="day") / 365.25,
         active_months=joined.active_months.fill_null(0),
         prior_spend=prior,
+        prior_order_count=joined.prior_order_count.fill_null(0),
         spend_growth=ibis.cases((prior > 0, (annual_spend - prior) / prior),
                                 else_=ibis.null("float64")),
         complaints_12m=joined.complaints_12m.fill_null(0),

@@ -1,7 +1,8 @@
 """Webhooks: signed JSON POSTs to the URLs in tierwise.yaml when something happens.
 
 Events: ``run.completed`` (a grading run was recorded), ``tier.changed`` (customers moved up
-or down in a run, batched) and ``warning.created``. Each POST to each subscribed endpoint is
+or down in a run, batched) and ``warning.created`` (new churn, complaint and credit warnings
+of a run, batched). Each POST to each subscribed endpoint is
 one *delivery*: it is retried on connection errors, timeouts, 5xx and 429 with exponential
 backoff (``backoff × 2^n`` seconds), not on other 4xx, and recorded in the app database's
 ``webhook_deliveries`` table. A failing endpoint is logged and recorded; it never raises.
@@ -456,6 +457,18 @@ def run_events(summary: Any, moved: Sequence[Mapping[str, Any]], *,
         "batch": n, "batches": len(batches), "customers": batch})
         for n, batch in enumerate(batches, start=1)]
     return [completed, *changed]
+
+
+def warning_events(summary: Any, warnings: Sequence[Mapping[str, Any]], *,
+                   chunk: int = CHANGE_CHUNK) -> list[Event]:
+    """``warning.created`` for the warnings a run raised that were not open before (churn
+    risk, complaint follow-up, credit risk; tierwise.tasks), in batches of ``chunk``."""
+    head = {"run_id": summary.run_id, "as_of": summary.as_of.isoformat(),
+            "policy": {"name": summary.policy_name, "hash": summary.policy_hash}}
+    batches = [list(warnings[i:i + chunk]) for i in range(0, len(warnings), chunk)]
+    return [Event("warning.created", {**head, "warnings_count": len(warnings), "batch": n,
+                                      "batches": len(batches), "warnings": batch})
+            for n, batch in enumerate(batches, start=1)]
 
 
 def moved_customers(snapshot: Path, labels: Mapping[str, str]) -> list[dict[str, Any]]:

@@ -39,7 +39,15 @@ from tierwise.policy.presets import PRESETS, policy_source, preset_text
 from tierwise.reports.grading_table import columns_for, table_rows, write_grading_table
 from tierwise.store import DEFAULT_MEMORY_LIMIT, customer_attribute_columns
 from tierwise.targets import target_list
-from tierwise.tasks import Task, TaskSync, candidates, list_tasks, mark_done, sync_tasks
+from tierwise.tasks import (
+    Task,
+    TaskSync,
+    candidates,
+    list_tasks,
+    mark_done,
+    raised_warnings,
+    sync_tasks,
+)
 from tierwise.what_if import WhatIf, what_if
 
 CONFIG_NAME = "tierwise.yaml"
@@ -228,7 +236,8 @@ class Workspace:
 
     def _derive_tasks(self, summary: RunSummary, policy: Policy) -> TaskSync:
         found = candidates(self.store(), policy,
-                           str(snapshot_path(self.runs_dir, summary.run_id)), summary.as_of)
+                           str(snapshot_path(self.runs_dir, summary.run_id)), summary.as_of,
+                           self.run(summary.run_id).aggregate_values())
         return sync_tasks(self.appdb, summary.run_id, summary.as_of, found)
 
     def tasks(self, *, owner: str | None = None, kind: str | None = None,
@@ -247,7 +256,12 @@ class Workspace:
             labels = {t.tier: t.label for t in summary.tiers}
             moved = webhooks.moved_customers(snapshot_path(self.runs_dir, summary.run_id),
                                              labels)
-            webhooks.deliver(self.appdb, endpoints, webhooks.run_events(summary, moved))
+            events = webhooks.run_events(summary, moved)
+            if summary.tasks is not None and summary.tasks.created:
+                raised = raised_warnings(self.appdb, summary.run_id, lang=self.language,
+                                         labels=labels)
+                events += webhooks.warning_events(summary, raised)
+            webhooks.deliver(self.appdb, endpoints, events)
         except Exception:
             webhooks.log.exception("webhooks for run %s could not be sent", summary.run_id)
 

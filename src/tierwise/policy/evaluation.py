@@ -28,6 +28,7 @@ from tierwise.policy.checking import (
 )
 from tierwise.policy.syntax import (
     NUMERIC_TEXT,
+    ORDERING,
     Aggregate,
     And,
     Arith,
@@ -44,6 +45,7 @@ from tierwise.policy.syntax import (
     Or,
     Rule,
     String,
+    walk,
 )
 from tierwise.vocabulary import ValueType
 
@@ -64,8 +66,11 @@ class _Interpreter(ABC, Generic[T]):
         self,
         types: Mapping[str, ValueType],
         aggregates: Mapping[tuple[str, str], float | None],
+        loosen_by: float = 0.0,
     ) -> None:
         self.types, self.aggregates = types, aggregates
+        # > 0: every number threshold is that fraction easier to meet (see `loosen`).
+        self.loosen_by = loosen_by
 
     # -- shared semantics --------------------------------------------------------------------
 
@@ -86,7 +91,12 @@ class _Interpreter(ABC, Generic[T]):
                 test = self.is_null(self.value(x))
                 return self.not_(test) if negated else test
             case Not(operand=x):
-                return self.not_(self.truth(x))
+                # Loosening what is negated would make the whole stricter: flip it inside.
+                self.loosen_by = -self.loosen_by
+                try:
+                    return self.not_(self.truth(x))
+                finally:
+                    self.loosen_by = -self.loosen_by
             case And(items=items):
                 return self.all_([self.truth(item) for item in items])
             case Or(items=items):
@@ -113,7 +123,23 @@ class _Interpreter(ABC, Generic[T]):
 
     def compare(self, op: str, left: Node, right: Node) -> T:
         kind = self.kind(left, right)
-        return self.compare_values(op, self.operand(left, kind), self.operand(right, kind))
+        a, b = self.operand(left, kind), self.operand(right, kind)
+        if self.loosen_by and kind == "number" and op in ORDERING:
+            left_fixed, right_fixed = _is_constant(left), _is_constant(right)
+            if right_fixed and not left_fixed:
+                b = self.loosen(b, op)
+            elif left_fixed and not right_fixed:
+                a = self.loosen(a, _FLIPPED[op])
+        return self.compare_values(op, a, b)
+
+    def loosen(self, threshold: T, op: str) -> T:
+        """`x >= t` becomes `x >= t - f·|t|` and `x <= t` becomes `x <= t + f·|t|`: a
+        customer within the fraction f of a threshold passes it (upgrade candidates)."""
+        step = self.arith("*", self.number(abs(self.loosen_by)), self.abs_(threshold))
+        easier = "-" if op in (">", ">=") else "+"
+        if self.loosen_by < 0:
+            easier = "+" if easier == "-" else "-"
+        return self.arith(easier, threshold, step)
 
     def kind(self, left: Node, right: Node) -> ValueType:
         return comparison_kind(left, right, self.types)
@@ -142,6 +168,8 @@ class _Interpreter(ABC, Generic[T]):
     def column(self, name: str, type_: ValueType) -> T: ...
     @abstractmethod
     def negate(self, value: T) -> T: ...
+    @abstractmethod
+    def abs_(self, value: T) -> T: ...
     @abstractmethod
     def arith(self, op: str, left: T, right: T) -> T: ...
     @abstractmethod
@@ -176,8 +204,9 @@ class Python(_Interpreter[Any]):
         values: Mapping[str, Any],
         types: Mapping[str, ValueType],
         aggregates: Mapping[tuple[str, str], float | None],
+        loosen_by: float = 0.0,
     ) -> None:
-        super().__init__(types, aggregates)
+        super().__init__(types, aggregates, loosen_by)
         self.values = values
 
     def number(self, value: float | None) -> Any:
@@ -197,6 +226,9 @@ class Python(_Interpreter[Any]):
 
     def negate(self, value: Any) -> Any:
         return None if value is None else -value
+
+    def abs_(self, value: Any) -> Any:
+        return None if value is None else abs(value)
 
     def arith(self, op: str, left: Any, right: Any) -> Any:
         if left is None or right is None or (op == "/" and right == 0):
@@ -255,8 +287,9 @@ class _Ibis(_Interpreter[ir.Value]):
         table: ir.Table,
         types: Mapping[str, ValueType],
         aggregates: Mapping[tuple[str, str], float | None],
+        loosen_by: float = 0.0,
     ) -> None:
-        super().__init__(types, aggregates)
+        super().__init__(types, aggregates, loosen_by)
         self.table = table
 
     def number(self, value: float | None) -> ir.Value:
@@ -288,6 +321,9 @@ class _Ibis(_Interpreter[ir.Value]):
 
     def negate(self, value: ir.Value) -> ir.Value:
         return -cast(ir.NumericValue, value)
+
+    def abs_(self, value: ir.Value) -> ir.Value:
+        return cast(ir.NumericValue, value).abs()
 
     def arith(self, op: str, left: ir.Value, right: ir.Value) -> ir.Value:
         a, b = cast(ir.NumericValue, left), cast(ir.NumericValue, right)
@@ -328,6 +364,14 @@ class _Ibis(_Interpreter[ir.Value]):
         return reduce(operator.or_, values)
 
 
+_FLIPPED = {"<": ">", "<=": ">=", ">": "<", ">=": "<="}
+
+
+def _is_constant(node: Node) -> bool:
+    """No name in it: a number, an aggregate or arithmetic of those (a threshold)."""
+    return not any(isinstance(n, Name) for n in walk(node))
+
+
 def _nan_to_null(value: ir.Value) -> ir.Value:
     return value.nullif(ibis.literal(math.nan, type="float64"))
 
@@ -344,11 +388,17 @@ def to_ibis(
     table: ir.Table,
     types: Mapping[str, ValueType],
     aggregates: Mapping[tuple[str, str], float | None],
+    *,
+    loosen_by: float = 0.0,
 ) -> ir.BooleanValue:
-    """The rule as a boolean column over ``table`` (one row per customer); never null."""
+    """The rule as a boolean column over ``table`` (one row per customer); never null.
+
+    ``loosen_by`` f > 0 makes every comparison of a number with a threshold the fraction f
+    easier (``annual_spend >= 100000`` holds from 90,000 with f = 0.1)."""
     check_rule(rule, types)
     require_aggregates(rule, aggregates)
-    return cast(ir.BooleanValue, _Ibis(table, types, aggregates).truth(rule.ast))
+    compiler = _Ibis(table, types, aggregates, loosen_by)
+    return cast(ir.BooleanValue, compiler.truth(rule.ast))
 
 
 def evaluate(
@@ -356,6 +406,8 @@ def evaluate(
     values: Mapping[str, Any],
     types: Mapping[str, ValueType],
     aggregates: Mapping[tuple[str, str], float | None],
+    *,
+    loosen_by: float = 0.0,
 ) -> bool:
     """Whether the rule holds for one customer; agrees with :func:`to_ibis`.
 
@@ -364,4 +416,48 @@ def evaluate(
     """
     check_rule(rule, types)
     require_aggregates(rule, aggregates)
-    return bool(Python(values, types, aggregates).truth(rule.ast))
+    return bool(Python(values, types, aggregates, loosen_by).truth(rule.ast))
+
+
+def near_misses(
+    rule: Rule,
+    table: ir.Table,
+    types: Mapping[str, ValueType],
+    aggregates: Mapping[tuple[str, str], float | None],
+    *,
+    loosen_by: float,
+) -> ir.StringValue:
+    """Per row, the thresholds of ``rule`` a customer misses by less than ``loosen_by``:
+    ``name:value:op:threshold`` items joined by ``;`` (empty when none), where a threshold is
+    compared directly with a name (``annual_spend >= 100000``, ``score > p80(score)``)."""
+    check_rule(rule, types)
+    require_aggregates(rule, aggregates)
+    exact = _Ibis(table, types, aggregates)
+    loose = _Ibis(table, types, aggregates, loosen_by)
+    items: list[ir.StringValue] = []
+    for node in walk(rule.ast):
+        if not (isinstance(node, Compare) and node.op in ORDERING):
+            continue
+        name, op, threshold = _name_and_threshold(node)
+        if name is None or exact.kind(node.left, node.right) != "number":
+            continue
+        value = cast(ir.NumericValue, exact.value(name))
+        bar = cast(ir.NumericValue, exact.operand(threshold, "number"))
+        missed = ~cast(ir.BooleanValue, exact.compare(node.op, node.left, node.right)) & cast(
+            ir.BooleanValue, loose.compare(node.op, node.left, node.right))
+        text = (ibis.literal(f"{name.name}:") + value.round(2).cast("string")
+                + ibis.literal(f":{op}:") + bar.round(2).cast("string"))
+        items.append(cast(ir.StringValue, ibis.cases((missed, text), else_=ibis.null("string"))))
+    if not items:
+        return cast(ir.StringValue, ibis.literal("", type="string"))
+    # concat_ws skips nulls: only the missed thresholds are listed.
+    return cast(ir.StringValue, ibis.literal(";").join(items)).fill_null("")
+
+
+def _name_and_threshold(node: Compare) -> tuple[Name | None, str, Node]:
+    """`name op threshold`, turned round when written `threshold op name`."""
+    if isinstance(node.left, Name) and _is_constant(node.right):
+        return node.left, node.op, node.right
+    if isinstance(node.right, Name) and _is_constant(node.left):
+        return node.right, _FLIPPED[node.op], node.left
+    return None, node.op, node.right

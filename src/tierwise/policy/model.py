@@ -268,6 +268,27 @@ class Cadence(_Strict):
         return f"every {self.unit}" if self.count == 1 else f"every {self.count} {self.unit}s"
 
 
+class Warnings(_Strict):
+    """When a run raises warning and opportunity tasks (tierwise.tasks). The policy's
+    ``warnings`` block sets them for every tier; a playbook's ``warnings`` overrides the
+    fields it names for its tier. ``null`` switches a test off."""
+
+    contact_ahead_days: int = Field(default=7, ge=0)    # a contact task shows this early
+    churn_gap_multiple: float | None = Field(default=3.0, gt=0)   # recency > k × median gap
+    churn_frequency_drop: float | None = Field(default=0.5, gt=0, le=1)  # orders down 50%+
+    churn_p_alive_below: float | None = Field(default=0.5, gt=0, le=1)   # with the models
+    complaint_days: int | None = Field(default=30, ge=1)   # complaints needing a follow-up
+    credit_overdue_days: int | None = Field(default=30, ge=0)   # overdue longer than this
+    credit_overdue_amount: float = Field(default=0.0, ge=0)     # and by more than this
+    upgrade_within: float | None = Field(default=0.1, gt=0, lt=1)  # of the next tier's bar
+
+    @field_validator("churn_gap_multiple", "churn_frequency_drop", "churn_p_alive_below",
+                     "credit_overdue_amount", "upgrade_within", mode="before")
+    @classmethod
+    def _quantity(cls, value: Any) -> Any:
+        return None if value is None else parse_quantity(value)
+
+
 class Playbook(_Strict):
     """A tier's service level (seed 004): contact cadence and channels, who serves the
     account, and what the customer gets. Text fields have a Chinese and an English form."""
@@ -280,6 +301,7 @@ class Playbook(_Strict):
     benefits_en: tuple[str, ...] = ()
     events: tuple[str, ...] = ()
     events_en: tuple[str, ...] = ()
+    warnings: Warnings | None = None          # this tier's thresholds, where they differ
 
     @field_validator("channels", mode="before")
     @classmethod
@@ -341,6 +363,7 @@ class Policy(_Strict):
     metrics_shown: tuple[str, ...] = ()
     lifecycle: Lifecycle = Lifecycle()
     playbooks: dict[str, Playbook] = Field(default_factory=dict)   # by tier key
+    warnings: Warnings = Warnings()
     models: Models | None = None   # set to compute the model metrics even if no rule uses them
     clustering: Clustering | None = None   # set: tiers come from k-means, not from rules
 
@@ -381,6 +404,15 @@ class Policy(_Strict):
             if tier.key == key:
                 return tier
         raise KeyError(key)
+
+    def warnings_for(self, key: str) -> Warnings:
+        """The warning thresholds of one tier: the policy's, with its playbook's overrides."""
+        playbook = self.playbooks.get(key)
+        own = playbook.warnings if playbook is not None else None
+        if own is None:
+            return self.warnings
+        return self.warnings.model_copy(
+            update={name: getattr(own, name) for name in own.model_fields_set})
 
     def rank(self, key: str) -> int:
         """0 for the best tier."""
