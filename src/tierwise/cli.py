@@ -28,6 +28,7 @@ from tierwise.grading import RunSummary, TierSummary
 from tierwise.i18n import is_zh, t
 from tierwise.ingest import KINDS, ImportResult
 from tierwise.lifecycle import stage_label
+from tierwise.owners import REASONS, Proposal
 from tierwise.policy.loading import load_policy_file, load_policy_text
 from tierwise.policy.presets import PRESETS, policy_source, preset_text
 from tierwise.targets import write_target_list
@@ -412,6 +413,155 @@ def task_done_cmd(task_id: int, note: str | None, workspace: str | None) -> None
                   + f"#{task.id} {task.customer_id} {task.kind}", highlight=False)
 
 
+@main.group("reps", invoke_without_command=True)
+@format_option
+@workspace_option
+@click.pass_context
+@handles_errors
+def reps_cmd(ctx: click.Context, fmt: str, workspace: str | None) -> None:
+    """The sales reps who own accounts: level, region, capacity per tier.
+
+    \b
+    Examples:
+      tierwise reps import 销售名单.xlsx
+      tierwise reps
+    """
+    if ctx.invoked_subcommand is not None:
+        return
+    with Workspace(workspace) as ws:
+        reps = ws.reps()
+        if fmt == "json":
+            click.echo(json.dumps([{**r.__dict__, "capacity": dict(r.capacity)} for r in reps],
+                                  ensure_ascii=False))
+            return
+        zh = is_zh(ws.language)
+        keys, labels = _policy_tiers(ws)
+        table = Table()
+        for header in (["销售", "级别", "区域", "在职"] if zh
+                       else ["Rep", "Level", "Region", "Active"]):
+            table.add_column(header)
+        for key in keys:
+            table.add_column(labels.get(key, key), justify="right")
+        for r in reps:
+            caps = [("—" if r.cap(k) is None else str(r.cap(k))) for k in keys]
+            table.add_row(r.name, str(r.level), r.region or "",
+                          ("是" if r.active else "否") if zh else ("yes" if r.active else "no"),
+                          *caps)
+        out.print(table)
+
+
+def _policy_tiers(ws: Workspace) -> tuple[list[str], dict[str, str]]:
+    policy, _ = ws.policy()
+    return policy.keys, {t.key: t.display(ws.language) for t in policy.tiers}
+
+
+@reps_cmd.command("import")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False))
+@workspace_option
+@handles_errors
+def reps_import_cmd(path: str, workspace: str | None) -> None:
+    """Load the reps from a CSV (UTF-8 or GBK) or Excel file: columns 姓名/name, 级别/level,
+    区域/region, 在职/active, and one capacity column per tier (its key or label; empty: no
+    limit). The file is the whole list: reps not in it are marked as left."""
+    with Workspace(workspace) as ws:
+        result = ws.import_reps(path)
+        zh = is_zh(ws.language)
+        out.print((f"新增 {result.added} 名，更新 {result.updated} 名，标记离职 "
+                   f"{result.deactivated} 名" if zh else
+                   f"{result.added} added, {result.updated} updated, {result.deactivated} "
+                   "marked as left"), highlight=False)
+        if result.ignored_columns:
+            out.print(("未使用的列：" if zh else "columns not used: ")
+                      + ", ".join(result.ignored_columns), highlight=False)
+
+
+@main.command("assign")
+@click.option("--apply", "apply_", is_flag=True, help="Write the proposed owners.")
+@click.option("--limit", type=int, default=50, show_default=True,
+              help="Moves shown in the table.")
+@click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table",
+              show_default=True)
+@workspace_option
+@handles_errors
+def assign_cmd(apply_: bool, limit: int, fmt: str, workspace: str | None) -> None:
+    """Propose account owners from the latest run: top-tier accounts to the most experienced
+    reps, within each rep's capacity per tier, keeping current owners unless over capacity
+    or gone, preferring the account's region. Shows the changes; --apply writes them and
+    records each in the history.
+
+    \b
+    Examples:
+      tierwise assign
+      tierwise assign --format csv > 负责人调整.csv
+      tierwise assign --apply
+    """
+    with Workspace(workspace) as ws:
+        proposal = ws.assign(apply=apply_)
+        lang = ws.language
+        zh = is_zh(lang)
+        if fmt == "json":
+            click.echo(json.dumps({**proposal.to_json(lang), "applied": apply_},
+                                  ensure_ascii=False))
+            return
+        if fmt == "csv":
+            writer = csv.writer(sys.stdout)
+            writer.writerow(["customer_id", "name", "tier", "from_owner", "to_owner", "reason"])
+            for m in proposal.moves:
+                writer.writerow([m.customer_id, m.name or "", m.tier, m.from_owner or "",
+                                 m.to_owner or "", m.reason_text(lang)])
+            return
+        keys, labels = _policy_tiers(ws)
+        _print_loads(proposal, keys, labels, zh)
+        _print_moves(proposal, labels, lang, limit)
+        placed, unplaced = len(proposal.placed), len(proposal.unplaced)
+        out.print((f"运行 #{proposal.run_id}：{proposal.accounts:,} 个客户，保留 "
+                   f"{proposal.kept:,}，调整 {placed:,}，无人可接 {unplaced:,}" if zh else
+                   f"run #{proposal.run_id}: {proposal.accounts:,} accounts, {proposal.kept:,} "
+                   f"kept, {placed:,} to move, {unplaced:,} with no rep free"), highlight=False)
+        if apply_:
+            out.print(f"已写入 {placed:,} 项负责人调整并记入历史" if zh
+                      else f"{placed:,} owner changes written and recorded", highlight=False)
+        elif placed:
+            out.print("未写入：确认后加 --apply" if zh else "not written: add --apply to apply",
+                      highlight=False)
+
+
+def _print_loads(proposal: Proposal, keys: list[str], labels: dict[str, str], zh: bool) -> None:
+    table = Table(title="负责人负荷：调整前 → 调整后 / 上限" if zh
+                  else "Accounts per rep: before → after / capacity")
+    table.add_column("销售" if zh else "Rep")
+    for key in keys:
+        table.add_column(labels.get(key, key), justify="right")
+    cells: dict[str, dict[str, str]] = {}
+    for load in proposal.loads:
+        cap = "∞" if load.capacity is None else str(load.capacity)
+        arrow = (f"{load.before}" if load.before == load.after
+                 else f"{load.before} → {load.after}")
+        cells.setdefault(load.rep, {})[load.tier] = f"{arrow} / {cap}"
+    for rep, by_tier in cells.items():
+        table.add_row(rep, *[by_tier.get(k, "") for k in keys])
+    out.print(table)
+
+
+def _print_moves(proposal: Proposal, labels: dict[str, str], lang: str, limit: int) -> None:
+    if not proposal.moves:
+        return
+    zh = is_zh(lang)
+    table = Table(title="调整" if zh else "Changes")
+    for header in (["客户", "名称", "等级", "原负责人", "新负责人", "原因"] if zh else
+                   ["Customer", "Name", "Tier", "From", "To", "Why"]):
+        table.add_column(header)
+    for m in proposal.moves[:limit]:
+        to = m.to_owner or ("[red]无人可接[/]" if zh else "[red]nobody free[/]")
+        table.add_row(m.customer_id, m.name or "", labels.get(m.tier, m.tier),
+                      m.from_owner or "—", to, m.reason_text(lang))
+    out.print(table)
+    if len(proposal.moves) > limit:
+        out.print(f"  … {len(proposal.moves) - limit:,} "
+                  + ("项未列出（--limit 或 --format csv）" if zh
+                     else "more (--limit or --format csv)"), highlight=False)
+
+
 @main.command("backtest")
 @click.option("--from", "start", required=True, metavar="YYYY-MM", help="First month graded.")
 @click.option("--to", "end", required=True, metavar="YYYY-MM", help="Last month graded.")
@@ -653,6 +803,14 @@ def _print_explanation(e: Explanation) -> None:
             stage = f" · {stage_label(h.stage, lang)}" if h.stage else ""
             out.print("  " + t("run_heading", lang, run=h.run_id, as_of=h.as_of)
                       + f": {e.labels.get(h.tier, h.tier)}{stage}{note}", highlight=False)
+    if e.owner_changes:
+        zh = is_zh(lang)
+        out.print("\n负责人变更：" if zh else "\nOwner changes:")
+        for c in e.owner_changes:
+            out.print(f"  {c.changed_at:%Y-%m-%d} {c.from_owner or '—'} → {c.to_owner}"
+                      f"（{REASONS[c.reason][0]}，{c.changed_by}）" if zh else
+                      f"  {c.changed_at:%Y-%m-%d} {c.from_owner or '—'} → {c.to_owner}"
+                      f" ({REASONS[c.reason][1]}, by {c.changed_by})", highlight=False)
 
 
 def _print_cluster_centres(e: Explanation) -> None:

@@ -72,6 +72,7 @@ class Explanation:
     downgrade_streak: int = 0
     downgrade_after: int = 1
     history: list[HistoryEntry] = field(default_factory=list)
+    owner_changes: list[Any] = field(default_factory=list)   # tierwise.owners.OwnerChange
     lang: str = "zh"
     labels: dict[str, str] = field(default_factory=dict)   # tier keys and score names
     model_notes: dict[str, str] = field(default_factory=dict)  # why a model metric is null

@@ -24,7 +24,7 @@ import pyarrow.parquet as pq
 import sqlalchemy as sa
 from ruamel.yaml import YAML
 
-from tierwise import history, store, webhooks
+from tierwise import history, owners, store, webhooks
 from tierwise.appdb.database import connect
 from tierwise.backtest import Backtest, backtest
 from tierwise.breakdown import Breakdown, breakdown
@@ -248,6 +248,26 @@ class Workspace:
     def task_done(self, task_id: int, note: str | None = None) -> Task:
         return mark_done(self.appdb, task_id, note=note, user=current_user())
 
+    def import_reps(self, path: str | Path) -> owners.RepsImport:
+        """Load the reps table from a CSV or Excel file (tierwise.owners.read_reps)."""
+        policy, _ = self.policy()
+        found = owners.read_reps(Path(path), policy)
+        return owners.save_reps(self.appdb, found.reps, found.ignored_columns)
+
+    def reps(self) -> list[owners.Rep]:
+        return owners.load_reps(self.appdb)
+
+    def assign(self, *, apply: bool = False) -> owners.Proposal:
+        """Propose owners from the latest run's tiers (tierwise.owners); with ``apply``,
+        write the moves, their history and the open tasks' owners."""
+        record = self.run()
+        path = snapshot_path(self.runs_dir, record.id)
+        proposal = owners.propose(owners.accounts(self.store(), str(path)), self.reps(),
+                                  record.policy.keys, run_id=record.id)
+        if apply:
+            owners.apply(self.store(), self.appdb, proposal, user=current_user())
+        return proposal
+
     def _announce(self, summary: RunSummary, endpoints: list[webhooks.Endpoint]) -> None:
         """Send the run's webhook events; the run is committed, so nothing here may fail it."""
         if not endpoints:
@@ -370,6 +390,7 @@ class Workspace:
             raise WorkspaceError(f"customer {customer_id!r} is not in run "
                                  f"{self.run(run_id).id}")
         found.history = history.customer_history(self.appdb, customer_id)
+        found.owner_changes = owners.owner_history(self.appdb, customer_id)
         return found
 
     def export(self, path: str | Path, run_id: int | None = None, *,

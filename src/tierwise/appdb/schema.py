@@ -123,3 +123,30 @@ tasks = sa.Table(
     sa.Index("ix_tasks_status_customer", "status", "customer_id", "kind"),
     sa.Index("ix_tasks_owner", "owner"),
 )
+
+# Sales reps for owner assignment (tierwise.owners): capacity is {tier key: accounts or null}.
+reps = sa.Table(
+    "reps",
+    metadata,
+    sa.Column("name", sa.String(128), primary_key=True),
+    sa.Column("level", sa.Integer, nullable=False),
+    sa.Column("region", sa.String(128), nullable=True),
+    sa.Column("active", sa.Boolean, nullable=False),
+    sa.Column("capacity", sa.JSON, nullable=False),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+# Every owner change `tierwise assign --apply` made, with why (tierwise.owners.REASONS).
+owner_changes = sa.Table(
+    "owner_changes",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("customer_id", sa.String(256), nullable=False),
+    sa.Column("from_owner", sa.String(128), nullable=True),
+    sa.Column("to_owner", sa.String(128), nullable=False),
+    sa.Column("reason", sa.String(32), nullable=False),
+    sa.Column("run_id", sa.Integer, nullable=True),
+    sa.Column("changed_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("changed_by", sa.String(128), nullable=False),
+    sa.Index("ix_owner_changes_customer", "customer_id"),
+)
