@@ -13,6 +13,7 @@ import openpyxl
 import pyarrow as pa
 import pytest
 
+from tierwise.demo import build_demo
 from tierwise.demo_data import (
     INDUSTRIES,
     INTERACTION_TYPES,
@@ -22,6 +23,10 @@ from tierwise.demo_data import (
     generate,
     write_files,
 )
+from tierwise.owners import read_reps
+from tierwise.policy.loading import load_policy_text
+from tierwise.policy.presets import preset_text
+from tierwise.workspace import Workspace
 
 END = datetime.date(2025, 6, 30)
 OWNERS = {"张伟", "王芳", "李娜", "刘洋", "陈静", "杨帆", "赵磊", "黄婷", "周杰", "吴敏",
@@ -38,6 +43,7 @@ def _sql(data: DemoData, query: str) -> list[tuple]:
     con.register("customers", data.customers)
     con.register("orders", data.orders)
     con.register("interactions", data.interactions)
+    con.register("payments", data.payments)
     return con.sql(query).fetchall()
 
 
@@ -57,11 +63,12 @@ def _last_12_months_spend(data: DemoData, end: datetime.date = END) -> str:
 
 def test_same_seed_same_data_other_seed_other_data(data: DemoData) -> None:
     again = generate(2000, seed=7, end=END)
-    for name in ("customers", "orders", "interactions"):
+    for name in ("customers", "orders", "interactions", "payments"):
         assert getattr(again, name).equals(getattr(data, name)), name
     other = generate(2000, seed=8, end=END)
     assert not other.orders.equals(data.orders)
     assert not other.customers.equals(data.customers)
+    assert not other.payments.equals(data.payments)
 
 
 def test_schemas(data: DemoData) -> None:
@@ -76,6 +83,10 @@ def test_schemas(data: DemoData) -> None:
     assert data.interactions.schema == pa.schema([
         ("customer_id", s), ("date", pa.date32()), ("type", s), ("satisfaction", pa.float64()),
         ("note", s)])
+    assert data.payments.schema == pa.schema([
+        ("invoice_id", s), ("customer_id", s), ("invoice_date", pa.date32()),
+        ("due_date", pa.date32()), ("amount", pa.float64()), ("paid_date", pa.date32()),
+        ("paid_amount", pa.float64())])
     assert data.customers.num_rows == 2000
     # 2,000 customers make tens of thousands of orders, not a handful.
     assert 30_000 < data.orders.num_rows < 120_000
@@ -325,6 +336,88 @@ def test_shrinking_customers_complain_more_and_score_lower(data: DemoData) -> No
     assert stats[True][1] > 1.5 * stats[False][1]
 
 
+# ------------------------------------------------------------------------ receivables
+
+
+def test_one_invoice_per_purchase_of_the_last_18_months(data: DemoData) -> None:
+    ((orders, invoices, matched),) = _sql(data, f"""
+        WITH o AS (SELECT * FROM orders
+                   WHERE amount > 0 AND order_date > DATE '{END}' - INTERVAL 548 DAY)
+        SELECT (SELECT count(*) FROM o), (SELECT count(*) FROM payments),
+               (SELECT count(*) FROM payments p JOIN o
+                  ON p.invoice_id = 'AR' || substr(o.order_id, 3)
+                 AND p.customer_id = o.customer_id AND p.invoice_date = o.order_date
+                 AND p.amount = o.amount)""")
+    assert orders == invoices == matched > 10_000
+    ids = data.payments["invoice_id"].to_pylist()
+    assert len(set(ids)) == len(ids)
+    assert all(re.fullmatch(r"AR\d{8}-\d{6}", i) for i in ids)
+
+
+def test_invoices_are_consistent(data: DemoData) -> None:
+    ((bad_due, bad_paid_date, bad_amount, paid_after_end, amount_without_date, terms),) = _sql(
+        data, f"""
+        SELECT count(*) FILTER (WHERE due_date < invoice_date),
+               count(*) FILTER (WHERE paid_date < invoice_date),
+               count(*) FILTER (WHERE paid_amount > amount OR paid_amount <= 0),
+               count(*) FILTER (WHERE paid_date > DATE '{END}'),
+               count(*) FILTER (WHERE (paid_date IS NULL) <> (paid_amount IS NULL)),
+               list(DISTINCT due_date - invoice_date ORDER BY due_date - invoice_date)
+        FROM payments""")
+    assert (bad_due, bad_paid_date, bad_amount, paid_after_end, amount_without_date) == (
+        0, 0, 0, 0, 0)
+    assert terms == [30, 60]
+    # A customer keeps its payment terms.
+    ((mixed,),) = _sql(data, """
+        SELECT count(*) FROM (SELECT customer_id FROM payments GROUP BY 1
+                              HAVING count(DISTINCT due_date - invoice_date) > 1)""")
+    assert mixed == 0
+
+
+def test_most_invoices_are_paid_on_time(data: DemoData) -> None:
+    ((on_time, late, partial, open_),) = _sql(data, """
+        SELECT avg((paid_date <= due_date AND paid_amount = amount)::INT),
+               avg((paid_date > due_date)::INT),
+               avg((paid_amount < amount)::INT),
+               avg((paid_date IS NULL)::INT)
+        FROM payments""")
+    assert on_time > 0.85
+    assert 0.01 < late < 0.08
+    assert 0.002 < partial < 0.03
+    assert 0.02 < open_ < 0.12
+    ((worst_late,),) = _sql(data, "SELECT max(paid_date - due_date) FROM payments")
+    assert worst_late <= 90
+
+
+def test_some_customers_are_overdue_more_among_the_shrinking(data: DemoData) -> None:
+    """Overdue as tierwise counts it (metrics.payment_metrics) as of the end."""
+    rows = _sql(data, f"""
+        WITH o AS (
+            SELECT customer_id, max(DATE '{END}' - due_date) AS days
+            FROM payments
+            WHERE due_date < DATE '{END}'
+              AND amount - coalesce(paid_amount, 0) > 0
+            GROUP BY 1),
+        y AS (
+            SELECT customer_id,
+                   coalesce(sum(amount) FILTER (
+                       WHERE order_date > DATE '{END}' - INTERVAL 12 MONTH), 0) AS now,
+                   sum(amount) FILTER (WHERE order_date <= DATE '{END}' - INTERVAL 12 MONTH
+                                       AND order_date > DATE '{END}' - INTERVAL 24 MONTH)
+                       AS before
+            FROM orders GROUP BY 1)
+        SELECT now < 0.5 * before AS shrinking, avg((coalesce(days, 0) > 30)::INT), count(*)
+        FROM y LEFT JOIN o USING (customer_id) WHERE before > 0 GROUP BY 1""")
+    share = {shrinking: s for shrinking, s, _ in rows}
+    assert 0.01 < share[False] < 0.07
+    assert share[True] > 2 * share[False]
+    ((overall,),) = _sql(data, f"""
+        SELECT count(DISTINCT customer_id) / 2000 FROM payments
+        WHERE due_date < DATE '{END}' - INTERVAL 30 DAY
+          AND amount - coalesce(paid_amount, 0) > 0""")
+    assert 0.02 < overall < 0.07
+
+
 # ------------------------------------------------------------------------ write_files
 
 
@@ -334,10 +427,12 @@ def files(data: DemoData, tmp_path_factory: pytest.TempPathFactory) -> dict[str,
 
 
 def test_write_files_names(files: dict[str, Path]) -> None:
-    assert set(files) == {"customers", "orders", "interactions"}
+    assert set(files) == {"customers", "orders", "interactions", "payments", "reps"}
     assert files["customers"].name == "客户.xlsx"
     assert files["orders"].name == "订单.csv"
     assert files["interactions"].name == "互动记录.csv"
+    assert files["payments"].name == "应收账款.csv"
+    assert files["reps"].name == "销售名单.csv"
     assert all(p.exists() for p in files.values())
 
 
@@ -392,6 +487,66 @@ def test_interactions_csv_is_utf8_with_bom(data: DemoData, files: dict[str, Path
     assert all(re.fullmatch(r"\d{4}-\d{2}-\d{2}", r[1]) for r in rows[1:])
     scores = {r[3] for r in rows[1:]}
     assert "" in scores and scores - {""} <= {"1", "2", "3", "4", "5"}
+
+
+def test_payments_csv_is_gbk_with_chinese_headers(data: DemoData,
+                                                  files: dict[str, Path]) -> None:
+    raw = files["payments"].read_bytes()
+    rows = list(csv.reader(io.StringIO(raw.decode("gbk"))))
+    assert rows[0] == ["应收单号", "客户编号", "开票日期", "到期日", "应收金额", "回款日期",
+                       "回款金额"]
+    body = rows[1:]
+    assert len(body) == data.payments.num_rows
+    assert all(re.fullmatch(r"\d{4}-\d{2}-\d{2}", r[2]) and re.fullmatch(r"\d{4}-\d{2}-\d{2}", r[3])
+               for r in body)
+    assert all(re.fullmatch(r"\d+\.\d{2}", r[4]) for r in body)
+    assert any(r[5] == "" and r[6] == "" for r in body)  # unpaid
+    first = data.payments.slice(0, 1).to_pylist()[0]
+    assert body[0][:4] == [first["invoice_id"], first["customer_id"],
+                           first["invoice_date"].isoformat(), first["due_date"].isoformat()]
+    assert float(body[0][4]) == first["amount"]
+
+
+def test_reps_csv_lists_the_owners_with_capacities_per_tier(files: dict[str, Path]) -> None:
+    raw = files["reps"].read_bytes()
+    rows = list(csv.reader(io.StringIO(raw.decode("gbk"))))
+    assert rows[0] == ["姓名", "级别", "区域", "在职", "VIP客户容量", "重要客户容量",
+                       "普通客户容量", "潜在客户容量"]
+    policy = load_policy_text(preset_text("value-tiers"))
+    found = read_reps(files["reps"], policy)
+    assert found.ignored_columns == []
+    reps = {r.name: r for r in found.reps}
+    assert set(reps) == OWNERS
+    assert {r.region for r in reps.values()} <= set(REGIONS)
+    assert [r.name for r in reps.values() if not r.active] == ["赵磊"]
+    newcomers = [r for r in reps.values() if r.level == 0]
+    assert len(newcomers) == 2 and all(r.cap("vip") == 0 for r in newcomers)
+    assert all(r.cap("potential") is None for r in reps.values())  # no limit
+    seniors = [r for r in reps.values() if r.level >= 3]
+    assert seniors and all(r.cap("vip") > 0 for r in seniors)
+    # Room for the 5–10% VIP customers among the active reps, but not much more.
+    vip_room = sum(r.cap("vip") or 0 for r in reps.values() if r.active)
+    assert 0.075 * 2000 < vip_room < 0.1 * 2000
+
+
+def test_demo_imports_payments_and_reps(tmp_path: Path) -> None:
+    lines: list[str] = []
+    _summary, root = build_demo(tmp_path / "demo", n_customers=400, seed=7,
+                                today=datetime.date(2025, 7, 15), months=1,
+                                report=lines.append)
+    imported = [line for line in lines if line.startswith("Imported 应收账款.csv")]
+    assert len(imported) == 1
+    accepted, rejected = map(int, re.findall(r"accepted (\d+), rejected (\d+)", imported[0])[0])
+    assert accepted > 1000 and rejected == 0
+    assert any(line.startswith("Imported 销售名单.csv: added 12 reps") for line in lines)
+    with Workspace(root) as ws:
+        credit = ws.tasks(kind="credit_risk")
+        assert 0 < len(credit) < 0.1 * 400
+        assert len(ws.reps()) == 12
+        proposal = ws.assign()
+        assert proposal.accounts == 400
+        assert 0 < len(proposal.moves) < proposal.kept
+        assert not proposal.unplaced
 
 
 def test_small_and_edge_inputs() -> None:

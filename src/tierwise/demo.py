@@ -32,14 +32,20 @@ def build_demo(folder: Path, *, n_customers: int = 2000, seed: int = 7,
         raise WorkspaceError(f"{folder} already holds a workspace; choose a new folder")
     today = today or dt.date.today()
     end = today.replace(day=1) - dt.timedelta(days=1)        # last complete month
-    with Workspace.init(folder) as ws:
+    # The reps file's capacity columns are named after the value-tiers tiers, which
+    # import_reps reads through the workspace's policy.
+    with Workspace.init(folder, policy="value-tiers") as ws:
         report(f"Generating {n_customers:,} customers with 4 years of orders up to {end}…")
         data = generate(n_customers, seed=seed, end=end)
         files = write_files(data, ws.root / "samples")
-        for kind in ("customers", "orders", "interactions"):
+        for kind in ("customers", "orders", "interactions", "payments"):
             result = ws.import_files(kind, [files[kind]])
             report(f"Imported {files[kind].name}: accepted {result.accepted}, "
                    f"rejected {result.rejected}")
+        reps = ws.import_reps(files["reps"])
+        active = sum(rep.active for rep in ws.reps())
+        report(f"Imported {files['reps'].name}: added {reps.added} reps, "
+               f"updated {reps.updated}, {active} active")
         summary: RunSummary | None = None
         for as_of in month_ends(end, months):
             summary = ws.grade(as_of=as_of)

@@ -1,9 +1,10 @@
 """Synthetic Chinese B2B customer data for `tierwise demo` and the benchmark.
 
-`generate` builds three Arrow tables (customers, orders, interactions) with numpy only —
-no per-customer or per-order Python loop — so 100,000 customers and ~3M orders take
+`generate` builds four Arrow tables (customers, orders, interactions, payments) with numpy
+only — no per-customer or per-order Python loop — so 100,000 customers and ~3M orders take
 seconds. `write_files` writes them the way a Chinese company's exports usually look:
-an xlsx customer list, a GBK order CSV and a UTF-8-with-BOM interaction log.
+an xlsx customer list, a GBK order CSV, a UTF-8-with-BOM interaction log and a GBK
+receivables (应收账款) CSV, plus a GBK list of the sales reps (销售名单) for owner assignment.
 
 The value model: every customer has a latent annual spend ``W`` drawn from a calibrated
 heavy-tailed distribution (over the last 12 months about 7.5% spend 100万+, 18% 50–100万,
@@ -13,6 +14,14 @@ renewal process (gamma-distributed gaps) whose
 frequency and ticket size both move with the customer's trajectory (growing, steady,
 declining, lapsed, new, prospect), normalised so the expected spend over the last
 12 months of activity equals ``W``.
+
+Receivables: one invoice per purchase of the last 18 months, issued on the order date and due
+after the customer's payment terms (30 or 60 days, longer for bigger buyers). Most are paid
+on or a little before the due date; slow payers (more among declining and lapsed customers)
+often pay 10–90 days late; a few recent invoices are partly paid; and about 3% of customers
+(more among declining and lapsed ones) stopped paying some time before ``end``, leaving
+invoices unpaid well past due. The payments are drawn from their own random stream, so
+adding them left the other tables as they were.
 """
 
 from __future__ import annotations
@@ -135,15 +144,45 @@ _SPEND_CAP = 100_000_000.0
 # (standard deviation of the noise added to the quantile level before ranking).
 _FRINGE_NOISE = 0.3
 
+# Receivables: days of order history invoiced (~18 months); the share of customers on 60-day
+# rather than 30-day terms by size (大型, 中型, 小型, 微型); per segment (growing, steady,
+# declining, lapsed, new, prospect) the share of slow payers and of customers who stopped
+# paying; how often a slow / other payer pays an invoice late.
+_INVOICE_DAYS = 548
+_NET60_SHARE = np.array([0.6, 0.4, 0.25, 0.15])
+_SLOW_PAYER_SHARE = np.array([0.04, 0.04, 0.12, 0.15, 0.04, 0.0])
+_DEFAULTER_SHARE = np.array([0.015, 0.015, 0.06, 0.12, 0.015, 0.0])
+_LATE_RATE_SLOW, _LATE_RATE_OTHER = 0.3, 0.02
+
+# Sales reps (销售名单.csv): the owners' level, region and whether still employed, and per
+# tier of the value-tiers preset the capacity as a share of an average book (customers /
+# reps); a missing tier (or None) is an empty cell, no limit.
+# The profiles follow _OWNERS: 张伟, 王芳, 李娜, 刘洋, 陈静, 杨帆, 赵磊 (left), 黄婷, 周杰, 吴敏,
+# 徐涛, 孙丽.
+_REP_PROFILES: tuple[tuple[str, str, bool], ...] = (
+    ("资深", "华东", True), ("资深", "华南", True), ("高级", "华北", True),
+    ("高级", "华东", True), ("高级", "华中", True), ("中级", "华南", True),
+    ("中级", "华北", False), ("中级", "西南", True), ("中级", "华东", True),
+    ("中级", "西北", True), ("新人", "东北", True), ("新人", "华东", True),
+)
+_REP_CAPACITY: dict[str, dict[str, float | None]] = {
+    "资深": {"vip": 0.14, "important": 0.30, "ordinary": 0.75},
+    "高级": {"vip": 0.12, "important": 0.28, "ordinary": 0.75},
+    "中级": {"vip": 0.10, "important": 0.26, "ordinary": 0.75},
+    "新人": {"vip": 0.0, "important": 0.15, "ordinary": 0.60},
+}
+_REP_POLICY = "value-tiers"
+
 
 
 @dataclass
 class DemoData:
-    """The three demo tables; see the module docstring for how they are built."""
+    """The demo tables; see the module docstring for how they are built."""
 
     customers: pa.Table
     orders: pa.Table
     interactions: pa.Table
+    payments: pa.Table
 
 
 # ------------------------------------------------------------------------------ helpers
@@ -439,7 +478,10 @@ def generate(n_customers: int = 2000, *, seed: int = 7, end: datetime.date,
     })
 
     interactions = _interactions(rng, segment, size, since, s, e, span, start_day)
-    return DemoData(customers=customers, orders=orders, interactions=interactions)
+    payments = _payments(np.random.default_rng([seed, 1]), orders, oc, epoch, amount,
+                         segment, size, end_day)
+    return DemoData(customers=customers, orders=orders, interactions=interactions,
+                    payments=payments)
 
 
 def _company_names(rng: np.random.Generator, industry: np.ndarray, region: np.ndarray,
@@ -546,6 +588,56 @@ def _interactions(rng: np.random.Generator, segment: np.ndarray,
     })
 
 
+def _payments(rng: np.random.Generator, orders: pa.Table, oc: np.ndarray, epoch: np.ndarray,
+              amount: np.ndarray, segment: np.ndarray, size: np.ndarray,
+              end_day: int) -> pa.Table:
+    """Invoices for the purchases of the last ~18 months (see the module docstring).
+
+    ``oc``, ``epoch`` and ``amount`` are the orders' customer positions, dates (days since
+    1970) and amounts, in the rows' order; invoice ids are the order ids with AR for SO."""
+    n = len(segment)
+    terms = np.where(rng.random(n) < _NET60_SHARE[size], 60, 30)
+    slow = rng.random(n) < _SLOW_PAYER_SHARE[segment]
+    defaulter = rng.random(n) < _DEFAULTER_SHARE[segment]
+    stop_back = np.floor(rng.uniform(0.0, 90.0, n)).astype(np.int64)
+
+    rows = np.flatnonzero((amount > 0) & (epoch > end_day - _INVOICE_DAYS))
+    c, issued = oc[rows], epoch[rows]
+    k = len(rows)
+    due = issued + terms[c]
+    early = np.floor(rng.exponential(6.0, k)).astype(np.int64)
+    late = rng.random(k) < np.where(slow[c], _LATE_RATE_SLOW, _LATE_RATE_OTHER)
+    lateness = rng.integers(10, 91, k)
+    pay_day = np.where(late, due + lateness, np.maximum(due - early, issued + 1))
+    # A few invoices of the last weeks (not yet or just due) are partly paid so far.
+    partial = ((due >= end_day - 30) & (issued < end_day - 3)
+               & (rng.random(k) < 0.1))
+    part_day = issued + 1 + np.floor(rng.random(k) * (end_day - issued)).astype(np.int64)
+    part_amount = np.round(amount[rows] * rng.uniform(0.3, 0.9, k), 2)
+    # Defaulters stopped paying up to 90 days before their last invoice that is more than 30
+    # days past due at the end, so each of them has at least one such invoice.
+    old_enough = issued <= end_day - terms[c] - 31
+    latest = np.full(n, np.iinfo(np.int64).min)
+    np.maximum.at(latest, c[old_enough], issued[old_enough])
+    stop = np.where(defaulter & (latest > np.iinfo(np.int64).min), latest - stop_back,
+                    np.iinfo(np.int64).max)
+    unpaid = issued >= stop[c]
+
+    paid = ((pay_day <= end_day) | partial) & ~unpaid
+    paid_day = np.where(partial, part_day, pay_day)
+    paid_amount = np.where(partial, part_amount, amount[rows])
+    return pa.table({
+        "invoice_id": pc.utf8_replace_slice(orders["order_id"].take(pa.array(rows)), 0, 2,
+                                            "AR").combine_chunks(),
+        "customer_id": orders["customer_id"].take(pa.array(rows)).combine_chunks(),
+        "invoice_date": _dates(issued),
+        "due_date": _dates(due),
+        "amount": pa.array(amount[rows], pa.float64()),
+        "paid_date": _dates(paid_day, ~paid),
+        "paid_amount": pa.array(paid_amount, pa.float64(), mask=~paid),
+    })
+
+
 # --------------------------------------------------------------------------- write_files
 
 _XLSX_HEADERS = (("客户编号", "customer_id"), ("客户名称", "name"), ("联系方式", "contact"),
@@ -564,11 +656,17 @@ def write_files(data: DemoData, folder: Path) -> dict[str, Path]:
 
     - 客户.xlsx: Chinese headers, 合作开始日期 as real date cells, 员工人数 as text;
     - 订单.csv: GBK, dates like 2025/3/7, amounts like "￥12,345.60", refunds "-￥1,234.00";
-    - 互动记录.csv: UTF-8 with BOM, types in Chinese (拜访/电话/邮件/投诉/调查/活动)."""
+    - 互动记录.csv: UTF-8 with BOM, types in Chinese (拜访/电话/邮件/投诉/调查/活动);
+    - 应收账款.csv: GBK, one invoice a row, dates like 2025-03-07, plain amounts, 回款日期
+      and 回款金额 empty while nothing is paid;
+    - 销售名单.csv: GBK, the customers' owners as sales reps (姓名, 级别, 区域, 在职) with
+      one capacity column per tier of the value-tiers preset (``VIP客户容量``…; empty: no
+      limit), scaled to the number of customers (under "reps")."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     paths = {"customers": folder / "客户.xlsx", "orders": folder / "订单.csv",
-             "interactions": folder / "互动记录.csv"}
+             "interactions": folder / "互动记录.csv", "payments": folder / "应收账款.csv",
+             "reps": folder / "销售名单.csv"}
     _write_customers_xlsx(data.customers, paths["customers"])
     o = data.orders.to_pydict()
     with paths["orders"].open("w", encoding="gbk", newline="") as handle:
@@ -589,7 +687,42 @@ def write_files(data: DemoData, folder: Path) -> dict[str, Path]:
                 strict=True):
             writer.writerow([customer, day.isoformat(), _INTERACTION_LABELS[kind],
                              "" if score is None else f"{score:g}", note or ""])
+    _write_payments_csv(data.payments, paths["payments"])
+    _write_reps_csv(data.customers.num_rows, paths["reps"])
     return paths
+
+
+def _write_payments_csv(payments: pa.Table, path: Path) -> None:
+    p = payments.to_pydict()
+    with path.open("w", encoding="gbk", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["应收单号", "客户编号", "开票日期", "到期日", "应收金额", "回款日期",
+                         "回款金额"])
+        for invoice, customer, issued, due, amount, paid_day, paid in zip(
+                p["invoice_id"], p["customer_id"], p["invoice_date"], p["due_date"],
+                p["amount"], p["paid_date"], p["paid_amount"], strict=True):
+            writer.writerow([invoice, customer, issued.isoformat(), due.isoformat(),
+                             f"{amount:.2f}", "" if paid_day is None else paid_day.isoformat(),
+                             "" if paid is None else f"{paid:.2f}"])
+
+
+def _write_reps_csv(n_customers: int, path: Path) -> None:
+    """The reps table, with capacities in the tiers of the value-tiers preset."""
+    from tierwise.policy.loading import load_policy_text
+    from tierwise.policy.presets import preset_text
+
+    tiers = load_policy_text(preset_text(_REP_POLICY), source=_REP_POLICY).tiers
+    book = n_customers / len(_REP_PROFILES)          # accounts per rep on average
+    with path.open("w", encoding="gbk", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["姓名", "级别", "区域", "在职",
+                         *[f"{t.label or t.key}容量" for t in tiers]])
+        for name, (level, region, active) in zip(_OWNERS, _REP_PROFILES, strict=True):
+            shares = _REP_CAPACITY[level]
+            caps = [shares.get(t.key) for t in tiers]
+            writer.writerow([name, level, region, "是" if active else "否",
+                             *["" if c is None else str(max(round(c * book), 1) if c else 0)
+                               for c in caps]])
 
 
 def _write_customers_xlsx(customers: pa.Table, path: Path) -> None:

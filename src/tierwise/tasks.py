@@ -38,7 +38,7 @@ import pyarrow as pa
 import sqlalchemy as sa
 
 from tierwise.appdb import schema
-from tierwise.appdb.database import bulk_insert
+from tierwise.appdb.database import bulk_insert, fetch_arrow
 from tierwise.errors import TierwiseError
 from tierwise.explain import snapshot_attributes
 from tierwise.formatting import money
@@ -206,55 +206,83 @@ def candidates(con: duckdb.DuckDBPyConnection, policy: Policy, snapshot: str,
 
 
 def sync_tasks(engine: sa.Engine, run_id: int, as_of: dt.date, found: pa.Table) -> TaskSync:
-    """Bring the task list in line with the run's candidates (see the module docstring)."""
+    """Bring the task list in line with the run's candidates (see the module docstring).
+
+    The open and done tasks are read into Arrow and compared with the candidates in DuckDB,
+    so that only what changed passes through Python: on a large book most open tasks are the
+    same from one run to the next."""
     t = schema.tasks
     now = dt.datetime.now(dt.UTC)
-    rows = {(c, k): (d, r, o, p) for c, k, d, r, o, p in zip(
-        *(found[n].to_pylist() for n in ("customer_id", "kind", "due_date", "reason",
-                                          "owner", "priority")), strict=True)}
     with engine.begin() as connection:
-        current = {(c, k): (i, (d, r, o, p)) for i, c, k, d, r, o, p in connection.execute(
-            sa.select(t.c.id, t.c.customer_id, t.c.kind, t.c.due_date, t.c.reason, t.c.owner,
-                      t.c.priority).where(t.c.status == "open"))}
-        open_tasks = {key: value[0] for key, value in current.items()}
-        done_lasting = {(c, k) for c, k in connection.execute(
-            sa.select(t.c.customer_id, t.c.kind)
-            .where(t.c.status == "done", t.c.cleared_at.is_(None)))}
-        cleared_done = done_lasting - set(rows)
-        if cleared_done:
+        open_now = fetch_arrow(connection, sa.select(
+            t.c.id, t.c.customer_id, t.c.kind, t.c.due_date, t.c.reason, t.c.owner,
+            t.c.priority).where(t.c.status == "open"))
+        done_now = fetch_arrow(connection, sa.select(t.c.customer_id, t.c.kind).where(
+            t.c.status == "done", t.c.cleared_at.is_(None)))
+        plan = _plan(found, open_now, done_now)
+        if plan["cleared_done"]:
             connection.execute(
                 t.update().where(t.c.status == "done", t.c.cleared_at.is_(None),
                                  t.c.customer_id == sa.bindparam("c"),
                                  t.c.kind == sa.bindparam("k"))
                 .values(cleared_at=as_of),
-                [{"c": c, "k": k} for c, k in cleared_done])
-        keep = set(rows) & set(open_tasks)
-        # Only tasks whose due date, reason, owner or priority moved are written: on a large
-        # book most open tasks are the same from one run to the next.
-        changed = [key for key in keep if current[key][1] != rows[key]]
-        if changed:
+                [{"c": c, "k": k} for c, k in plan["cleared_done"]])
+        if plan["changed"]:
             connection.execute(
                 t.update().where(t.c.id == sa.bindparam("i"))
                 .values(due_date=sa.bindparam("d"), reason=sa.bindparam("r"),
                         owner=sa.bindparam("o"), priority=sa.bindparam("p"),
                         updated_run_id=run_id),
-                [{"i": open_tasks[key], "d": rows[key][0], "r": rows[key][1],
-                  "o": rows[key][2], "p": rows[key][3]} for key in changed])
-        gone = set(open_tasks) - set(rows)
-        if gone:
+                [{"i": i, "d": d, "r": r, "o": o, "p": p} for i, d, r, o, p in plan["changed"]])
+        if plan["gone"]:
             connection.execute(
                 t.update().where(t.c.id == sa.bindparam("i"))
                 .values(status="closed", closed_at=now, updated_run_id=run_id,
                         closed_reason=f"condition cleared as of {as_of.isoformat()}"),
-                [{"i": open_tasks[key]} for key in gone])
-        new = sorted(set(rows) - set(open_tasks) - done_lasting)
+                [{"i": i} for (i,) in plan["gone"]])
         bulk_insert(connection, t, ("customer_id", "kind", "owner", "due_date", "priority",
                                     "reason", "status", "created_run_id", "updated_run_id",
                                     "created_at"),
-                    ((c, k, rows[(c, k)][2], rows[(c, k)][0], rows[(c, k)][3],
-                      rows[(c, k)][1], "open", run_id, run_id, now) for c, k in new))
-    return TaskSync(created=len(new), updated=len(changed), closed=len(gone),
-                    open=len(keep) + len(new))
+                    ((c, k, o, d, p, r, "open", run_id, run_id, now)
+                     for c, k, o, d, p, r in plan["new"]))
+    kept = open_now.num_rows - len(plan["gone"])
+    return TaskSync(created=len(plan["new"]), updated=len(plan["changed"]),
+                    closed=len(plan["gone"]), open=kept + len(plan["new"]))
+
+
+def _plan(found: pa.Table, open_now: pa.Table,
+          done_now: pa.Table) -> dict[str, list[tuple[Any, ...]]]:
+    """What sync_tasks writes: new candidates (neither open nor done), open tasks whose due
+    date, reason, owner or priority moved, open tasks no longer found, and done tasks whose
+    condition cleared (they may be raised again later)."""
+    con = duckdb.connect()
+    try:
+        con.register("found", found)
+        con.register("open_now", open_now)
+        con.register("done_now", done_now)
+        con.execute("""CREATE TEMP TABLE current AS SELECT id, customer_id, kind,
+                       CAST(due_date AS DATE) AS due_date, reason, owner,
+                       CAST(priority AS BIGINT) AS priority FROM open_now""")
+        queries = {
+            "new": """SELECT f.customer_id, f.kind, f.owner, f.due_date, f.priority, f.reason
+                      FROM found f ANTI JOIN current c USING (customer_id, kind)
+                      ANTI JOIN done_now d USING (customer_id, kind)
+                      ORDER BY f.customer_id, f.kind""",
+            "changed": """SELECT c.id, f.due_date, f.reason, f.owner, f.priority
+                          FROM found f JOIN current c USING (customer_id, kind)
+                          WHERE f.due_date IS DISTINCT FROM c.due_date
+                             OR f.reason IS DISTINCT FROM c.reason
+                             OR f.owner IS DISTINCT FROM c.owner
+                             OR CAST(f.priority AS BIGINT) IS DISTINCT FROM c.priority
+                          ORDER BY c.id""",
+            "gone": """SELECT c.id FROM current c ANTI JOIN found f USING (customer_id, kind)
+                       ORDER BY c.id""",
+            "cleared_done": """SELECT DISTINCT d.customer_id, d.kind FROM done_now d
+                               ANTI JOIN found f USING (customer_id, kind)""",
+        }
+        return {name: con.execute(sql).fetchall() for name, sql in queries.items()}
+    finally:
+        con.close()
 
 
 @dataclass(frozen=True)
