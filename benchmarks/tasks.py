@@ -8,9 +8,10 @@ Uses the workspace that ``benchmarks/predictive.py`` builds (1M customers, 50M o
 It grades with the value-tiers preset (its playbooks give every tier a contact cadence), then
 times, in the same process: the grade itself (the baseline), deriving the candidate tasks
 (one DuckDB query over the run's snapshot and the interactions), the first sync into the app
-database (every task new) and a second run's sync (every task updated, none duplicated).
-Nothing under ``src/`` is changed; the phases are timed by calling the same functions
-``Workspace.grade`` calls.
+database (every task new), a second run's sync (every task still valid, none duplicated),
+and owner assignment over the whole book (propose, then propose and apply; the owners are
+put back afterwards). Nothing under ``src/`` is changed; the phases are timed by calling the
+same functions ``Workspace.grade`` and ``Workspace.assign`` call.
 """
 
 from __future__ import annotations
@@ -18,15 +19,17 @@ from __future__ import annotations
 import argparse
 import collections
 import datetime as dt
+import random
 import resource
 import time
 from pathlib import Path
 
 import sqlalchemy as sa
 
-from tierwise import tasks
+from tierwise import owners, tasks
 from tierwise.appdb import schema
 from tierwise.grading import snapshot_path
+from tierwise.policy.model import Policy
 from tierwise.workspace import Workspace
 
 HERE = Path(__file__).resolve().parent
@@ -63,6 +66,7 @@ def main() -> None:
             stored = connection.execute(sa.select(sa.func.count()).select_from(
                 schema.tasks)).scalar()
         kinds = collections.Counter(found["kind"].to_pylist())
+        assigned = _time_assignment(ws, policy, timings)
     # The grade call derived and synced the same tasks once: take them off for the baseline.
     grade_only = whole - timings["derive candidates (DuckDB)"] - timings["sync: all new (insert)"]
     print(f"tasks for {summary.customers:,} customers as of {args.as_of} "
@@ -74,7 +78,44 @@ def main() -> None:
     print(f"candidates {found.num_rows:,}: " + ", ".join(f"{k} {n:,}" for k, n in
                                                          kinds.most_common()))
     print(f"first sync {first}; second sync {second}; rows stored {stored:,}")
+    print(f"assign: {assigned.accounts:,} accounts, {assigned.kept:,} kept, "
+          f"{len(assigned.placed):,} moved, {len(assigned.unplaced):,} unplaced")
     print(f"peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20:.2f} GiB")
+
+
+def _time_assignment(ws: Workspace, policy: Policy,
+                     timings: dict[str, float]) -> owners.Proposal:
+    """Propose and apply owners for the whole book with one rep per current owner (levels,
+    regions and capacities drawn with a fixed seed; the top tier's capacity is tight), then
+    put the owners back so that the workspace is unchanged."""
+    store = ws.store()
+    names = [r[0] for r in store.execute(
+        "SELECT DISTINCT owner FROM customers WHERE owner IS NOT NULL ORDER BY owner").fetchall()]
+    regions = [r[0] for r in store.execute(
+        "SELECT DISTINCT region FROM customers WHERE region IS NOT NULL ORDER BY 1").fetchall()]
+    rng = random.Random(7)
+    top, *rest = policy.keys
+    reps = [owners.Rep(name, level=rng.randint(0, 5), region=rng.choice(regions),
+                       active=rng.random() > 0.05,
+                       capacity={top: rng.randint(0, 150), **dict.fromkeys(rest, None)})
+            for name in names]
+    owners.save_reps(ws.appdb, reps, [])
+    store.execute("CREATE OR REPLACE TEMP TABLE _bench_owners AS "
+                  "SELECT customer_id, owner FROM customers")
+    try:
+        started = time.perf_counter()
+        proposal = ws.assign()
+        timings["assign: propose"] = time.perf_counter() - started
+        started = time.perf_counter()
+        ws.assign(apply=True)
+        timings["assign: propose + apply"] = time.perf_counter() - started
+    finally:
+        store.execute("UPDATE customers SET owner = b.owner FROM _bench_owners b "
+                      "WHERE customers.customer_id = b.customer_id")
+        with ws.appdb.begin() as connection:
+            connection.execute(schema.owner_changes.delete())
+            connection.execute(schema.reps.delete())
+    return proposal
 
 
 if __name__ == "__main__":

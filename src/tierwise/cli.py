@@ -352,7 +352,8 @@ def _print_what_if(result: WhatIf, ws: Workspace, limit: int) -> None:
 def tasks_cmd(ctx: click.Context, owner: str | None, kind: str | None, overdue: bool,
               status: str, fmt: str, workspace: str | None) -> None:
     """The work the grading runs ask for: contacts due by the tier's cadence, churn and
-    credit risk, complaints to follow up, downgrades to tell, new customers to welcome.
+    credit risk, complaints to follow up, upgrade candidates near the next tier, downgrades
+    to tell, new customers to welcome (thresholds: the policy's `warnings`).
 
     \b
     Examples:
