@@ -31,7 +31,7 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import duckdb
 import sqlalchemy as sa
@@ -72,8 +72,7 @@ class Rep:
         return self.capacity.get(tier)
 
 
-@dataclass(frozen=True)
-class Account:
+class Account(NamedTuple):    # a tuple: a book has a million of them
     customer_id: str
     name: str | None
     tier: str
@@ -397,16 +396,20 @@ def _stored_reps(connection: sa.Connection) -> list[Rep]:
             for r in connection.execute(sa.select(t).order_by(t.c.name))]
 
 
-def accounts(con: duckdb.DuckDBPyConnection, snapshot: str) -> list[Account]:
-    """The run's customers with their tier and value, and today's owner and region."""
+def accounts(con: duckdb.DuckDBPyConnection, snapshot: str,
+             tiers: Sequence[str]) -> list[Account]:
+    """The run's customers with their tier and value, and today's owner and region, in the
+    order propose takes them (its sort then has nothing to move)."""
     columns = {r[0] for r in con.execute(
         f"DESCRIBE SELECT * FROM read_parquet('{snapshot}')").fetchall()}
     value = "coalesce(s.score, s.annual_spend, 0)" if "score" in columns else \
         "coalesce(s.annual_spend, 0)"
+    ranks = " ".join(f"WHEN '{key}' THEN {i}" for i, key in enumerate(tiers))
     rows = con.execute(f"""
         SELECT s.customer_id, c.name, s.tier, CAST({value} AS DOUBLE), c.region, c.owner
-        FROM read_parquet('{snapshot}') s JOIN customers c USING (customer_id)""").fetchall()
-    return [Account(*row) for row in rows]
+        FROM read_parquet('{snapshot}') s JOIN customers c USING (customer_id)
+        ORDER BY CASE s.tier {ranks} END, 4 DESC, 1""").fetchall()
+    return list(map(Account._make, rows))
 
 
 def apply(con: duckdb.DuckDBPyConnection, engine: sa.Engine, proposal: Proposal, *,

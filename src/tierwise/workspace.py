@@ -262,7 +262,8 @@ class Workspace:
         write the moves, their history and the open tasks' owners."""
         record = self.run()
         path = snapshot_path(self.runs_dir, record.id)
-        proposal = owners.propose(owners.accounts(self.store(), str(path)), self.reps(),
+        proposal = owners.propose(owners.accounts(self.store(), str(path), record.policy.keys),
+                                  self.reps(),
                                   record.policy.keys, run_id=record.id)
         if apply:
             owners.apply(self.store(), self.appdb, proposal, user=current_user())
