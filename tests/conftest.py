@@ -134,3 +134,39 @@ def cdnow_orders(lifetimes_wheel: zipfile.ZipFile) -> pd.DataFrame:
                       dtype={"date": str})
     raw["order_date"] = pd.to_datetime(raw["date"], format="%Y%m%d").dt.date
     return raw[["customer_id", "order_date", "amount"]]
+
+
+# --- Browser: Debian's chromium driven by Playwright (see tests/browser.py) -------------------
+
+SCREENSHOTS = Path(__file__).resolve().parents[1] / "test-output" / "screenshots"
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    """A headless Chromium for the session; skips when /usr/bin/chromium is missing, unless
+    TIERWISE_REQUIRE_BROWSER is set (as in CI), where it fails."""
+    from playwright.sync_api import sync_playwright
+
+    from tests.browser import chromium_unavailable, launch_chromium
+
+    problem = chromium_unavailable()
+    if problem is not None:
+        if os.environ.get("TIERWISE_REQUIRE_BROWSER"):
+            pytest.fail(problem + "; TIERWISE_REQUIRE_BROWSER is set")
+        pytest.skip(problem + "; skipping browser tests")
+    playwright = sync_playwright().start()
+    try:
+        chromium = launch_chromium(playwright)
+        try:
+            yield chromium
+        finally:
+            chromium.close()
+    finally:
+        playwright.stop()
+
+
+@pytest.fixture(scope="session")
+def screenshots_dir() -> Path:
+    """test-output/screenshots at the repo root (ignored by git), for the browser tests."""
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    return SCREENSHOTS

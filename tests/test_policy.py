@@ -122,3 +122,11 @@ def test_rule_errors_are_reported_with_structural_errors() -> None:
     message = problems(text)
     assert "tiers[1].colour: unknown field" in message
     assert "unknown name 'anual_spend'" in message
+
+
+def test_a_control_character_is_a_policy_error_not_a_crash() -> None:
+    from tierwise.errors import PolicyError
+    from tierwise.policy.loading import load_policy_text
+
+    with pytest.raises(PolicyError, match="not valid YAML"):
+        load_policy_text("name: x\x1f\ntiers: []\n")

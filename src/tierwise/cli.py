@@ -10,6 +10,7 @@ import csv
 import datetime as dt
 import itertools
 import json
+import secrets
 import sys
 from collections.abc import Callable, Sequence
 from functools import wraps
@@ -1345,7 +1346,130 @@ def _print_deliveries(deliveries: Sequence[Any], fmt: str) -> None:
     out.print(table)
 
 
+# -- report ------------------------------------------------------------------------------
+@main.command("report")
+@run_option
+@click.option("-o", "--output", default="report.html", show_default=True,
+              type=click.Path(dir_okay=False), help="HTML file to write.")
+@click.option("--lang", type=click.Choice(["zh", "en"]), default=None,
+              help="Report language (default: the workspace's).")
+@click.option("--owner", default=None, help="Only this account manager's customers.")
+@workspace_option
+@handles_errors
+def report_cmd(run_id: int | None, output: str, lang: str | None, owner: str | None,
+               workspace: str | None) -> None:
+    """Write the HTML report: tier distribution against target shares, Pareto/ABC,
+    migration, tier history, work by tier. One self-contained file that opens offline.
+
+    \b
+    Examples:
+      tierwise report -o 客户分级报告.html
+      tierwise report --run 3 --lang en -o report-en.html
+      tierwise report --owner 张伟 -o 张伟.html
+    """
+    from tierwise.reports.html_report import write_report
+
+    with Workspace(workspace) as ws:
+        zh = is_zh(lang or ws.language)
+        with err.status("正在生成报告…" if zh else "Writing the report…"):
+            path = write_report(ws, output, run_id, lang=lang, owner=owner)
+        record = ws.run(run_id)
+        out.print(f"已生成报告 {path}（第{record.id}次分级，截至 {record.as_of}）" if zh
+                  else f"wrote the report of run {record.id} (as of {record.as_of}) to {path}",
+                  highlight=False)
+
+
 # -- demo --------------------------------------------------------------------------------
+@main.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", type=int, default=8000, show_default=True)
+@workspace_option
+@handles_errors
+def serve_cmd(host: str, port: int, workspace: str | None) -> None:
+    """Start the web workbench and the REST API (/api/v1, OpenAPI at /docs).
+
+    On the first start with no users, an admin account is created and its password
+    printed once. Add people with `tierwise user add`.
+    """
+    import uvicorn
+
+    from tierwise import users
+    from tierwise.web import create_app
+
+    with Workspace(workspace) as ws:
+        root = ws.root
+        if not users.has_users(ws.appdb):
+            password = secrets.token_urlsafe(12)
+            users.add_user(ws.appdb, "admin", "admin", password)
+            out.print(("首次启动：已创建管理员 admin，密码 " if is_zh(ws.language)
+                       else "First start: created the admin user 'admin' with the password ")
+                      + f"[bold]{password}[/]", highlight=False)
+    out.print(f"http://{host}:{port}/", highlight=False)
+    uvicorn.run(create_app(root), host=host, port=port, log_level="info")
+
+
+@main.group("user")
+def user_group() -> None:
+    """People who use the web workbench and the API (roles admin, manager, rep)."""
+
+
+@user_group.command("add")
+@click.argument("name")
+@click.option("--role", type=click.Choice(["admin", "manager", "rep"]), required=True)
+@click.option("--rep-name", help="For a rep: the owner name their customers carry "
+                                 "(default: NAME).")
+@click.password_option(help="The password (asked for when not given).")
+@workspace_option
+@handles_errors
+def user_add_cmd(name: str, role: str, rep_name: str | None, password: str,
+                 workspace: str | None) -> None:
+    """Add a user: tierwise user add 张伟 --role rep"""
+    from tierwise import users
+
+    with Workspace(workspace) as ws:
+        user = users.add_user(ws.appdb, name, role, password, rep_name=rep_name)
+        users.audit(ws.appdb, current_cli_user(), "user", user.name, f"added as {role}")
+        out.print(("已添加用户 " if is_zh(ws.language) else "Added user ")
+                  + f"{user.name} ({user.role})", highlight=False)
+
+
+@user_group.command("list")
+@workspace_option
+@handles_errors
+def user_list_cmd(workspace: str | None) -> None:
+    from tierwise import users
+
+    with Workspace(workspace) as ws:
+        table = Table()
+        for header in ("name", "role", "rep_name", "active"):
+            table.add_column(header)
+        for u in users.list_users(ws.appdb):
+            table.add_row(u.name, u.role, u.owner_scope or "", "yes" if u.active else "no")
+        out.print(table)
+
+
+@user_group.command("token")
+@click.argument("name")
+@click.option("--label", default="cli", show_default=True, help="What the token is for.")
+@workspace_option
+@handles_errors
+def user_token_cmd(name: str, label: str, workspace: str | None) -> None:
+    """Create a personal API token for a user (printed once):
+    curl -H "Authorization: Bearer TOKEN" http://127.0.0.1:8000/api/v1/customers"""
+    from tierwise import users
+
+    with Workspace(workspace) as ws:
+        token = users.create_token(ws.appdb, users.get_user(ws.appdb, name), label)
+        users.audit(ws.appdb, current_cli_user(), "token", name, label)
+        click.echo(token)
+
+
+def current_cli_user() -> str:
+    from tierwise.workspace import current_user
+
+    return current_user()
+
+
 @main.command("demo")
 @click.argument("directory", type=click.Path(file_okay=False), default="tierwise-demo")
 @click.option("--customers", "n_customers", type=int, default=2000, show_default=True)

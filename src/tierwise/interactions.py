@@ -76,3 +76,13 @@ def log_interaction(con: duckdb.DuckDBPyConnection, customer_id: str, kind: str,
         con.execute("ROLLBACK")
         raise
     return Logged(interaction_id, customer_id, canonical, date, created)
+
+
+def customer_interactions(con: duckdb.DuckDBPyConnection, customer_id: str,
+                          limit: int = 50) -> list[dict[str, object]]:
+    """A customer's interactions, newest first."""
+    rows = con.execute("SELECT date, type, satisfaction, note FROM interactions "
+                       "WHERE customer_id = ? ORDER BY date DESC, interaction_id LIMIT ?",
+                       [customer_id, limit])
+    names = [d[0] for d in rows.description or []]
+    return [dict(zip(names, row, strict=True)) for row in rows.fetchall()]

@@ -6,6 +6,7 @@ app); it wires the stages together and holds no grading logic of its own.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import datetime as dt
 import getpass
@@ -25,6 +26,7 @@ import sqlalchemy as sa
 from ruamel.yaml import YAML
 
 from tierwise import history, owners, store, webhooks
+from tierwise.appdb import schema
 from tierwise.appdb.database import connect
 from tierwise.backtest import Backtest, backtest
 from tierwise.breakdown import Breakdown, breakdown
@@ -111,6 +113,7 @@ class Workspace:
                 f"create one with: tierwise init {self.root}")
         self.config: dict[str, Any] = dict(YAML(typ="safe").load(config_path) or {})
         self._store: duckdb.DuckDBPyConnection | None = None
+        self._sibling = False
 
     # -- creation and lifecycle -------------------------------------------------------
     @classmethod
@@ -135,7 +138,21 @@ class Workspace:
         _ = workspace.appdb
         return workspace
 
+    def sibling(self) -> Workspace:
+        """The same workspace for another thread: the same settings and app database, its own
+        DuckDB cursor (one DuckDB connection object must not serve two threads at once).
+        Closing a sibling closes only its cursor."""
+        other = copy.copy(self)
+        other._store = self.store().cursor()
+        other._sibling = True
+        return other
+
     def close(self) -> None:
+        if self._sibling:
+            if self._store is not None:
+                self._store.close()
+                self._store = None
+            return
         if self._store is not None:
             self._store.close()
             self._store = None
@@ -202,6 +219,40 @@ class Workspace:
         attributes = customer_attribute_columns(self.store())
         return load_policy_text(text, source=source, attributes=attributes), text
 
+    def save_policy(self, text: str, *, user: str | None = None) -> Policy:
+        """Validate a policy text and make it the workspace's: written to policy.yaml (the
+        config is pointed at it if it named a preset or another file), and kept as a version
+        in the app database. Nothing is written when the text is not a valid policy."""
+        attributes = customer_attribute_columns(self.store())
+        policy = load_policy_text(text, source="policy.yaml", attributes=attributes)
+        target = self.root / "policy.yaml"
+        staging = target.with_suffix(".yaml.tmp")
+        staging.write_text(text, encoding="utf-8")
+        os.replace(staging, target)
+        if self.config.get("policy") != "policy.yaml":
+            self._set_config("policy", "policy.yaml")
+        with self.appdb.begin() as connection:
+            connection.execute(schema.policy_versions.insert().values(
+                policy_name=policy.name, policy_hash=policy.hash, text=text,
+                saved_at=dt.datetime.now(dt.UTC), saved_by=user or current_user()))
+        return policy
+
+    def policy_versions(self) -> list[dict[str, Any]]:
+        t = schema.policy_versions
+        with self.appdb.connect() as connection:
+            rows = connection.execute(sa.select(t).order_by(t.c.id.desc())).mappings()
+            return [dict(row) for row in rows]
+
+    def _set_config(self, key: str, value: Any) -> None:
+        """Change one top-level setting of tierwise.yaml, keeping its comments."""
+        path = self.root / CONFIG_NAME
+        yaml = YAML()
+        data = yaml.load(path)
+        data[key] = value
+        with path.open("w", encoding="utf-8") as handle:
+            yaml.dump(data, handle)
+        self.config[key] = value
+
     # -- stages -----------------------------------------------------------------------
     def import_files(self, kind: Kind, paths: Sequence[str | Path], *,
                      column_map: dict[str, str] | None = None, strict: bool = False,
@@ -245,8 +296,9 @@ class Workspace:
         """Tasks the runs derived (tierwise.tasks), open ones by default."""
         return list_tasks(self.appdb, owner=owner, kind=kind, status=status)
 
-    def task_done(self, task_id: int, note: str | None = None) -> Task:
-        return mark_done(self.appdb, task_id, note=note, user=current_user())
+    def task_done(self, task_id: int, note: str | None = None, *,
+                  user: str | None = None) -> Task:
+        return mark_done(self.appdb, task_id, note=note, user=user or current_user())
 
     def import_reps(self, path: str | Path) -> owners.RepsImport:
         """Load the reps table from a CSV or Excel file (tierwise.owners.read_reps)."""
@@ -346,7 +398,7 @@ class Workspace:
         return pq.read_table(path)
 
     def override(self, customer_id: str, tier: str, *, reason: str,
-                 until: dt.date | None = None) -> int:
+                 until: dt.date | None = None, user: str | None = None) -> int:
         """Record a manual tier for a customer; it applies from the next run on."""
         in_store = self.store().execute(
             "SELECT count(*) FROM customers WHERE customer_id = ?", [customer_id]).fetchone()
@@ -356,10 +408,10 @@ class Workspace:
                                  "nor in any run")
         policy, _ = self.policy()
         return history.add_override(self.appdb, customer_id, tier, reason=reason, until=until,
-                                    user=current_user(), policy=policy)
+                                    user=user or current_user(), policy=policy)
 
-    def remove_override(self, customer_id: str) -> int:
-        return history.remove_overrides(self.appdb, customer_id, user=current_user())
+    def remove_override(self, customer_id: str, *, user: str | None = None) -> int:
+        return history.remove_overrides(self.appdb, customer_id, user=user or current_user())
 
     # -- explaining and reporting -----------------------------------------------------
     def explanations(self, run_id: int | None = None, *, tier: str | None = None,
@@ -395,15 +447,19 @@ class Workspace:
         return found
 
     def export(self, path: str | Path, run_id: int | None = None, *,
-               lang: str | None = None) -> int:
-        """Write the seed-001 grading table (.xlsx or .csv); returns the number of rows."""
+               lang: str | None = None, customer_ids: set[str] | None = None) -> int:
+        """Write the seed-001 grading table (.xlsx or .csv); returns the number of rows.
+        ``customer_ids`` limits it to those customers (a filtered list, a rep's own)."""
         lang = lang or self.language
         record = self.run(run_id)
         snapshot = self.assignments(record.id)
         columns = columns_for(record.policy, snapshot.column_names, lang)
         changes = dict(zip(snapshot["customer_id"].to_pylist(), snapshot["change"].to_pylist(),
                            strict=True))
-        ordered = sorted(self.explanations(record.id, lang=lang),
+        chosen = self.explanations(record.id, lang=lang)
+        if customer_ids is not None:
+            chosen = (e for e in chosen if e.customer_id in customer_ids)
+        ordered = sorted(chosen,
                          key=lambda e: (record.policy.rank(e.tier),
                                         -(e.metrics.get("annual_spend") or 0.0),
                                         e.customer_id))

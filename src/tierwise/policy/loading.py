@@ -9,7 +9,7 @@ from typing import Any
 
 from pydantic import ValidationError
 from ruamel.yaml import YAML
-from ruamel.yaml.error import MarkedYAMLError
+from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
 from tierwise.errors import ExpressionError, PolicyError
 from tierwise.policy.expr import check_rule, parse_rule
@@ -129,6 +129,8 @@ def _read_yaml(text: str, source: str) -> Any:
         mark = error.problem_mark
         line = f"line {mark.line + 1}: " if mark is not None else ""
         raise PolicyError([f"{line}not valid YAML: {error.problem}"], source=source) from None
+    except YAMLError as error:      # e.g. a control character: ReaderError names its place
+        raise PolicyError([f"not valid YAML: {error}"], source=source) from None
     if not isinstance(data, Mapping):
         raise PolicyError(
             ["a policy is a YAML mapping with at least 'name' and 'tiers'"], source=source

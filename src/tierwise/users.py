@@ -1,0 +1,258 @@
+"""Who may do what: users with roles, sessions, personal API tokens, the login limit and the
+audit log, all in the app database.
+
+Roles: ``admin`` (everything), ``manager`` (all customers, overrides, runs) and ``rep`` (only
+the customers they own: a rep's ``rep_name`` is the owner name their accounts carry,
+their user name unless set). Passwords are hashed with Argon2id (argon2-cffi); session and
+API tokens are random 256-bit strings stored only as SHA-256 digests, so a copy of the
+database gives no way in.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import secrets
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import sqlalchemy as sa
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+
+from tierwise.appdb import schema
+from tierwise.errors import TierwiseError
+
+Role = Literal["admin", "manager", "rep"]
+ROLES: tuple[Role, ...] = ("admin", "manager", "rep")
+SESSION_HOURS = 12
+LOGIN_WINDOW = dt.timedelta(minutes=15)
+LOGIN_FAILURES_ALLOWED = 5          # per user name and per client address, in the window
+MIN_PASSWORD_LENGTH = 8
+
+_hasher = PasswordHasher()
+
+
+class LoginError(TierwiseError):
+    """Wrong name or password, or too many failed attempts."""
+
+
+@dataclass(frozen=True)
+class User:
+    id: int
+    name: str
+    role: Role
+    rep_name: str | None
+    active: bool = True
+
+    @property
+    def sees_all(self) -> bool:
+        """Admins and managers see every customer; a rep only the accounts they own."""
+        return self.role in ("admin", "manager")
+
+    @property
+    def owner_scope(self) -> str | None:
+        """The owner name a rep's customers carry; None when the user sees everyone."""
+        return None if self.sees_all else (self.rep_name or self.name)
+
+    def may(self, action: str) -> bool:
+        """override, run, policy, import, users: what the role allows beyond reading."""
+        allowed = {"admin": {"override", "run", "policy", "import", "users", "log", "tasks"},
+                   "manager": {"override", "run", "import", "log", "tasks"},
+                   "rep": {"log", "tasks"}}
+        return action in allowed[self.role]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"id": self.id, "name": self.name, "role": self.role,
+                "rep_name": self.owner_scope}
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def _digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def _user(row: Any) -> User:
+    return User(id=row.id, name=row.name, role=row.role, rep_name=row.rep_name,
+                active=row.active)
+
+
+def _check_password(password: str) -> None:
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise TierwiseError(f"a password needs at least {MIN_PASSWORD_LENGTH} characters")
+
+
+def add_user(engine: sa.Engine, name: str, role: str, password: str, *,
+             rep_name: str | None = None) -> User:
+    if role not in ROLES:
+        raise TierwiseError(f"unknown role {role!r}; roles: {', '.join(ROLES)}")
+    name = name.strip()
+    if not name:
+        raise TierwiseError("a user needs a name")
+    _check_password(password)
+    t = schema.users
+    with engine.begin() as connection:
+        if connection.execute(sa.select(t.c.id).where(t.c.name == name)).first():
+            raise TierwiseError(f"user {name!r} exists already")
+        connection.execute(t.insert().values(
+            name=name, role=role, rep_name=rep_name, password_hash=_hasher.hash(password),
+            active=True, created_at=_now()))
+    return get_user(engine, name)
+
+
+def get_user(engine: sa.Engine, name: str) -> User:
+    t = schema.users
+    with engine.connect() as connection:
+        row = connection.execute(sa.select(t).where(t.c.name == name)).first()
+    if row is None:
+        raise TierwiseError(f"no user {name!r}")
+    return _user(row)
+
+
+def list_users(engine: sa.Engine) -> list[User]:
+    with engine.connect() as connection:
+        return [_user(r) for r in connection.execute(
+            sa.select(schema.users).order_by(schema.users.c.name))]
+
+
+def has_users(engine: sa.Engine) -> bool:
+    with engine.connect() as connection:
+        return connection.execute(sa.select(sa.func.count()).select_from(
+            schema.users)).scalar_one() > 0
+
+
+def set_password(engine: sa.Engine, name: str, password: str) -> None:
+    _check_password(password)
+    t = schema.users
+    with engine.begin() as connection:
+        done = connection.execute(t.update().where(t.c.name == name).values(
+            password_hash=_hasher.hash(password)))
+        if done.rowcount == 0:
+            raise TierwiseError(f"no user {name!r}")
+
+
+def authenticate(engine: sa.Engine, name: str, password: str, *, client: str) -> User:
+    """The user whose password this is; LoginError otherwise. After five failures in 15
+    minutes for the name or the client address, every attempt fails until the window
+    passes (and a correct password then still counts as blocked)."""
+    attempts = schema.login_attempts
+    since = _now() - LOGIN_WINDOW
+    with engine.begin() as connection:
+        failures = connection.execute(
+            sa.select(sa.func.count()).select_from(attempts).where(
+                attempts.c.at >= since, attempts.c.ok.is_(False),
+                sa.or_(attempts.c.name == name, attempts.c.client == client))).scalar_one()
+        if failures >= LOGIN_FAILURES_ALLOWED:
+            connection.execute(attempts.insert().values(name=name, client=client, at=_now(),
+                                                        ok=False))
+            raise LoginError("too many failed logins: wait 15 minutes")
+        row = connection.execute(sa.select(schema.users).where(
+            schema.users.c.name == name, schema.users.c.active.is_(True))).first()
+        ok = row is not None and _verify(row.password_hash, password)
+        connection.execute(attempts.insert().values(name=name, client=client, at=_now(),
+                                                    ok=ok))
+        if row is not None and ok and _hasher.check_needs_rehash(row.password_hash):
+            connection.execute(schema.users.update().where(schema.users.c.id == row.id)
+                               .values(password_hash=_hasher.hash(password)))
+    if not ok or row is None:
+        raise LoginError("wrong user name or password")
+    return _user(row)
+
+
+def _verify(stored: str, password: str) -> bool:
+    try:
+        return _hasher.verify(stored, password)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+# -- sessions (cookies) and API tokens ------------------------------------------------------
+
+@dataclass(frozen=True)
+class Session:
+    token: str           # the cookie value; only its digest is stored
+    csrf: str            # the form token that must come back with every POST
+    user: User
+
+
+def start_session(engine: sa.Engine, user: User) -> Session:
+    token, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
+    with engine.begin() as connection:
+        connection.execute(schema.sessions.insert().values(
+            token_hash=_digest(token), user_id=user.id, csrf=csrf, created_at=_now(),
+            expires_at=_now() + dt.timedelta(hours=SESSION_HOURS)))
+    return Session(token, csrf, user)
+
+
+def session_of(engine: sa.Engine, token: str | None) -> Session | None:
+    if not token:
+        return None
+    s, u = schema.sessions, schema.users
+    with engine.connect() as connection:
+        row = connection.execute(
+            sa.select(s.c.csrf, s.c.expires_at, u).join(u, u.c.id == s.c.user_id)
+            .where(s.c.token_hash == _digest(token))).first()
+    if row is None or not row.active or _aware(row.expires_at) < _now():
+        return None
+    return Session(token, row.csrf, _user(row))
+
+
+def end_session(engine: sa.Engine, token: str) -> None:
+    with engine.begin() as connection:
+        connection.execute(schema.sessions.delete().where(
+            schema.sessions.c.token_hash == _digest(token)))
+
+
+def create_token(engine: sa.Engine, user: User, label: str) -> str:
+    """A personal API token (shown once): ``Authorization: Bearer tw_…``."""
+    token = "tw_" + secrets.token_urlsafe(32)
+    with engine.begin() as connection:
+        connection.execute(schema.api_tokens.insert().values(
+            token_hash=_digest(token), user_id=user.id, label=label, created_at=_now()))
+    return token
+
+
+def token_user(engine: sa.Engine, token: str) -> User | None:
+    k, u = schema.api_tokens, schema.users
+    with engine.begin() as connection:
+        row = connection.execute(sa.select(k.c.id.label("token_id"), u).join(
+            u, u.c.id == k.c.user_id).where(k.c.token_hash == _digest(token),
+                                            k.c.revoked_at.is_(None))).first()
+        if row is None or not row.active:
+            return None
+        connection.execute(k.update().where(k.c.id == row.token_id).values(
+            last_used_at=_now()))
+    return _user(row)
+
+
+def _aware(value: dt.datetime) -> dt.datetime:
+    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+
+
+# -- audit log ------------------------------------------------------------------------------
+
+def audit(engine: sa.Engine, user: str, action: str, target: str = "", detail: str = "") -> None:
+    """Record a login, override, policy change, import or export (who, what, when)."""
+    with engine.begin() as connection:
+        connection.execute(schema.audit_log.insert().values(
+            at=_now(), user=user, action=action, target=target[:256], detail=detail))
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    at: dt.datetime
+    user: str
+    action: str
+    target: str
+    detail: str
+
+
+def audit_entries(engine: sa.Engine, limit: int = 100) -> list[AuditEntry]:
+    t = schema.audit_log
+    with engine.connect() as connection:
+        rows = connection.execute(sa.select(t.c.at, t.c.user, t.c.action, t.c.target,
+                                            t.c.detail).order_by(t.c.id.desc()).limit(limit))
+        return [AuditEntry(*row) for row in rows]

@@ -1,0 +1,81 @@
+"""The FastAPI application: the API router, the pages, static files, and JSON errors."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI, HTTPException, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+
+from tierwise.errors import InputError, PolicyError, RunNotFound, TierwiseError
+from tierwise.web.api import router as api_router
+from tierwise.web.context import Forbidden, Server
+from tierwise.web.pages import error_page, plotly_js
+from tierwise.web.pages import router as pages_router
+
+STATIC = Path(__file__).parent / "static"
+
+
+def create_app(root: str | Path) -> FastAPI:
+    """The app over the workspace at ``root`` (its app database: SQLite by default, or
+    TIERWISE_DATABASE_URL)."""
+    server = Server(Path(root))
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+        server.close()
+
+    app = FastAPI(title="tierwise", version="1", lifespan=lifespan,
+                  description="Customer tiering (客户分级): runs, customers, explanations, "
+                              "history, overrides, tasks, interactions, policy, imports.")
+    app.state.server = server
+    app.include_router(api_router)
+    app.include_router(pages_router)
+    # Before the static mount, which would otherwise answer for the whole /static path.
+    app.add_api_route("/static/plotly.min.js", plotly_js, include_in_schema=False)
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    _errors(app)
+    return app
+
+
+def _error(status: int, message: str, field: str | None = None) -> JSONResponse:
+    return JSONResponse({"error": {"message": message, "field": field}}, status_code=status)
+
+
+def _wants_json(request: Request) -> bool:
+    return request.url.path.startswith("/api/")
+
+
+def _errors(app: FastAPI) -> None:
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, error: RequestValidationError) -> Response:
+        first = error.errors()[0] if error.errors() else {}
+        where = ".".join(str(p) for p in first.get("loc", ()) if p not in ("body", "query",
+                                                                          "path", "form"))
+        return _error(422, str(first.get("msg", "invalid request")), where or None)
+
+    @app.exception_handler(HTTPException)
+    async def http(request: Request, error: HTTPException) -> Response:
+        if error.status_code == 401 and not _wants_json(request):
+            return RedirectResponse(f"/login?next={request.url.path}", status_code=303)
+        if not _wants_json(request):
+            return error_page(request, error.status_code, str(error.detail))
+        return _error(error.status_code, str(error.detail))
+
+    @app.exception_handler(TierwiseError)
+    async def domain(request: Request, error: TierwiseError) -> Response:
+        status = (404 if isinstance(error, RunNotFound) else
+                  403 if isinstance(error, Forbidden) else 400)
+        field: Any = getattr(error, "column", None) if isinstance(error, InputError) else None
+        message = str(error)
+        if isinstance(error, PolicyError):
+            message = "; ".join(error.problems) if getattr(error, "problems", None) else message
+        if not _wants_json(request):
+            return error_page(request, status, message)
+        return _error(status, message, field)

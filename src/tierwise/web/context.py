@@ -1,0 +1,132 @@
+"""What every request works with: the workspace (one DuckDB cursor per thread), the signed-in
+user, the language, and the background runs. Shared by the API and the pages."""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+import traceback
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from fastapi import HTTPException, Request
+
+from tierwise import users
+from tierwise.errors import TierwiseError
+from tierwise.workspace import Workspace
+
+SESSION_COOKIE = "tw_session"
+LANG_COOKIE = "tw_lang"
+
+
+class Forbidden(TierwiseError):
+    """The signed-in user's role does not allow this, or the customer is not theirs."""
+
+
+@dataclass
+class Job:
+    """A grading run started from the web: it runs in its own thread, so the server keeps
+    answering; its state is polled."""
+
+    id: str
+    started_by: str
+    as_of: dt.date | None
+    status: str = "running"            # running | done | failed
+    started_at: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC))
+    finished_at: dt.datetime | None = None
+    run_id: int | None = None
+    error: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        elapsed = ((self.finished_at or dt.datetime.now(dt.UTC)) - self.started_at)
+        return {"id": self.id, "status": self.status, "run_id": self.run_id,
+                "error": self.error, "started_by": self.started_by,
+                "as_of": self.as_of.isoformat() if self.as_of else None,
+                "seconds": round(elapsed.total_seconds(), 1)}
+
+
+class Server:
+    """The app's state: the workspace, per-thread siblings of it, and the jobs."""
+
+    def __init__(self, root: Path) -> None:
+        self.workspace = Workspace(root)
+        self._local = threading.local()
+        self.jobs: dict[str, Job] = {}
+        self._run_lock = threading.Lock()
+
+    def ws(self) -> Workspace:
+        """This thread's view of the workspace (its own DuckDB cursor)."""
+        sibling = getattr(self._local, "ws", None)
+        if sibling is None:
+            sibling = self.workspace.sibling()
+            self._local.ws = sibling
+        return sibling
+
+    def start_run(self, user: users.User, as_of: dt.date | None) -> Job:
+        """Grade in a thread; one run at a time (a second start while one runs is refused)."""
+        if not self._run_lock.acquire(blocking=False):
+            raise TierwiseError("a run is in progress; wait for it to finish")
+        job = Job(uuid.uuid4().hex[:12], user.name, as_of)
+        self.jobs[job.id] = job
+
+        def work() -> None:
+            ws = self.workspace.sibling()
+            try:
+                summary = ws.grade(as_of=as_of)
+                job.run_id, job.status = summary.run_id, "done"
+            except Exception as error:       # shown to the user; the run was not written
+                job.status = "failed"
+                job.error = str(error) if isinstance(error, TierwiseError) else (
+                    f"{type(error).__name__}: {error}")
+                traceback.print_exc()
+            finally:
+                job.finished_at = dt.datetime.now(dt.UTC)
+                ws.close()
+                self._run_lock.release()
+
+        threading.Thread(target=work, name=f"run-{job.id}", daemon=True).start()
+        return job
+
+    def close(self) -> None:
+        self.workspace.close()
+
+
+def server_of(request: Request) -> Server:
+    server: Server = request.app.state.server
+    return server
+
+
+def language(request: Request) -> str:
+    """?lang=, else the cookie, else the browser's Accept-Language, else Chinese."""
+    chosen = request.query_params.get("lang") or request.cookies.get(LANG_COOKIE)
+    if chosen in ("zh", "en"):
+        return chosen
+    accepted = request.headers.get("accept-language", "").lower()
+    first = accepted.split(",")[0].strip()
+    return "en" if first.startswith("en") else "zh"
+
+
+def signed_in(request: Request, *, api: bool) -> tuple[users.User, users.Session | None]:
+    """The user of a bearer token or a session cookie; 401 otherwise. A write through the
+    API with a session cookie must carry the session's CSRF token in X-CSRF-Token."""
+    engine = server_of(request).workspace.appdb
+    header = request.headers.get("authorization", "")
+    if header.lower().startswith("bearer "):
+        user = users.token_user(engine, header[7:].strip())
+        if user is None:
+            raise HTTPException(401, "invalid or revoked API token")
+        return user, None
+    session = users.session_of(engine, request.cookies.get(SESSION_COOKIE))
+    if session is None:
+        raise HTTPException(401, "sign in, or send an API token (Authorization: Bearer …)")
+    writes = api and request.method not in ("GET", "HEAD", "OPTIONS")
+    if writes and request.headers.get("x-csrf-token") != session.csrf:
+        raise HTTPException(403, "missing or wrong X-CSRF-Token")
+    return session.user, session
+
+
+def require(user: users.User, action: str) -> None:
+    if not user.may(action):
+        raise Forbidden(f"a {user.role} may not {action}")

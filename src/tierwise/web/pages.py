@@ -1,0 +1,457 @@
+"""Server-rendered pages (Jinja): the same library calls as the API, as HTML forms.
+
+Every form carries the session's CSRF token; every page is behind the sign-in, and a rep's
+pages show only the customers they own.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import tempfile
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, File, Form, HTTPException, Request, UploadFile
+from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
+from fastapi.templating import Jinja2Templates
+
+from tierwise import formatting, users
+from tierwise.customers import WARNINGS, CustomerFilter, list_customers, visible, warned_customers
+from tierwise.errors import RunNotFound, TierwiseError
+from tierwise.grading import snapshot_path
+from tierwise.history import overrides_for
+from tierwise.ingest import KINDS
+from tierwise.ingest.preview import preview
+from tierwise.interactions import customer_interactions
+from tierwise.lifecycle import STAGES, stage_label
+from tierwise.policy.loading import load_policy_text
+from tierwise.store import customer_attribute_columns
+from tierwise.tasks import KINDS as TASK_KINDS
+from tierwise.vocabulary import INTERACTION_LABELS, interaction_label, metric_label
+from tierwise.web.context import (
+    LANG_COOKIE,
+    SESSION_COOKIE,
+    language,
+    require,
+    server_of,
+    signed_in,
+)
+from tierwise.web.text import word
+from tierwise.workspace import Workspace
+
+router = APIRouter(include_in_schema=False)
+templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
+templates.env.globals.update(money=formatting.money, share=formatting.share,
+                             value=formatting.value, stage_label=stage_label,
+                             metric_label=metric_label, interaction_label=interaction_label)
+
+
+class Page:
+    """What a page handler needs: the request, user, session, language and workspace."""
+
+    def __init__(self, request: Request) -> None:
+        self.request = request
+        self.user, session = signed_in(request, api=False)
+        self.csrf = session.csrf if session else ""
+        self.lang = language(request)
+        self.ws: Workspace = server_of(request).ws()
+
+    def render(self, template: str, status: int = 200, **values: Any) -> HTMLResponse:
+        lang = self.lang
+        response = templates.TemplateResponse(self.request, template, {
+            "user": self.user, "csrf": self.csrf, "lang": lang,
+            "t": lambda key, **v: word(key, lang, **v), "path": self.request.url.path,
+            **values}, status_code=status)
+        if self.request.query_params.get("lang") in ("zh", "en"):
+            response.set_cookie(LANG_COOKIE, lang, max_age=365 * 86400, samesite="lax")
+        return response
+
+    async def form(self) -> dict[str, Any]:
+        """The posted form, after checking its CSRF token."""
+        data = await self.request.form()
+        if data.get("csrf") != self.csrf:
+            raise HTTPException(403, "the form is stale or forged (CSRF); reload the page")
+        return {k: v for k, v in data.items()}
+
+    def labels(self) -> dict[str, str]:
+        try:
+            return {t.key: t.display(self.lang) for t in self.ws.run().policy.tiers}
+        except TierwiseError:
+            policy, _ = self.ws.policy()
+            return {t.key: t.display(self.lang) for t in policy.tiers}
+
+
+PageDep = Annotated[Page, Depends(Page)]
+
+
+def error_page(request: Request, status: int, message: str) -> Response:
+    lang = language(request)
+    return templates.TemplateResponse(request, "error.html", {
+        "user": None, "csrf": "", "lang": lang, "path": request.url.path,
+        "t": lambda key, **v: word(key, lang, **v), "status": status, "message": message},
+        status_code=status)
+
+
+def plotly_js() -> FileResponse:
+    """plotly.js from the installed plotly package: no CDN."""
+    from tierwise.charts import plotly_js_path
+
+    return FileResponse(plotly_js_path(), media_type="text/javascript",
+                        headers={"Cache-Control": "public, max-age=86400"})
+
+
+# -- sign in and out ---------------------------------------------------------------------------
+
+@router.get("/login", response_class=HTMLResponse)
+def login_form(request: Request, next: str = "/") -> Response:
+    lang = language(request)
+    return templates.TemplateResponse(request, "login.html", {
+        "user": None, "csrf": "", "lang": lang, "path": "/login", "next": _safe_next(next),
+        "t": lambda key, **v: word(key, lang, **v), "error": None})
+
+
+@router.post("/login", response_class=HTMLResponse)
+def login(request: Request, name: Annotated[str, Form()], password: Annotated[str, Form()],
+          next: Annotated[str, Form()] = "/") -> Response:
+    engine = server_of(request).workspace.appdb
+    client = request.client.host if request.client else "unknown"
+    lang = language(request)
+    try:
+        user = users.authenticate(engine, name, password, client=client)
+    except users.LoginError as error:
+        users.audit(engine, name, "login failed", client, str(error))
+        message = word("wrong_login", lang) if "wrong" in str(error) else str(error)
+        return templates.TemplateResponse(request, "login.html", {
+            "user": None, "csrf": "", "lang": lang, "path": "/login", "next": _safe_next(next),
+            "t": lambda key, **v: word(key, lang, **v), "error": message}, status_code=401)
+    session = users.start_session(engine, user)
+    users.audit(engine, user.name, "login", client)
+    response = RedirectResponse(_safe_next(next), status_code=303)
+    response.set_cookie(SESSION_COOKIE, session.token, httponly=True, samesite="lax",
+                        secure=request.url.scheme == "https",
+                        max_age=users.SESSION_HOURS * 3600)
+    return response
+
+
+def _safe_next(target: str) -> str:
+    """Only a path on this site: never an open redirect."""
+    return target if target.startswith("/") and not target.startswith("//") else "/"
+
+
+@router.post("/logout")
+async def logout(page: PageDep) -> Response:
+    await page.form()
+    token = page.request.cookies.get(SESSION_COOKIE)
+    if token:
+        users.end_session(page.ws.appdb, token)
+    response = RedirectResponse("/login", status_code=303)
+    response.delete_cookie(SESSION_COOKIE)
+    return response
+
+
+# -- dashboard --------------------------------------------------------------------------------
+
+@router.get("/", response_class=HTMLResponse)
+def dashboard(page: PageDep) -> Response:
+    from tierwise import charts
+    from tierwise import dashboard as data
+
+    try:
+        board = data.dashboard(page.ws, owner=page.user.owner_scope, lang=page.lang)
+    except RunNotFound:
+        return page.render("dashboard.html", board=None, figures={})
+    lang = page.lang
+    figures = {
+        "distribution": charts.distribution_figure(board.distribution, lang),
+        "pareto": charts.pareto_figure(board.pareto, lang),
+        "migration": (charts.migration_figure(board.migration, lang)
+                      if board.migration else None),
+        "history": charts.history_figure(board.history, lang),
+        "work": charts.work_figure(board.work, lang),
+    }
+    return page.render("dashboard.html", board=board,
+                       figures={k: charts.figure_div(f, div_id=f"chart-{k}")
+                                for k, f in figures.items() if f is not None})
+
+
+# -- customers --------------------------------------------------------------------------------
+
+def _customer_filter(request: Request) -> CustomerFilter:
+    q = request.query_params
+
+    def text(name: str) -> str | None:
+        return q.get(name) or None
+
+    def number(name: str, default: int) -> int:
+        try:
+            return max(1, int(q.get(name, default)))
+        except ValueError:
+            return default
+
+    warning = text("warning")
+    return CustomerFilter(tier=text("tier"), stage=text("stage"), owner=text("owner"),
+                          industry=text("industry"), region=text("region"),
+                          warning=warning if warning in WARNINGS else None,
+                          search=text("q"), sort=q.get("sort") or "tier",
+                          page=number("page", 1), per_page=min(number("per_page", 50), 500))
+
+
+@router.get("/customers", response_class=HTMLResponse)
+def customers(page: PageDep) -> Response:
+    ws = page.ws
+    try:
+        record = ws.run()
+    except RunNotFound:
+        return page.render("customers.html", record=None, found=None, flt=CustomerFilter())
+    flt = _customer_filter(page.request)
+    warned = warned_customers(ws.appdb, flt.warning, dt.date.today()) if flt.warning else None
+    found = list_customers(ws.store(), str(snapshot_path(ws.runs_dir, record.id)),
+                           record.policy.keys, flt, scope=page.user.owner_scope,
+                           warned=warned, facets=True)
+    query = {k: v for k, v in page.request.query_params.items() if k not in ("page", "lang")}
+    return page.render("customers.html", record=record, found=found, flt=flt,
+                       labels=page.labels(), stages=list(STAGES), warnings=WARNINGS,
+                       query=query)
+
+
+@router.get("/customers.xlsx")
+def customers_export(page: PageDep) -> Response:
+    """The filtered list as the seed-001 grading table (Excel), within the reader's scope."""
+    ws = page.ws
+    record = ws.run()
+    flt = _customer_filter(page.request)
+    warned = warned_customers(ws.appdb, flt.warning, dt.date.today()) if flt.warning else None
+    ids: list[str] = []
+    number = 1
+    while True:
+        chunk = list_customers(ws.store(), str(snapshot_path(ws.runs_dir, record.id)),
+                               record.policy.keys,
+                               CustomerFilter(**{**flt.__dict__, "page": number,
+                                                 "per_page": 500}),
+                               scope=page.user.owner_scope, warned=warned)
+        ids += [r["customer_id"] for r in chunk.rows]
+        if number >= chunk.pages:
+            break
+        number += 1
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "customers.xlsx"
+        ws.export(path, record.id, lang=page.lang, customer_ids=set(ids))
+        content = path.read_bytes()
+    users.audit(ws.appdb, page.user.name, "export", f"run {record.id}",
+                f"{len(ids)} customers")
+    name = "客户分级表.xlsx" if page.lang == "zh" else "customer-tiers.xlsx"
+    return Response(content, media_type="application/vnd.openxmlformats-officedocument."
+                    "spreadsheetml.sheet", headers={
+                        "Content-Disposition": f"attachment; filename*=UTF-8''"
+                        f"{_quote(name)}"})
+
+
+def _quote(name: str) -> str:
+    from urllib.parse import quote
+
+    return quote(name)
+
+
+@router.get("/customers/{customer_id}", response_class=HTMLResponse)
+def customer(customer_id: str, page: PageDep) -> Response:
+    ws = page.ws
+    if not visible(ws.store(), customer_id, page.user.owner_scope):
+        raise HTTPException(404, word("not_found", page.lang) + f" {customer_id}")
+    found = ws.explain(customer_id, lang=page.lang)
+    labels = page.labels()
+    open_tasks = [t for t in ws.tasks() if t.customer_id == customer_id]
+    return page.render("customer.html", e=found, labels=labels,
+                       tasks=[(t, t.describe(page.lang, labels)) for t in open_tasks],
+                       interactions=customer_interactions(ws.store(), customer_id),
+                       interaction_types=list(INTERACTION_LABELS),
+                       tiers=list(labels.items()), today=dt.date.today(),
+                       overrides=list(reversed(overrides_for(ws.appdb, customer_id))))
+
+
+@router.post("/customers/{customer_id}/interactions")
+async def customer_log(customer_id: str, page: PageDep) -> Response:
+    form = await page.form()
+    require(page.user, "log")
+    ws = page.ws
+    if not visible(ws.store(), customer_id, page.user.owner_scope):
+        raise HTTPException(404, word("not_found", page.lang))
+    satisfaction = float(form["satisfaction"]) if form.get("satisfaction") else None
+    day = dt.date.fromisoformat(form["date"]) if form.get("date") else None
+    ws.log_interaction(customer_id, str(form.get("type") or ""), date=day,
+                       note=str(form.get("note") or "") or None, satisfaction=satisfaction)
+    return RedirectResponse(f"/customers/{customer_id}#interactions", status_code=303)
+
+
+@router.post("/customers/{customer_id}/override")
+async def customer_override(customer_id: str, page: PageDep) -> Response:
+    form = await page.form()
+    require(page.user, "override")
+    ws = page.ws
+    if not visible(ws.store(), customer_id, page.user.owner_scope):
+        raise HTTPException(404, word("not_found", page.lang))
+    if form.get("remove"):
+        ws.remove_override(customer_id, user=page.user.name)
+        users.audit(ws.appdb, page.user.name, "override", customer_id, "removed")
+    else:
+        until = dt.date.fromisoformat(form["until"]) if form.get("until") else None
+        ws.override(customer_id, str(form.get("tier") or ""),
+                    reason=str(form.get("reason") or "").strip() or _missing("reason"),
+                    until=until, user=page.user.name)
+        users.audit(ws.appdb, page.user.name, "override", customer_id,
+                    f"{form.get('tier')}: {form.get('reason')}")
+    return RedirectResponse(f"/customers/{customer_id}", status_code=303)
+
+
+def _missing(name: str) -> str:
+    raise TierwiseError(f"{name} is required")
+
+
+# -- tasks -------------------------------------------------------------------------------------
+
+@router.get("/tasks", response_class=HTMLResponse)
+def tasks(page: PageDep) -> Response:
+    ws, lang = page.ws, page.lang
+    q = page.request.query_params
+    kind = q.get("kind") if q.get("kind") in TASK_KINDS else None
+    owner = page.user.owner_scope or (q.get("owner") or None)
+    today = dt.date.today()
+    found = [t for t in ws.tasks(owner=owner, kind=kind)
+             if not q.get("overdue") or t.overdue(today)]
+    found.sort(key=lambda t: (not t.overdue(today), t.due_date, t.priority or 99))
+    labels = page.labels()
+    return page.render("tasks.html", tasks=[(t, t.describe(lang, labels)) for t in found[:500]],
+                       total=len(found), kinds=TASK_KINDS, kind=kind, owner=owner,
+                       overdue=bool(q.get("overdue")), today=today)
+
+
+@router.post("/tasks/{task_id}/done")
+async def task_done(task_id: int, page: PageDep) -> Response:
+    form = await page.form()
+    mine = [t for t in page.ws.tasks(owner=page.user.owner_scope) if t.id == task_id]
+    if not mine:
+        raise HTTPException(404, word("not_found", page.lang))
+    page.ws.task_done(task_id, str(form.get("note") or "") or None, user=page.user.name)
+    return RedirectResponse(str(form.get("back") or "/tasks"), status_code=303)
+
+
+# -- runs ----------------------------------------------------------------------------------------
+
+@router.get("/runs", response_class=HTMLResponse)
+def runs(page: PageDep) -> Response:
+    records = list(reversed(page.ws.runs()))
+    jobs = sorted(server_of(page.request).jobs.values(), key=lambda j: j.started_at,
+                  reverse=True)[:5]
+    q = page.request.query_params
+    diff = None
+    if q.get("a") and q.get("b"):
+        diff = page.ws.diff(int(q["a"]), int(q["b"]))
+        if page.user.owner_scope is not None:
+            owned = {r[0] for r in page.ws.store().execute(
+                "SELECT customer_id FROM customers WHERE owner = ?",
+                [page.user.owner_scope]).fetchall()}
+            diff = dataclasses.replace(
+                diff, moves=[m for m in diff.moves if m.customer_id in owned], matrix={})
+    return page.render("runs.html", records=records, jobs=jobs, diff=diff,
+                       labels=page.labels(), running=any(j.status == "running" for j in jobs))
+
+
+@router.post("/runs")
+async def start_run(page: PageDep) -> Response:
+    form = await page.form()
+    require(page.user, "run")
+    as_of = dt.date.fromisoformat(form["as_of"]) if form.get("as_of") else None
+    server_of(page.request).start_run(page.user, as_of)
+    users.audit(page.ws.appdb, page.user.name, "run", detail=f"as of {as_of or 'today'}")
+    return RedirectResponse("/runs", status_code=303)
+
+
+# -- policy ------------------------------------------------------------------------------------
+
+@router.get("/policy", response_class=HTMLResponse)
+def policy(page: PageDep) -> Response:
+    _chosen, text = page.ws.policy()
+    return page.render("policy.html", text=text, problems=None, what_if=None, saved=False,
+                       versions=page.ws.policy_versions()[:20], labels=page.labels())
+
+
+@router.post("/policy", response_class=HTMLResponse)
+async def policy_post(page: PageDep) -> Response:
+    form = await page.form()
+    text, action = str(form.get("text") or ""), str(form.get("action") or "check")
+    ws = page.ws
+    problems: list[str] = []
+    try:
+        load_policy_text(text, source="policy",
+                         attributes=customer_attribute_columns(ws.store()))
+    except TierwiseError as error:
+        problems = list(getattr(error, "problems", [str(error)]))
+    what_if, saved = None, False
+    if not problems and action == "preview":
+        with tempfile.TemporaryDirectory() as folder:
+            path = Path(folder) / "what-if.yaml"
+            path.write_text(text, encoding="utf-8")
+            what_if = ws.what_if(policy=str(path))
+    if not problems and action == "apply":
+        require(page.user, "policy")
+        saved_policy = ws.save_policy(text, user=page.user.name)
+        users.audit(ws.appdb, page.user.name, "policy", saved_policy.name, saved_policy.hash)
+        saved = True
+    return page.render("policy.html", text=text, problems=problems, what_if=what_if,
+                       saved=saved, versions=ws.policy_versions()[:20], labels=page.labels(),
+                       status=400 if problems else 200)
+
+
+# -- import ------------------------------------------------------------------------------------
+
+UPLOADS = "uploads"
+
+
+@router.get("/import", response_class=HTMLResponse)
+def import_page(page: PageDep) -> Response:
+    require(page.user, "import")
+    return page.render("import.html", kinds=KINDS, step="upload", result=None, preview=None)
+
+
+@router.post("/import", response_class=HTMLResponse)
+async def import_post(page: PageDep, file: Annotated[UploadFile | None, File()] = None) -> Response:
+    form = await page.form()
+    require(page.user, "import")
+    ws = page.ws
+    kind = str(form.get("kind") or "")
+    if kind not in KINDS:
+        raise TierwiseError(f"unknown kind {kind!r}")
+    folder = ws.root / UPLOADS
+    folder.mkdir(exist_ok=True)
+    if file is not None and file.filename:
+        # Step 1: keep the upload under the workspace, show how its columns map.
+        name = f"{dt.datetime.now():%Y%m%d-%H%M%S}-{Path(file.filename).name}"
+        path = folder / name
+        path.write_bytes(await file.read())
+        shown = preview(path, kind)
+        return page.render("import.html", kinds=KINDS, step="mapping", kind=kind,
+                           upload=name, preview=shown, result=None)
+    # Step 2: import the kept upload with the mapping as confirmed or fixed.
+    name = Path(str(form.get("upload") or "")).name
+    path = folder / name
+    if not name or not path.is_file():
+        raise TierwiseError("the uploaded file is gone; upload it again")
+    column_map = {str(k)[4:]: str(v) for k, v in form.items()
+                  if str(k).startswith("map:") and v}
+    result = ws.import_files(kind, [path], column_map=column_map)
+    users.audit(ws.appdb, page.user.name, "import", f"{kind}: {name}",
+                f"accepted {result.accepted}, updated {result.updated}, "
+                f"rejected {result.rejected}")
+    return page.render("import.html", kinds=KINDS, step="done", kind=kind, result=result,
+                       preview=None)
+
+
+@router.get("/import/rejects/{name}")
+def import_rejects(name: str, page: PageDep) -> Response:
+    require(page.user, "import")
+    folder = page.ws.rejects_dir.resolve()
+    path = (folder / name).resolve()
+    if path.parent != folder or not path.is_file():
+        raise HTTPException(404, word("not_found", page.lang))
+    return FileResponse(path, media_type="text/csv", filename=name)
+
