@@ -150,6 +150,8 @@ def test_an_upload_with_bad_rows_shows_the_rejects(site: tuple[str, Workspace], 
     page.click("#mapping-form button.primary")
     page.wait_for_selector("#import-result")
     assert page.locator("#rejected-count").inner_text() == "1"
+    assert "不是日期" in page.locator("#rejects").inner_text()      # the row and its reason
+    page.screenshot(path=screenshots_dir / "import-result.png", full_page=True)
     with page.expect_download() as download:
         page.click("text=下载被拒绝的行")
     saved = tmp_path / "rejects.csv"

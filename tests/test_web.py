@@ -86,6 +86,10 @@ def test_a_rep_sees_only_own_customers_everywhere(client: TestClient,
     assert tasks and {t["owner"] for t in tasks} == {"王芳"}
     assert client.post("/api/v1/customers/C1/interactions", headers=rep,
                        json={"type": "电话"}).status_code == 404
+    # Nor do the book's counts reach a rep through the runs or a what-if.
+    assert client.get("/api/v1/runs", headers=rep).json()[0]["tiers"] is None
+    assert client.post("/api/v1/policy/what-if", headers=rep,
+                       json={"text": "name: x"}).status_code == 403
 
 
 def test_customer_list_filters_sorts_and_pages(client: TestClient, app_ws: Workspace) -> None:
@@ -215,10 +219,10 @@ def test_pages_need_sign_in_and_render_in_both_languages(client: TestClient) -> 
     assert client.get("/customers", follow_redirects=False).status_code == 303
     sign_in(client, "经理")
     zh = client.get("/?lang=zh")
-    assert zh.status_code == 200 and "等级分布与目标占比" in zh.text
+    assert zh.status_code == 200 and "目标占比" in zh.text and "仪表盘" in zh.text
     assert "/static/plotly.min.js" in zh.text and "cdn" not in zh.text.lower()
     en = client.get("/?lang=en")
-    assert "Tier distribution against target shares" in en.text
+    assert "Target share" in en.text and "Dashboard" in en.text
     assert client.get("/customers").status_code == 200        # the language cookie stays
     for path in ("/customers", "/customers/C1", "/tasks", "/runs", "/policy", "/import"):
         page = client.get(path)

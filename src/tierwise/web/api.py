@@ -78,20 +78,23 @@ def create_token(body: TokenRequest, request: Request, user: User) -> dict[str, 
 
 @router.get("/runs", summary="Grading runs, newest first")
 def runs(request: Request, user: User) -> list[dict[str, Any]]:
-    return [_run_json(r) for r in reversed(_ws(request).runs())]
+    return [_run_json(r, user) for r in reversed(_ws(request).runs())]
 
 
-def _run_json(record: Any) -> dict[str, Any]:
+def _run_json(record: Any, user: users.User) -> dict[str, Any]:
+    # The book's counts are not a rep's to see: a rep gets the run without them.
+    counts = user.sees_all
     return {"id": record.id, "as_of": record.as_of.isoformat(),
             "created_at": record.created_at.isoformat(), "created_by": record.created_by,
             "policy": {"name": record.policy_name, "hash": record.policy_hash},
-            "customers": record.customers, "previous_run_id": record.previous_run_id,
-            "tiers": record.summary}
+            "customers": record.customers if counts else None,
+            "previous_run_id": record.previous_run_id,
+            "tiers": record.summary if counts else None}
 
 
 @router.get("/runs/{run_id}", summary="One run's summary")
 def run(run_id: RunId, request: Request, user: User) -> dict[str, Any]:
-    return _run_json(_ws(request).run(run_id))
+    return _run_json(_ws(request).run(run_id), user)
 
 
 @router.get("/runs/{run_a}/diff/{run_b}", summary="Who moved between two runs")
@@ -288,16 +291,13 @@ def policy_check(body: PolicyText, request: Request, user: User) -> dict[str, An
 @router.post("/policy/what-if", summary="Who would move under a policy text (nothing saved)")
 def policy_what_if(body: PolicyText, request: Request, user: User,
                    limit: Annotated[int, Query(ge=1, le=5000)] = 200) -> dict[str, Any]:
+    require(user, "run")          # it counts the whole book: managers and admins
     ws = _ws(request)
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "what-if.yaml"
         path.write_text(body.text, encoding="utf-8")
         result = ws.what_if(policy=str(path))
-    data = result.to_json(limit=limit) if hasattr(result, "to_json") else {}
-    if user.owner_scope is not None and "moves" in data:
-        owned = _owned_ids(ws, user.owner_scope)
-        data["moves"] = [m for m in data["moves"] if m.get("customer_id") in owned]
-    return data
+    return result.to_json(limit=limit)
 
 
 @router.put("/policy", summary="Save and apply a policy (admin); the next run uses it")

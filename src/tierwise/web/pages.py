@@ -6,6 +6,7 @@ pages show only the customers they own.
 
 from __future__ import annotations
 
+import csv
 import dataclasses
 import datetime as dt
 import tempfile
@@ -388,6 +389,7 @@ async def policy_post(page: PageDep) -> Response:
         problems = list(getattr(error, "problems", [str(error)]))
     what_if, saved = None, False
     if not problems and action == "preview":
+        require(page.user, "run")     # it counts the whole book: managers and admins
         with tempfile.TemporaryDirectory() as folder:
             path = Path(folder) / "what-if.yaml"
             path.write_text(text, encoding="utf-8")
@@ -443,7 +445,15 @@ async def import_post(page: PageDep, file: Annotated[UploadFile | None, File()] 
                 f"accepted {result.accepted}, updated {result.updated}, "
                 f"rejected {result.rejected}")
     return page.render("import.html", kinds=KINDS, step="done", kind=kind, result=result,
-                       preview=None)
+                       preview=None, rejects=_first_rows(result.rejects_path, 20))
+
+
+def _first_rows(path: Path | None, count: int) -> list[list[str]]:
+    """The header and first rows of a rejects file (shown on the page, whole in the file)."""
+    if path is None or not path.is_file():
+        return []
+    with path.open(encoding="utf-8-sig", newline="") as handle:
+        return [row for _, row in zip(range(count + 1), csv.reader(handle), strict=False)]
 
 
 @router.get("/import/rejects/{name}")
