@@ -207,6 +207,15 @@ def test_runs_start_in_the_background(client: TestClient, app_ws: Workspace) -> 
     assert client.get("/api/v1/runs", headers=rep).json()[0]["id"] == state["run_id"]
 
 
+def test_dashboard_and_audit_as_json(client: TestClient, app_ws: Workspace) -> None:
+    admin, rep = token(app_ws, "boss"), token(app_ws, "王芳")
+    whole = client.get("/api/v1/dashboard", headers=admin).json()
+    mine = client.get("/api/v1/dashboard", headers=rep).json()
+    assert whole["overview"]["customers"] == 5 and mine["overview"]["customers"] == 1
+    assert client.get("/api/v1/audit", headers=rep).status_code == 403
+    assert client.get("/api/v1/audit", headers=admin).status_code == 200
+
+
 def test_openapi_document(client: TestClient) -> None:
     document = client.get("/openapi.json").json()
     assert "/api/v1/customers" in document["paths"]

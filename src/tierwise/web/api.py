@@ -74,6 +74,21 @@ def create_token(body: TokenRequest, request: Request, user: User) -> dict[str, 
     return {"token": token, "label": body.label}
 
 
+@router.get("/audit", summary="The audit log, newest first (admin)")
+def audit(request: Request, user: User,
+          limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> list[dict[str, Any]]:
+    require(user, "users")
+    return [{**e.__dict__, "at": e.at.isoformat()}
+            for e in users.audit_entries(server_of(request).workspace.appdb, limit)]
+
+
+@router.get("/dashboard", summary="The dashboard's figures for the latest run, in scope")
+def dashboard(request: Request, user: User) -> dict[str, Any]:
+    from tierwise.dashboard import dashboard as board
+
+    return board(_ws(request), owner=user.owner_scope, lang=language(request)).to_json()
+
+
 # -- runs ---------------------------------------------------------------------------------
 
 @router.get("/runs", summary="Grading runs, newest first")
