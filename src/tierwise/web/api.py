@@ -19,7 +19,7 @@ from fastapi.responses import FileResponse
 from pydantic import BaseModel, Field
 
 from tierwise import users
-from tierwise.customers import WARNINGS, CustomerFilter, list_customers, visible, warned_customers
+from tierwise.customers import WARNINGS, CustomerFilter, list_customers, warned_customers
 from tierwise.errors import TierwiseError
 from tierwise.grading import snapshot_path
 from tierwise.ingest import KINDS
@@ -28,7 +28,14 @@ from tierwise.interactions import customer_interactions
 from tierwise.policy.loading import load_policy_text
 from tierwise.store import customer_attribute_columns
 from tierwise.tasks import KINDS as TASK_KINDS
-from tierwise.web.context import Forbidden, language, require, server_of, signed_in
+from tierwise.web.context import (
+    Forbidden,
+    customer_in_reach,
+    language,
+    require,
+    server_of,
+    signed_in,
+)
 from tierwise.workspace import Workspace
 
 router = APIRouter(prefix="/api/v1")
@@ -47,12 +54,6 @@ User = Annotated[users.User, Depends(api_user)]
 
 def _ws(request: Request) -> Workspace:
     return server_of(request).ws()
-
-
-def _visible_or_404(ws: Workspace, user: users.User, customer_id: str) -> None:
-    # The same answer for "not yours" and "does not exist": ids cannot be probed.
-    if not visible(ws.store(), customer_id, user.owner_scope):
-        raise HTTPException(404, f"no customer {customer_id!r}")
 
 
 # -- who am I ---------------------------------------------------------------------------------
@@ -180,7 +181,7 @@ def customers(request: Request, user: User,
 @router.get("/customers/{customer_id}", summary="A customer: tier, why, history, work")
 def customer(customer_id: str, request: Request, user: User) -> dict[str, Any]:
     ws = _ws(request)
-    _visible_or_404(ws, user, customer_id)
+    customer_in_reach(ws, user, customer_id)
     lang = language(request)
     found = ws.explain(customer_id, lang=lang)
     return {**found.to_json(),
@@ -201,9 +202,8 @@ class OverrideRequest(BaseModel):
              summary="Set a manual tier (manager, admin); applies from the next run")
 def override(customer_id: str, body: OverrideRequest, request: Request,
              user: User) -> dict[str, Any]:
-    require(user, "override")
     ws = _ws(request)
-    _visible_or_404(ws, user, customer_id)
+    customer_in_reach(ws, user, customer_id, "override")
     override_id = ws.override(customer_id, body.tier, reason=body.reason, until=body.until,
                               user=user.name)
     users.audit(ws.appdb, user.name, "override", customer_id, f"{body.tier}: {body.reason}")
@@ -212,9 +212,8 @@ def override(customer_id: str, body: OverrideRequest, request: Request,
 
 @router.delete("/customers/{customer_id}/override", summary="Remove a manual tier")
 def remove_override(customer_id: str, request: Request, user: User) -> dict[str, Any]:
-    require(user, "override")
     ws = _ws(request)
-    _visible_or_404(ws, user, customer_id)
+    customer_in_reach(ws, user, customer_id, "override")
     removed = ws.remove_override(customer_id, user=user.name)
     users.audit(ws.appdb, user.name, "override", customer_id, "removed")
     return {"removed": removed}
@@ -231,9 +230,8 @@ class InteractionRequest(BaseModel):
              summary="Log a visit, call, complaint, …")
 def log_interaction(customer_id: str, body: InteractionRequest, request: Request,
                     user: User) -> dict[str, Any]:
-    require(user, "log")
     ws = _ws(request)
-    _visible_or_404(ws, user, customer_id)
+    customer_in_reach(ws, user, customer_id, "log")
     logged = ws.log_interaction(customer_id, body.type, date=body.date, note=body.note,
                                 satisfaction=body.satisfaction)
     return {**logged.__dict__, "date": logged.date.isoformat()}

@@ -14,6 +14,7 @@ from typing import Any
 from fastapi import HTTPException, Request
 
 from tierwise import users
+from tierwise.customers import visible
 from tierwise.errors import TierwiseError
 from tierwise.workspace import Workspace
 
@@ -130,3 +131,14 @@ def signed_in(request: Request, *, api: bool) -> tuple[users.User, users.Session
 def require(user: users.User, action: str) -> None:
     if not user.may(action):
         raise Forbidden(f"a {user.role} may not {action}")
+
+
+def customer_in_reach(ws: Workspace, user: users.User, customer_id: str,
+                      action: str | None = None) -> None:
+    """The user may see this customer (and do ``action``), else 403 for the action or 404
+    for the customer: the same 404 for "not yours" as for "no such customer", so that ids
+    cannot be probed."""
+    if action is not None:
+        require(user, action)
+    if not visible(ws.store(), customer_id, user.owner_scope):
+        raise HTTPException(404, f"no customer {customer_id!r}")

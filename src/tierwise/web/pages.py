@@ -18,7 +18,7 @@ from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Resp
 from fastapi.templating import Jinja2Templates
 
 from tierwise import formatting, users
-from tierwise.customers import WARNINGS, CustomerFilter, list_customers, visible, warned_customers
+from tierwise.customers import WARNINGS, CustomerFilter, list_customers, warned_customers
 from tierwise.errors import RunNotFound, TierwiseError
 from tierwise.grading import snapshot_path
 from tierwise.history import overrides_for
@@ -33,6 +33,7 @@ from tierwise.vocabulary import INTERACTION_LABELS, interaction_label, metric_la
 from tierwise.web.context import (
     LANG_COOKIE,
     SESSION_COOKIE,
+    customer_in_reach,
     language,
     require,
     server_of,
@@ -257,8 +258,7 @@ def _quote(name: str) -> str:
 @router.get("/customers/{customer_id}", response_class=HTMLResponse)
 def customer(customer_id: str, page: PageDep) -> Response:
     ws = page.ws
-    if not visible(ws.store(), customer_id, page.user.owner_scope):
-        raise HTTPException(404, word("not_found", page.lang) + f" {customer_id}")
+    customer_in_reach(ws, page.user, customer_id)
     found = ws.explain(customer_id, lang=page.lang)
     labels = page.labels()
     open_tasks = [t for t in ws.tasks() if t.customer_id == customer_id]
@@ -273,10 +273,8 @@ def customer(customer_id: str, page: PageDep) -> Response:
 @router.post("/customers/{customer_id}/interactions")
 async def customer_log(customer_id: str, page: PageDep) -> Response:
     form = await page.form()
-    require(page.user, "log")
     ws = page.ws
-    if not visible(ws.store(), customer_id, page.user.owner_scope):
-        raise HTTPException(404, word("not_found", page.lang))
+    customer_in_reach(ws, page.user, customer_id, "log")
     satisfaction = float(form["satisfaction"]) if form.get("satisfaction") else None
     day = dt.date.fromisoformat(form["date"]) if form.get("date") else None
     ws.log_interaction(customer_id, str(form.get("type") or ""), date=day,
@@ -287,10 +285,8 @@ async def customer_log(customer_id: str, page: PageDep) -> Response:
 @router.post("/customers/{customer_id}/override")
 async def customer_override(customer_id: str, page: PageDep) -> Response:
     form = await page.form()
-    require(page.user, "override")
     ws = page.ws
-    if not visible(ws.store(), customer_id, page.user.owner_scope):
-        raise HTTPException(404, word("not_found", page.lang))
+    customer_in_reach(ws, page.user, customer_id, "override")
     if form.get("remove"):
         ws.remove_override(customer_id, user=page.user.name)
         users.audit(ws.appdb, page.user.name, "override", customer_id, "removed")
