@@ -181,6 +181,11 @@ class Session:
 def start_session(engine: sa.Engine, user: User) -> Session:
     token, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
     with engine.begin() as connection:
+        # Expired sessions and day-old login attempts are of no more use: sweep them here.
+        connection.execute(schema.sessions.delete().where(
+            schema.sessions.c.expires_at < _now()))
+        connection.execute(schema.login_attempts.delete().where(
+            schema.login_attempts.c.at < _now() - dt.timedelta(days=1)))
         connection.execute(schema.sessions.insert().values(
             token_hash=_digest(token), user_id=user.id, csrf=csrf, created_at=_now(),
             expires_at=_now() + dt.timedelta(hours=SESSION_HOURS)))
