@@ -8,6 +8,7 @@ counts, facets and exports alike — so no filter or page number can reach past 
 from __future__ import annotations
 
 import datetime as dt
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -98,7 +99,7 @@ def list_customers(con: duckdb.DuckDBPyConnection, snapshot: str, tiers: list[st
             f"OFFSET {(page - 1) * per_page}", params + where_params)
         names = [d[0] for d in rows.description or []]
         found = [dict(zip(names, row, strict=True)) for row in rows.fetchall()]
-        values = _facets(cursor, base, params, columns | {"owner"}) if facets else {}
+        values = _cached_facets(cursor, snapshot, base, params, columns) if facets else {}
     finally:
         cursor.close()
     return CustomerPage(found, int(total[0]) if total else 0, page, per_page, values)
@@ -144,6 +145,22 @@ def _order(sort: str, shown: list[str], tiers: list[str]) -> str:
         value = "score" if "score" in shown else "annual_spend"
         return (f"CASE tier {ranks} END {direction}, {value} DESC NULLS LAST, customer_id")
     return f"{_quoted(name)} {direction} NULLS LAST, customer_id"
+
+
+_FACETS_FOR = 60.0                       # seconds: owners may change, runs do not
+_facet_cache: dict[tuple[str, str | None], tuple[float, dict[str, list[str]]]] = {}
+
+
+def _cached_facets(cursor: duckdb.DuckDBPyConnection, snapshot: str, base: str,
+                   params: list[Any], columns: set[str]) -> dict[str, list[str]]:
+    """The filter choices of a run and scope, kept for a minute: four DISTINCT scans of the
+    book on every page of the list would cost more than the page itself."""
+    key = (snapshot, params[0] if params else None)
+    found = _facet_cache.get(key)
+    if found is None or time.monotonic() - found[0] > _FACETS_FOR:
+        found = (time.monotonic(), _facets(cursor, base, params, columns | {"owner"}))
+        _facet_cache[key] = found
+    return found[1]
 
 
 def _facets(cursor: duckdb.DuckDBPyConnection, base: str, params: list[Any],

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from collections import Counter
 from dataclasses import dataclass
-from functools import cached_property
+from functools import lru_cache
 from typing import Any
 
 import sqlalchemy as sa
@@ -34,11 +34,9 @@ class RunRecord:
     aggregates: dict[str, float | None]
     models: dict[str, Any] | None = None
 
-    @cached_property
+    @property
     def policy(self) -> Policy:
-        # The stored text was valid when the run was made; rules are not re-checked against
-        # today's attributes.
-        return load_policy_text(self.policy_text, source=f"run {self.id}", check=False)
+        return _run_policy(self.id, self.policy_text)
 
     def aggregate_values(self) -> dict[tuple[str, str], float | None]:
         result: dict[tuple[str, str], float | None] = {}
@@ -46,6 +44,14 @@ class RunRecord:
             func, _, rest = key.partition("(")
             result[(func, rest.rstrip(")"))] = value
         return result
+
+
+@lru_cache(maxsize=64)
+def _run_policy(run_id: int, text: str) -> Policy:
+    """A run's policy, parsed once per process: the web pages read it on every request.
+    The stored text was valid when the run was made; rules are not re-checked against
+    today's attributes."""
+    return load_policy_text(text, source=f"run {run_id}", check=False)
 
 
 def _record(row: Any) -> RunRecord:

@@ -366,7 +366,8 @@ def _upgrade_reason(parts: list[str], lang: str, labels: dict[str, str]) -> str:
 
 
 def list_tasks(engine: sa.Engine, *, owner: str | None = None, kind: str | None = None,
-               status: str = "open", task_id: int | None = None) -> list[Task]:
+               status: str = "open", task_id: int | None = None,
+               customer_id: str | None = None) -> list[Task]:
     t = schema.tasks
     query = sa.select(t.c.id, t.c.customer_id, t.c.kind, t.c.owner, t.c.due_date,
                       t.c.priority, t.c.reason, t.c.status, t.c.closed_reason, t.c.note)
@@ -376,6 +377,8 @@ def list_tasks(engine: sa.Engine, *, owner: str | None = None, kind: str | None 
         query = query.where(t.c.owner == owner)
     if task_id is not None:
         query = query.where(t.c.id == task_id)
+    if customer_id is not None:
+        query = query.where(t.c.customer_id == customer_id)
     if kind is not None:
         if kind not in KINDS:
             raise TierwiseError(f"unknown task kind {kind!r}; kinds: {', '.join(KINDS)}")

@@ -292,9 +292,11 @@ class Workspace:
         return sync_tasks(self.appdb, summary.run_id, summary.as_of, found)
 
     def tasks(self, *, owner: str | None = None, kind: str | None = None,
-              status: str = "open") -> list[Task]:
+              status: str = "open", customer_id: str | None = None,
+              task_id: int | None = None) -> list[Task]:
         """Tasks the runs derived (tierwise.tasks), open ones by default."""
-        return list_tasks(self.appdb, owner=owner, kind=kind, status=status)
+        return list_tasks(self.appdb, owner=owner, kind=kind, status=status,
+                          customer_id=customer_id, task_id=task_id)
 
     def task_done(self, task_id: int, note: str | None = None, *,
                   user: str | None = None) -> Task:
@@ -389,12 +391,16 @@ class Workspace:
     def run(self, run_id: int | None = None) -> history.RunRecord:
         return history.get_run(self.appdb, run_id)
 
-    def assignments(self, run_id: int | None = None) -> pa.Table:
-        """The run's snapshot: every customer's metrics, scores, tiers and bases."""
+    def assignments(self, run_id: int | None = None, *,
+                    customer_id: str | None = None) -> pa.Table:
+        """The run's snapshot: every customer's metrics, scores, tiers and bases (or one
+        customer's row, read with a filter rather than the whole file)."""
         record = self.run(run_id)
         path = snapshot_path(self.runs_dir, record.id)
         if not path.exists():
             raise WorkspaceError(f"the snapshot of run {record.id} is missing: {path}")
+        if customer_id is not None:
+            return pq.read_table(path, filters=[("customer_id", "=", customer_id)])
         return pq.read_table(path)
 
     def override(self, customer_id: str, tier: str, *, reason: str,
@@ -419,7 +425,7 @@ class Workspace:
                      lang: str | None = None) -> Iterator[Explanation]:
         """Every customer of a run (optionally one tier or one customer), explained."""
         record = self.run(run_id)
-        snapshot = self.assignments(record.id)
+        snapshot = self.assignments(record.id, customer_id=customer_id)
         if tier is not None:
             if tier not in record.policy.keys:
                 raise WorkspaceError(f"unknown tier {tier!r}; tiers of run {record.id}: "
@@ -428,7 +434,8 @@ class Workspace:
         if customer_id is not None:
             snapshot = snapshot.filter(pc.equal(snapshot["customer_id"], customer_id))
         attributes = snapshot_attributes(snapshot.column_names, record.policy)
-        overrides = history.overrides_by_id(self.appdb)
+        overrides = (history.overrides_by_id(self.appdb)
+                     if pc.any(pc.is_valid(snapshot["override_id"])).as_py() else {})
         for row in snapshot.to_pylist():
             override = overrides.get(row["override_id"]) if row.get("override_id") else None
             yield explain_row(row, record.policy, aggregates=record.aggregate_values(),

@@ -26,7 +26,9 @@ def normalise_url(url: str) -> str:
 
 def connect(url: str) -> sa.Engine:
     """An engine on an up-to-date schema (migrations run on first use)."""
-    engine = sa.create_engine(normalise_url(url))
+    # The web server runs up to 40 request threads: enough connections that none waits.
+    engine = sa.create_engine(normalise_url(url), pool_size=10, max_overflow=40,
+                              pool_timeout=60)
     if engine.dialect.name == "sqlite":
         sa.event.listen(engine, "connect", _sqlite_pragmas)
     try:

@@ -188,7 +188,7 @@ def customer(customer_id: str, request: Request, user: User) -> dict[str, Any]:
             "history": [h.__dict__ for h in found.history],
             "owner_changes": [c.__dict__ for c in found.owner_changes],
             "tasks": [{**t.to_json(), "text": t.describe(lang, found.labels)}
-                      for t in ws.tasks() if t.customer_id == customer_id],
+                      for t in ws.tasks(customer_id=customer_id)],
             "interactions": customer_interactions(ws.store(), customer_id)}
 
 
@@ -270,7 +270,7 @@ class DoneRequest(BaseModel):
 @router.post("/tasks/{task_id}/done", summary="Mark a task done")
 def task_done(task_id: TaskId, body: DoneRequest, request: Request, user: User) -> dict[str, Any]:
     ws = _ws(request)
-    mine = [t for t in ws.tasks(owner=user.owner_scope, status="all") if t.id == task_id]
+    mine = ws.tasks(owner=user.owner_scope, status="all", task_id=task_id)
     if not mine:
         raise HTTPException(404, f"no task {task_id}")
     return ws.task_done(task_id, body.note, user=user.name).to_json()

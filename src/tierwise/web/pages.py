@@ -261,7 +261,7 @@ def customer(customer_id: str, page: PageDep) -> Response:
     customer_in_reach(ws, page.user, customer_id)
     found = ws.explain(customer_id, lang=page.lang)
     labels = page.labels()
-    open_tasks = [t for t in ws.tasks() if t.customer_id == customer_id]
+    open_tasks = ws.tasks(customer_id=customer_id)
     return page.render("customer.html", e=found, labels=labels,
                        tasks=[(t, t.describe(page.lang, labels)) for t in open_tasks],
                        interactions=customer_interactions(ws.store(), customer_id),
@@ -325,7 +325,7 @@ def tasks(page: PageDep) -> Response:
 @router.post("/tasks/{task_id}/done")
 async def task_done(task_id: int, page: PageDep) -> Response:
     form = await page.form()
-    mine = [t for t in page.ws.tasks(owner=page.user.owner_scope) if t.id == task_id]
+    mine = page.ws.tasks(owner=page.user.owner_scope, task_id=task_id)
     if not mine:
         raise HTTPException(404, word("not_found", page.lang))
     page.ws.task_done(task_id, str(form.get("note") or "") or None, user=page.user.name)
