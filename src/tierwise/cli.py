@@ -1380,6 +1380,38 @@ def report_cmd(run_id: int | None, output: str, lang: str | None, owner: str | N
 
 
 # -- demo --------------------------------------------------------------------------------
+@main.command("run-due")
+@workspace_option
+@handles_errors
+def run_due_cmd(workspace: str | None) -> None:
+    """Run every scheduled run that is due, once (`schedule:` in tierwise.yaml). Safe to
+    call from cron or a systemd timer: a run missed while the machine was off is caught up,
+    a second call at the same time does not run anything twice, a failed run is retried at
+    the next call. Exits with 1 when a run failed.
+
+    \b
+    crontab:  */15 * * * *  tierwise run-due -w /srv/tierwise >> /var/log/tierwise.log 2>&1
+    """
+    with Workspace(workspace) as ws:
+        zh = is_zh(ws.language)
+        outcomes = ws.run_due()
+        if not outcomes:
+            out.print("没有到期的分级" if zh else "nothing is due", highlight=False)
+        for o in outcomes:
+            head = f"{o.slot.key} (as of {o.slot.as_of})"
+            if o.status == "done":
+                done = f"完成，运行 #{o.run_id}" if zh else f"done, run {o.run_id}"
+                out.print(f"{head}: {done}", highlight=False)
+            elif o.status == "skipped":
+                out.print(f"{head}: " + ("另一进程正在运行" if zh else "claimed by another call"),
+                          highlight=False)
+            else:
+                failed = "失败，下次重试：" if zh else "failed, retried next time: "
+                err.print(f"{head}: {failed}{o.error}", highlight=False)
+        if any(o.status == "failed" for o in outcomes):
+            sys.exit(1)
+
+
 @main.command("serve")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", type=int, default=8000, show_default=True)
@@ -1389,7 +1421,8 @@ def serve_cmd(host: str, port: int, workspace: str | None) -> None:
     """Start the web workbench and the REST API (/api/v1, OpenAPI at /docs).
 
     On the first start with no users, an admin account is created and its password
-    printed once. Add people with `tierwise user add`.
+    printed once. Add people with `tierwise user add`. With a `schedule:` in tierwise.yaml,
+    the server also runs due runs (checked every minute): no cron job is needed then.
     """
     import uvicorn
 
@@ -1405,7 +1438,7 @@ def serve_cmd(host: str, port: int, workspace: str | None) -> None:
                        else "First start: created the admin user 'admin' with the password ")
                       + f"[bold]{password}[/]", highlight=False)
     out.print(f"http://{host}:{port}/", highlight=False)
-    uvicorn.run(create_app(root), host=host, port=port, log_level="info")
+    uvicorn.run(create_app(root, scheduler=True), host=host, port=port, log_level="info")
 
 
 @main.group("user")

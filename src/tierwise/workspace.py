@@ -26,6 +26,7 @@ import sqlalchemy as sa
 from ruamel.yaml import YAML
 
 from tierwise import history, owners, store, webhooks
+from tierwise import schedule as scheduling
 from tierwise.appdb import schema
 from tierwise.appdb.database import connect
 from tierwise.backtest import Backtest, backtest
@@ -77,6 +78,14 @@ language: zh
 # engine:
 #   memory_limit: 4GB
 #   threads: 4
+
+# schedule: when runs are due; `tierwise run-due` (cron, systemd timer) and `tierwise serve`
+#   run each due run once. Monthly on the 1st at 06:00, as of the previous month's last day:
+#   定期分级：每月1日 06:00 按上月末重新分级（或每周：every: week, day: mon，按上周日）。
+# schedule:
+#   every: month
+#   day: 1
+#   at: "06:00"
 
 # webhooks: URLs that receive a signed JSON POST when a run completes (run.completed),
 #   customers move up or down (tier.changed) or a warning is raised (warning.created).
@@ -199,6 +208,19 @@ class Workspace:
         return {"memory_limit": str(settings.get("memory_limit") or DEFAULT_MEMORY_LIMIT),
                 "threads": settings.get("threads"),
                 "temp_directory": self.root / "data" / "spill"}
+
+    def schedule(self) -> scheduling.Schedule | None:
+        """tierwise.yaml's `schedule:` (tierwise.schedule), or None."""
+        return scheduling.parse_schedule(self.config.get("schedule"),
+                                       source=str(self.root / CONFIG_NAME))
+
+    def run_due(self, *, now: dt.datetime | None = None) -> list[scheduling.Outcome]:
+        """Run every scheduled run that is due, once each (see tierwise.schedule)."""
+        chosen = self.schedule()
+        if chosen is None:
+            raise WorkspaceError(f"no schedule: set `schedule:` in {self.root / CONFIG_NAME}")
+        return scheduling.run_due(self.appdb, chosen,
+                                lambda as_of: self.grade(as_of=as_of).run_id, now=now)
 
     def webhook_endpoints(self) -> list[webhooks.Endpoint]:
         """tierwise.yaml's `webhooks:` (a WorkspaceError naming the setting if invalid)."""

@@ -221,3 +221,19 @@ policy_versions = sa.Table(
     sa.Column("saved_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("saved_by", sa.String(128), nullable=False),
 )
+
+# Scheduled runs (tierwise.schedule): one row per slot, claimed before it runs.
+scheduled_runs = sa.Table(
+    "scheduled_runs",
+    metadata,
+    sa.Column("slot", sa.String(32), primary_key=True),      # "month 2025-07", "week 2025-W27"
+    sa.Column("as_of", sa.Date, nullable=False),
+    sa.Column("due_at", sa.DateTime, nullable=False),         # local time of the slot
+    sa.Column("status", sa.String(16), nullable=False),      # running | done | failed
+    sa.Column("attempts", sa.Integer, nullable=False),
+    sa.Column("started_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("finished_at", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("run_id", sa.Integer, nullable=True),
+    sa.Column("error", sa.Text, nullable=True),
+    sa.Column("claimed_by", sa.String(128), nullable=False),
+)

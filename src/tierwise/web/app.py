@@ -21,13 +21,16 @@ from tierwise.web.pages import router as pages_router
 STATIC = Path(__file__).parent / "static"
 
 
-def create_app(root: str | Path) -> FastAPI:
+def create_app(root: str | Path, *, scheduler: bool = False) -> FastAPI:
     """The app over the workspace at ``root`` (its app database: SQLite by default, or
-    TIERWISE_DATABASE_URL)."""
+    TIERWISE_DATABASE_URL). With ``scheduler``, due scheduled runs run in the background
+    (as `tierwise serve` does)."""
     server = Server(Path(root))
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        if scheduler:
+            server.start_scheduler()
         yield
         server.close()
 

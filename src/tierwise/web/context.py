@@ -56,6 +56,8 @@ class Server:
         self._local = threading.local()
         self.jobs: dict[str, Job] = {}
         self._run_lock = threading.Lock()
+        self._stopping = threading.Event()
+        self._scheduler: threading.Thread | None = None
 
     def ws(self) -> Workspace:
         """This thread's view of the workspace (its own DuckDB cursor)."""
@@ -90,7 +92,32 @@ class Server:
         threading.Thread(target=work, name=f"run-{job.id}", daemon=True).start()
         return job
 
+    def start_scheduler(self, every: float = 60.0) -> None:
+        """Run due scheduled runs in the background (tierwise.schedule), checking each
+        ``every`` seconds; a run started from the web holds them off until it ends."""
+        if self.workspace.schedule() is None or self._scheduler is not None:
+            return
+
+        def loop() -> None:
+            while not self._stopping.wait(every):
+                if not self._run_lock.acquire(blocking=False):
+                    continue
+                ws = self.workspace.sibling()
+                try:
+                    ws.run_due()
+                except Exception:           # recorded per slot; keep the server serving
+                    traceback.print_exc()
+                finally:
+                    ws.close()
+                    self._run_lock.release()
+
+        self._scheduler = threading.Thread(target=loop, name="scheduler", daemon=True)
+        self._scheduler.start()
+
     def close(self) -> None:
+        self._stopping.set()
+        if self._scheduler is not None:
+            self._scheduler.join(timeout=5)
         self.workspace.close()
 
 
