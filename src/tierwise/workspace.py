@@ -11,6 +11,7 @@ import dataclasses
 import datetime as dt
 import getpass
 import os
+import tempfile
 from collections.abc import Iterator, Sequence
 from functools import cached_property
 from pathlib import Path
@@ -27,6 +28,7 @@ from ruamel.yaml import YAML
 
 from tierwise import history, owners, store, webhooks
 from tierwise import schedule as scheduling
+from tierwise import sources as data_sources
 from tierwise.appdb import schema
 from tierwise.appdb.database import connect
 from tierwise.backtest import Backtest, backtest
@@ -282,6 +284,23 @@ class Workspace:
         return import_files(self.store(), kind, paths, rejects_dir=self.rejects_dir,
                             column_map=column_map, strict=strict, progress=progress)
 
+    def data_sources(self) -> list[data_sources.Source]:
+        """tierwise.yaml's `sources:` (tierwise.sources): where the book is read from."""
+        return data_sources.parse_sources(self.config.get("sources"),
+                                          source=str(self.root / CONFIG_NAME))
+
+    def pull_sources(self) -> list[ImportResult]:
+        """Import every configured source (files, SQL tables or queries) into the store,
+        customers first; a source that cannot be read fails before anything is merged."""
+        results = []
+        with tempfile.TemporaryDirectory(prefix="tierwise-sources-") as folder:
+            planned = [(spec, data_sources.files_of(spec, self.root, Path(folder)))
+                       for spec in self.data_sources()]
+            for spec, files in planned:
+                results.append(self.import_files(spec.kind, files,       # type: ignore[arg-type]
+                                                 column_map=spec.map or None))
+        return results
+
     def sources(self) -> Sources:
         return Sources.of_store(ibis.duckdb.from_connection(self.store()), "workspace store")
 
@@ -293,6 +312,8 @@ class Workspace:
         Once the run is recorded, the configured webhooks hear of it (run.completed,
         tier.changed); a failing endpoint is logged and recorded, never fails the run."""
         endpoints = self.webhook_endpoints()      # bad settings fail before any work
+        if not files and self.data_sources():
+            self.pull_sources()                     # unreachable: fails here, no run
         chosen, text = self.policy(policy)
         if files:
             summary = self._grade_files(files, chosen, text, as_of=as_of,
