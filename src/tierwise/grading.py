@@ -27,6 +27,7 @@ import sqlalchemy as sa
 from tierwise.appdb import schema
 from tierwise.appdb.database import bulk_insert
 from tierwise.clustering import ClusterResult, cluster_tiers, with_cluster_tiers
+from tierwise.engines import materialise, release
 from tierwise.errors import TierwiseError
 from tierwise.history import new_id
 from tierwise.lifecycle import stage
@@ -161,7 +162,7 @@ def evaluation(backend: Any, sources: Sources, policy: Policy,
             yield Evaluation(window, computed_tiers(table, policy, types, aggregates),
                              aggregates, report)
     finally:
-        backend.drop_table(scratch, force=True)
+        release(backend, scratch)
 
 
 def _materialise_metrics(backend: Any, sources: Sources, policy: Policy, window: Window,
@@ -181,7 +182,7 @@ def _materialise_metrics(backend: Any, sources: Sources, policy: Policy, window:
             report = predicted.report
         if policy.scorecard is not None:
             metrics = with_scores(metrics, policy.scorecard, types)
-        return backend.create_table(name, metrics, temp=True), report
+        return materialise(backend, name, metrics), report
 
 
 def grade(

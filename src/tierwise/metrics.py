@@ -202,7 +202,8 @@ def customer_metrics(
         profit=profit,
         recency_days=as_of.delta(joined.last_order_date, unit="day"),
         lifetime_spend=joined.lifetime_spend.fill_null(0.0),
-        tenure_years=as_of.delta(tenure_start, unit="day") / 365.25,
+        # float64 first: Spark would divide a day count by 365.25 as a DECIMAL
+        tenure_years=as_of.delta(tenure_start, unit="day").cast("float64") / 365.25,
         active_months=joined.active_months.fill_null(0),
         prior_spend=prior,
         prior_order_count=joined.prior_order_count.fill_null(0),
