@@ -20,7 +20,7 @@ import plotly.io as pio
 
 from tierwise.dashboard import Distribution, Migration, Pareto, TierHistory, WorkByTier
 from tierwise.formatting import money, share
-from tierwise.i18n import is_zh
+from tierwise.i18n import phrase
 
 FONT_FAMILY = ('"Noto Sans CJK SC", "WenQuanYi Micro Hei", "Microsoft YaHei", '
                '"PingFang SC", sans-serif')
@@ -66,8 +66,7 @@ _WORDS: dict[str, tuple[str, str]] = {
 
 
 def _w(key: str, lang: str, **values: Any) -> str:
-    zh, en = _WORDS[key]
-    return (zh if is_zh(lang) else en).format(**values)
+    return phrase(_WORDS, key, lang, **values)
 
 
 # -- palette ----------------------------------------------------------------------------------

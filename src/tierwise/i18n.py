@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 MESSAGES: dict[str, tuple[str, str]] = {
@@ -30,6 +31,13 @@ def is_zh(lang: str) -> bool:
     return lang.startswith("zh")
 
 
+def phrase(table: Mapping[str, tuple[str, str]], key: str, lang: str, **values: Any) -> str:
+    """A (zh, en) pair of a phrase table in the language, with its {placeholders} filled;
+    an unknown key reads as itself. Every module with words of its own uses this."""
+    zh, en = table.get(key, (key, key))
+    text = zh if is_zh(lang) else en
+    return text.format(**values) if values else text
+
+
 def t(key: str, lang: str, **values: Any) -> str:
-    zh, en = MESSAGES[key]
-    return (zh if is_zh(lang) else en).format(**values)
+    return phrase(MESSAGES, key, lang, **values)

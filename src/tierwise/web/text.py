@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tierwise.i18n import is_zh
+from tierwise.i18n import phrase
 
 WORDS: dict[str, tuple[str, str]] = {
     "app": ("客户分级工作台", "Customer tiering workbench"),
@@ -113,6 +113,4 @@ WORDS: dict[str, tuple[str, str]] = {
 
 
 def word(key: str, lang: str, **values: object) -> str:
-    zh, en = WORDS.get(key, (key, key))
-    text = zh if is_zh(lang) else en
-    return text.format(**values) if values else text
+    return phrase(WORDS, key, lang, **values)
