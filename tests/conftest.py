@@ -170,3 +170,23 @@ def screenshots_dir() -> Path:
     """test-output/screenshots at the repo root (ignored by git), for the browser tests."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     return SCREENSHOTS
+
+
+# --- Spark: one local session for the whole test run (tests/test_spark_*.py) ----------------
+
+@pytest.fixture(scope="session")
+def spark() -> Iterator[Any]:
+    """A local[2] Spark session; skips without pyspark unless TIERWISE_REQUIRE_SPARK is set."""
+    try:
+        from pyspark.sql import SparkSession
+    except ImportError:
+        if os.environ.get("TIERWISE_REQUIRE_SPARK"):
+            pytest.fail("pyspark is not installed; TIERWISE_REQUIRE_SPARK is set")
+        pytest.skip("pyspark is not installed (pip install tierwise[spark])")
+    session = (SparkSession.builder.master("local[2]").appName("tierwise-tests")
+               .config("spark.ui.enabled", "false")
+               .config("spark.sql.shuffle.partitions", "4")
+               .config("spark.sql.session.timeZone", "UTC").getOrCreate())
+    session.sparkContext.setLogLevel("ERROR")
+    yield session
+    session.stop()

@@ -2,8 +2,9 @@
 the same Ibis expressions on DuckDB and on Apache Spark (local mode), and give the same
 results — identical tiers, counts and dates, sums equal to 1e-9 relative.
 
-The Spark session starts once for the module (about 10 s; Java 17 is on every machine).
-Without pyspark the tests skip, unless TIERWISE_REQUIRE_SPARK is set (as in CI)."""
+The Spark session (tests/conftest.py) starts once for the test run (about 10 s; Java 17 is
+on every machine). Without pyspark the tests skip, unless TIERWISE_REQUIRE_SPARK is set (as
+in CI)."""
 
 from __future__ import annotations
 
@@ -22,23 +23,6 @@ from tierwise.grading import Sources, evaluation
 from tierwise.workspace import Workspace
 
 KINDS = ("customers", "orders", "interactions", "payments")
-
-
-@pytest.fixture(scope="module")
-def spark() -> Iterator[Any]:
-    try:
-        from pyspark.sql import SparkSession
-    except ImportError:
-        if os.environ.get("TIERWISE_REQUIRE_SPARK"):
-            pytest.fail("pyspark is not installed; TIERWISE_REQUIRE_SPARK is set")
-        pytest.skip("pyspark is not installed (pip install tierwise[spark])")
-    session = (SparkSession.builder.master("local[2]").appName("tierwise-parity")
-               .config("spark.ui.enabled", "false")
-               .config("spark.sql.shuffle.partitions", "4")
-               .config("spark.sql.session.timeZone", "UTC").getOrCreate())
-    session.sparkContext.setLogLevel("ERROR")
-    yield session
-    session.stop()
 
 
 @pytest.fixture(scope="module")
