@@ -46,9 +46,17 @@ def token(ws: Workspace, name: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {made}"}
 
 
+def login_form(client: TestClient) -> str:
+    """Open the sign-in form; its CSRF token (the matching cookie stays in the client)."""
+    found = re.search(r'name="csrf" value="([^"]+)"', client.get("/login").text)
+    assert found is not None
+    return found.group(1)
+
+
 def sign_in(client: TestClient, name: str, password: str = PASSWORD) -> str:
     """Sign in through the login form; the session's CSRF token, read off a page."""
-    response = client.post("/login", data={"name": name, "password": password},
+    response = client.post("/login", data={"name": name, "password": password,
+                                           "csrf": login_form(client)},
                            follow_redirects=False)
     assert response.status_code == 303, response.text
     page = client.get("/tasks")
@@ -135,10 +143,14 @@ def test_a_session_write_needs_the_csrf_token(client: TestClient) -> None:
 
 
 def test_logins_are_limited_and_audited(client: TestClient, app_ws: Workspace) -> None:
+    assert client.post("/login", data={"name": "boss", "password": PASSWORD}).status_code \
+        == 403                                   # no sign-in form behind it: login CSRF
     for _ in range(users.LOGIN_FAILURES_ALLOWED):
-        wrong = client.post("/login", data={"name": "boss", "password": "guess"})
+        wrong = client.post("/login", data={"name": "boss", "password": "guess",
+                                            "csrf": login_form(client)})
         assert wrong.status_code == 401 and "密码错误" in wrong.text
-    locked = client.post("/login", data={"name": "boss", "password": PASSWORD})
+    locked = client.post("/login", data={"name": "boss", "password": PASSWORD,
+                                         "csrf": login_form(client)})
     assert locked.status_code == 401 and "too many" in locked.text
     actions = [e.action for e in users.audit_entries(app_ws.appdb)]
     assert actions.count("login failed") == users.LOGIN_FAILURES_ALLOWED + 1

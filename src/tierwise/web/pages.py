@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import dataclasses
 import datetime as dt
+import secrets
 import tempfile
 from pathlib import Path
 from typing import Annotated, Any
@@ -105,31 +106,46 @@ def plotly_js() -> FileResponse:
 
 # -- sign in and out ---------------------------------------------------------------------------
 
+LOGIN_CSRF_COOKIE = "tw_login_csrf"
+
+
+def _login_page(request: Request, next: str, error: str | None, status: int = 200) -> Response:
+    """The sign-in form, with a double-submit token (cookie and field) against login CSRF:
+    there is no session yet to hold one."""
+    lang = language(request)
+    token = secrets.token_urlsafe(24)
+    response = templates.TemplateResponse(request, "login.html", {
+        "user": None, "csrf": token, "lang": lang, "path": "/login", "next": _safe_next(next),
+        "t": lambda key, **v: word(key, lang, **v), "error": error}, status_code=status)
+    response.set_cookie(LOGIN_CSRF_COOKIE, token, httponly=True, samesite="strict",
+                        secure=request.url.scheme == "https", max_age=3600)
+    return response
+
+
 @router.get("/login", response_class=HTMLResponse)
 def login_form(request: Request, next: str = "/") -> Response:
-    lang = language(request)
-    return templates.TemplateResponse(request, "login.html", {
-        "user": None, "csrf": "", "lang": lang, "path": "/login", "next": _safe_next(next),
-        "t": lambda key, **v: word(key, lang, **v), "error": None})
+    return _login_page(request, next, None)
 
 
 @router.post("/login", response_class=HTMLResponse)
 def login(request: Request, name: Annotated[str, Form()], password: Annotated[str, Form()],
-          next: Annotated[str, Form()] = "/") -> Response:
+          next: Annotated[str, Form()] = "/", csrf: Annotated[str, Form()] = "") -> Response:
     engine = server_of(request).workspace.appdb
     client = request.client.host if request.client else "unknown"
     lang = language(request)
+    expected = request.cookies.get(LOGIN_CSRF_COOKIE)
+    if not expected or not secrets.compare_digest(csrf, expected):
+        raise HTTPException(403, "the sign-in form is stale or forged (CSRF); reload the page")
     try:
         user = users.authenticate(engine, name, password, client=client)
     except users.LoginError as error:
         users.audit(engine, name, "login failed", client, str(error))
         message = word("wrong_login", lang) if "wrong" in str(error) else str(error)
-        return templates.TemplateResponse(request, "login.html", {
-            "user": None, "csrf": "", "lang": lang, "path": "/login", "next": _safe_next(next),
-            "t": lambda key, **v: word(key, lang, **v), "error": message}, status_code=401)
+        return _login_page(request, next, message, status=401)
     session = users.start_session(engine, user)
     users.audit(engine, user.name, "login", client)
     response = RedirectResponse(_safe_next(next), status_code=303)
+    response.delete_cookie(LOGIN_CSRF_COOKIE)
     response.set_cookie(SESSION_COOKIE, session.token, httponly=True, samesite="lax",
                         secure=request.url.scheme == "https",
                         max_age=users.SESSION_HOURS * 3600)
