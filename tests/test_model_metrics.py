@@ -142,7 +142,9 @@ def test_margin_and_discount_rate_come_from_the_policy(cdnow_ws: Workspace,
     undiscounted = cdnow_ws.grade(as_of=AS_OF,
                                   policy=str(write_policy(tmp_path, rate="0%"))).run_id
     a, b, c = (snapshot(cdnow_ws, r).predicted_clv.dropna() for r in (full, half, undiscounted))
-    np.testing.assert_allclose(b, a * 0.5, rtol=1e-12)
+    # Each run fits again; DuckDB's parallel sums may add in another order, so the fitted
+    # parameters (and CLV) agree to ~1e-11, not to the last bit.
+    np.testing.assert_allclose(b, a * 0.5, rtol=1e-9)
     assert (c >= a).all() and (c > a).any()
 
 
