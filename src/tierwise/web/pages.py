@@ -465,7 +465,10 @@ def _first_rows(path: Path | None, count: int) -> list[list[str]]:
     if path is None or not path.is_file():
         return []
     with path.open(encoding="utf-8-sig", newline="") as handle:
-        return [row for _, row in zip(range(count + 1), csv.reader(handle), strict=False)]
+        rows = [row for _, row in zip(range(count + 1), csv.reader(handle), strict=False)]
+    if rows and rows[0] and rows[0][0] == "file":      # the upload's name, not a server path
+        rows = [rows[0], *([Path(r[0]).name, *r[1:]] if r else r for r in rows[1:])]
+    return rows
 
 
 @router.get("/import/rejects/{name}")
