@@ -369,7 +369,7 @@ def tasks_cmd(ctx: click.Context, owner: str | None, kind: str | None, overdue: 
         found = [t for t in ws.tasks(owner=owner, kind=kind, status=status)
                  if not overdue or t.overdue(today)]
         lang = ws.language
-        labels = _tier_labels(ws, lang)
+        labels = ws.tier_labels(lang)
         if fmt == "json":
             click.echo(json.dumps([{**t.to_json(), "text": t.describe(lang, labels)}
                                    for t in found], ensure_ascii=False))
@@ -393,13 +393,6 @@ def tasks_cmd(ctx: click.Context, owner: str | None, kind: str | None, overdue: 
                           str(t.priority or ""), t.describe(lang, labels))
         out.print(table)
         out.print(f"{len(found):,} " + ("项任务" if zh else "tasks"), highlight=False)
-
-
-def _tier_labels(ws: Workspace, lang: str) -> dict[str, str]:
-    try:
-        return {t.key: t.display(lang) for t in ws.run().policy.tiers}
-    except TierwiseError:
-        return {}
 
 
 @tasks_cmd.command("done")

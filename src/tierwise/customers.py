@@ -74,6 +74,33 @@ def warned_customers(engine: sa.Engine, kind: str, today: dt.date) -> pa.Table:
     return pa.table({"customer_id": pa.array(ids, pa.string())})
 
 
+@dataclass(frozen=True)
+class _Selection:
+    """The SQL of a filtered, scoped list over one cursor: ``FROM … WHERE …`` and its
+    parameters, the order, the snapshot's columns and the scope's own base query."""
+
+    source: str
+    params: list[Any]
+    order: str
+    shown: list[str]
+    columns: set[str]
+    base: str
+    base_params: list[Any]
+
+
+def _select(cursor: duckdb.DuckDBPyConnection, snapshot: str, tiers: list[str],
+            flt: CustomerFilter, scope: str | None, warned: pa.Table | None) -> _Selection:
+    columns = {r[0] for r in cursor.execute(
+        f"DESCRIBE SELECT * FROM read_parquet('{snapshot}')").fetchall()}
+    base, params = _base(snapshot, columns, scope)
+    where, where_params = _conditions(flt, warned is not None, columns | {"owner"})
+    if warned is not None:
+        cursor.register("_tw_warned", warned)
+    shown = [c for c in LIST_COLUMNS if c in columns or c == "owner"]
+    return _Selection(f"FROM ({base}) b {where}", params + where_params,
+                      _order(flt.sort, shown, tiers), shown, columns, base, params)
+
+
 def list_customers(con: duckdb.DuckDBPyConnection, snapshot: str, tiers: list[str],
                    flt: CustomerFilter, *, scope: str | None,
                    warned: pa.Table | None = None, facets: bool = False) -> CustomerPage:
@@ -81,28 +108,35 @@ def list_customers(con: duckdb.DuckDBPyConnection, snapshot: str, tiers: list[st
     or None for everyone)."""
     cursor = con.cursor()
     try:
-        columns = {r[0] for r in cursor.execute(
-            f"DESCRIBE SELECT * FROM read_parquet('{snapshot}')").fetchall()}
-        base, params = _base(snapshot, columns, scope)
-        where, where_params = _conditions(flt, warned is not None, columns | {"owner"})
-        if warned is not None:
-            cursor.register("_tw_warned", warned)
-        source = f"FROM ({base}) b {where}"
-        total = cursor.execute(f"SELECT count(*) {source}",
-                               params + where_params).fetchone()
+        chosen = _select(cursor, snapshot, tiers, flt, scope, warned)
+        total = cursor.execute(f"SELECT count(*) {chosen.source}", chosen.params).fetchone()
         per_page = min(max(flt.per_page, 1), MAX_PER_PAGE)
         page = max(flt.page, 1)
-        shown = [c for c in LIST_COLUMNS if c in columns or c == "owner"]
-        order = _order(flt.sort, shown, tiers)
         rows = cursor.execute(
-            f"SELECT {', '.join(shown)} {source} ORDER BY {order} LIMIT {per_page} "
-            f"OFFSET {(page - 1) * per_page}", params + where_params)
+            f"SELECT {', '.join(chosen.shown)} {chosen.source} ORDER BY {chosen.order} "
+            f"LIMIT {per_page} OFFSET {(page - 1) * per_page}", chosen.params)
         names = [d[0] for d in rows.description or []]
         found = [dict(zip(names, row, strict=True)) for row in rows.fetchall()]
-        values = _cached_facets(cursor, snapshot, base, params, columns) if facets else {}
+        values = (_cached_facets(cursor, snapshot, chosen.base, chosen.base_params,
+                                 chosen.columns) if facets else {})
     finally:
         cursor.close()
     return CustomerPage(found, int(total[0]) if total else 0, page, per_page, values)
+
+
+def matching_ids(con: duckdb.DuckDBPyConnection, snapshot: str, tiers: list[str],
+                 flt: CustomerFilter, *, scope: str | None,
+                 warned: pa.Table | None = None) -> list[str]:
+    """The ids of every customer the filter and scope let through, in the list's order (an
+    export of the filtered list): one query, not a walk over the pages."""
+    cursor = con.cursor()
+    try:
+        chosen = _select(cursor, snapshot, tiers, flt, scope, warned)
+        rows = cursor.execute(f"SELECT customer_id {chosen.source} ORDER BY {chosen.order}",
+                              chosen.params).fetchall()
+    finally:
+        cursor.close()
+    return [r[0] for r in rows]
 
 
 def _base(snapshot: str, columns: set[str], scope: str | None) -> tuple[str, list[Any]]:
@@ -175,6 +209,17 @@ def _facets(cursor: duckdb.DuckDBPyConnection, base: str, params: list[Any],
 
 def _quoted(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
+
+
+def owned_ids(con: duckdb.DuckDBPyConnection, owner: str) -> set[str]:
+    """The customers an owner has today (a rep's scope over lists that are not the list)."""
+    cursor = con.cursor()
+    try:
+        rows = cursor.execute("SELECT customer_id FROM customers WHERE owner = ?",
+                              [owner]).fetchall()
+    finally:
+        cursor.close()
+    return {r[0] for r in rows}
 
 
 def visible(con: duckdb.DuckDBPyConnection, customer_id: str, scope: str | None) -> bool:

@@ -188,10 +188,12 @@ class _Chooser:
         self.reps, self.top_tier, self.owned, self.load = reps, top_tier, owned, load
         self.heaps: dict[tuple[str, str | None], list[tuple[Any, ...]]] = {}
 
-    def _key(self, rep: Rep, tier: str) -> tuple[Any, ...]:
+    def _key(self, rep: Rep, tier: str, taking: int = 0) -> tuple[Any, ...]:
+        """The rep's place in the order, once it has taken ``taking`` more accounts."""
+        load = self.load[rep.name] + taking
         if tier == self.top_tier:
-            return (-rep.level, self.load[rep.name], rep.name)
-        return (self.load[rep.name], rep.level, rep.name)
+            return (-rep.level, load, rep.name)
+        return (load, rep.level, rep.name)
 
     def _room(self, rep: Rep, tier: str) -> bool:
         cap = rep.cap(tier)
@@ -226,17 +228,9 @@ class _Chooser:
             if current != entry:                    # its load moved since it was pushed
                 heapq.heapreplace(heap, current)
                 continue
-            heapq.heapreplace(heap, (*self._key_after(rep, tier), entry[-1]))
+            heapq.heapreplace(heap, (*self._key(rep, tier, taking=1), entry[-1]))
             return rep
         return None
-
-    def _key_after(self, rep: Rep, tier: str) -> tuple[Any, ...]:
-        """The rep's key once it has taken one more account."""
-        self.load[rep.name] += 1
-        try:
-            return self._key(rep, tier)
-        finally:
-            self.load[rep.name] -= 1
 
 
 def _loads(reps: Sequence[Rep], tiers: Sequence[str], before: Counter[tuple[str, str]],

@@ -26,14 +26,14 @@ import pyarrow.parquet as pq
 import sqlalchemy as sa
 from ruamel.yaml import YAML
 
-from tierwise import history, owners, store, webhooks
+from tierwise import customers, history, owners, store, webhooks
 from tierwise import schedule as scheduling
 from tierwise import sources as data_sources
 from tierwise.appdb import schema
 from tierwise.appdb.database import connect
 from tierwise.backtest import Backtest, backtest
 from tierwise.breakdown import Breakdown, breakdown
-from tierwise.errors import WorkspaceError
+from tierwise.errors import RunNotFound, WorkspaceError
 from tierwise.explain import Explanation, explain_row, snapshot_attributes
 from tierwise.grading import RunSummary, Sources, grade, snapshot_path
 from tierwise.ingest import ImportResult, Kind, import_files
@@ -240,15 +240,26 @@ class Workspace:
         """The policy named by ref (preset or file), else the workspace's; with its text."""
         ref = ref or str(self.config.get("policy") or "value-tiers")
         text, source = policy_source(ref, self.root)
+        return self.check_policy(text, source=source), text
+
+    def check_policy(self, text: str, *, source: str = "policy") -> Policy:
+        """A policy text validated against this workspace's customer attributes."""
         attributes = customer_attribute_columns(self.store())
-        return load_policy_text(text, source=source, attributes=attributes), text
+        return load_policy_text(text, source=source, attributes=attributes)
+
+    def tier_labels(self, lang: str | None = None) -> dict[str, str]:
+        """Tier keys to labels: the latest run's policy, else the workspace's."""
+        try:
+            tiers = self.run().policy.tiers
+        except RunNotFound:
+            tiers = self.policy()[0].tiers
+        return {t.key: t.display(lang or self.language) for t in tiers}
 
     def save_policy(self, text: str, *, user: str | None = None) -> Policy:
         """Validate a policy text and make it the workspace's: written to policy.yaml (the
         config is pointed at it if it named a preset or another file), and kept as a version
         in the app database. Nothing is written when the text is not a valid policy."""
-        attributes = customer_attribute_columns(self.store())
-        policy = load_policy_text(text, source="policy.yaml", attributes=attributes)
+        policy = self.check_policy(text, source="policy.yaml")
         target = self.root / "policy.yaml"
         staging = target.with_suffix(".yaml.tmp")
         staging.write_text(text, encoding="utf-8")
@@ -390,11 +401,12 @@ class Workspace:
         return log_interaction(self.store(), customer_id, kind, date=date or dt.date.today(),
                                note=note, satisfaction=satisfaction)
 
-    def what_if(self, *, policy: str | None = None,
+    def what_if(self, *, policy: str | None = None, policy_text: str | None = None,
                 as_of: dt.date | None = None) -> WhatIf:
-        """Grade with a policy without recording a run; who would move against the latest
-        run (see tierwise.what_if)."""
-        chosen, _text = self.policy(policy)
+        """Grade with a policy (a preset or file, or the text of one) without recording a
+        run; who would move against the latest run (see tierwise.what_if)."""
+        chosen = (self.check_policy(policy_text) if policy_text is not None
+                  else self.policy(policy)[0])
         backend = ibis.duckdb.from_connection(self.store())
         return what_if(backend, self.sources(), chosen, appdb=self.appdb,
                        runs_dir=self.runs_dir, as_of=as_of, lang=self.language)
@@ -426,6 +438,36 @@ class Workspace:
             return dataclasses.replace(summary, rejected_rows=rejected)
         finally:
             scratch.close()
+
+    def customer_page(self, flt: customers.CustomerFilter, *, scope: str | None,
+                      facets: bool = False, run_id: int | None = None
+                      ) -> tuple[history.RunRecord, customers.CustomerPage]:
+        """One page of a run's customers within a reader's scope (tierwise.customers)."""
+        record = self.run(run_id)
+        return record, customers.list_customers(
+            self.store(), str(snapshot_path(self.runs_dir, record.id)), record.policy.keys,
+            flt, scope=scope, warned=self._warned(flt), facets=facets)
+
+    def customer_ids(self, flt: customers.CustomerFilter, *, scope: str | None,
+                     run_id: int | None = None) -> list[str]:
+        """Every customer of a run the filter and scope let through, in list order."""
+        record = self.run(run_id)
+        return customers.matching_ids(
+            self.store(), str(snapshot_path(self.runs_dir, record.id)), record.policy.keys,
+            flt, scope=scope, warned=self._warned(flt))
+
+    def _warned(self, flt: customers.CustomerFilter) -> pa.Table | None:
+        if flt.warning is None:
+            return None
+        return customers.warned_customers(self.appdb, flt.warning, dt.date.today())
+
+    def rejects_file(self, name: str) -> Path:
+        """A rejects file by its name, never a path outside rejects/ (names come from users)."""
+        folder = self.rejects_dir.resolve()
+        path = (folder / name).resolve()
+        if path.parent != folder or not path.is_file():
+            raise WorkspaceError(f"no rejects file {name!r}")
+        return path
 
     # -- reading runs -----------------------------------------------------------------
     def runs(self) -> list[history.RunRecord]:

@@ -19,14 +19,11 @@ from fastapi.responses import FileResponse
 from pydantic import BaseModel, Field
 
 from tierwise import users
-from tierwise.customers import WARNINGS, CustomerFilter, list_customers, warned_customers
-from tierwise.errors import TierwiseError
-from tierwise.grading import snapshot_path
+from tierwise.customers import WARNINGS, CustomerFilter, owned_ids
+from tierwise.errors import TierwiseError, WorkspaceError
 from tierwise.ingest import KINDS
 from tierwise.ingest.preview import preview
 from tierwise.interactions import customer_interactions
-from tierwise.policy.loading import load_policy_text
-from tierwise.store import customer_attribute_columns
 from tierwise.tasks import KINDS as TASK_KINDS
 from tierwise.web.context import (
     Forbidden,
@@ -120,18 +117,12 @@ def diff(run_a: RunId, run_b: RunId, request: Request, user: User,
     scope = user.owner_scope
     moves = found.moves
     if scope is not None:
-        owned = _owned_ids(_ws(request), scope)
+        owned = owned_ids(_ws(request).store(), scope)
         moves = [m for m in moves if m.customer_id in owned]
     return {"run_a": run_a, "run_b": run_b, "moved": len(moves),
             "moves": [m.__dict__ for m in moves[:limit]],
             "matrix": ([{"from": a, "to": b, "customers": n}
                         for (a, b), n in found.matrix.items()] if scope is None else None)}
-
-
-def _owned_ids(ws: Workspace, owner: str) -> set[str]:
-    rows = ws.store().execute("SELECT customer_id FROM customers WHERE owner = ?",
-                              [owner]).fetchall()
-    return {r[0] for r in rows}
 
 
 class RunRequest(BaseModel):
@@ -168,13 +159,9 @@ def customers(request: Request, user: User,
               per_page: Annotated[int, Query(ge=1, le=500)] = 50,
               run_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
               ) -> dict[str, Any]:
-    ws = _ws(request)
-    record = ws.run(run_id)
     flt = CustomerFilter(tier=tier, stage=stage, owner=owner, industry=industry, region=region,
                          warning=warning, search=q, sort=sort, page=page, per_page=per_page)
-    warned = warned_customers(ws.appdb, warning, dt.date.today()) if warning else None
-    found = list_customers(ws.store(), str(snapshot_path(ws.runs_dir, record.id)),
-                           record.policy.keys, flt, scope=user.owner_scope, warned=warned)
+    record, found = _ws(request).customer_page(flt, scope=user.owner_scope, run_id=run_id)
     return {"run_id": record.id, **found.to_json()}
 
 
@@ -246,7 +233,7 @@ def tasks(request: Request, user: User,
           overdue: bool = False, owner: str | None = None) -> list[dict[str, Any]]:
     ws = _ws(request)
     lang = language(request)
-    labels = _labels(ws, lang)
+    labels = ws.tier_labels(lang)
     scope = user.owner_scope if user.owner_scope is not None else owner
     today = dt.date.today()
     found = [t for t in ws.tasks(owner=scope, kind=kind, status=status)
@@ -254,13 +241,6 @@ def tasks(request: Request, user: User,
     found.sort(key=lambda t: (not t.overdue(today), t.due_date, t.priority or 99))
     return [{**t.to_json(), "overdue": t.overdue(today), "text": t.describe(lang, labels)}
             for t in found]
-
-
-def _labels(ws: Workspace, lang: str) -> dict[str, str]:
-    try:
-        return {t.key: t.display(lang) for t in ws.run().policy.tiers}
-    except TierwiseError:
-        return {}
 
 
 class DoneRequest(BaseModel):
@@ -292,10 +272,8 @@ class PolicyText(BaseModel):
 
 @router.post("/policy/check", summary="Validate a policy text; errors name line and field")
 def policy_check(body: PolicyText, request: Request, user: User) -> dict[str, Any]:
-    ws = _ws(request)
     try:
-        checked = load_policy_text(body.text, source="policy",
-                                   attributes=customer_attribute_columns(ws.store()))
+        checked = _ws(request).check_policy(body.text)
     except TierwiseError as error:
         return {"valid": False, "problems": getattr(error, "problems", [str(error)])}
     return {"valid": True, "name": checked.name, "hash": checked.hash, "problems": []}
@@ -305,12 +283,7 @@ def policy_check(body: PolicyText, request: Request, user: User) -> dict[str, An
 def policy_what_if(body: PolicyText, request: Request, user: User,
                    limit: Annotated[int, Query(ge=1, le=5000)] = 200) -> dict[str, Any]:
     require(user, "run")          # it counts the whole book: managers and admins
-    ws = _ws(request)
-    with tempfile.TemporaryDirectory() as folder:
-        path = Path(folder) / "what-if.yaml"
-        path.write_text(body.text, encoding="utf-8")
-        result = ws.what_if(policy=str(path))
-    return result.to_json(limit=limit)
+    return _ws(request).what_if(policy_text=body.text).to_json(limit=limit)
 
 
 @router.put("/policy", summary="Save and apply a policy (admin); the next run uses it")
@@ -360,10 +333,10 @@ def import_file(request: Request, user: User,
 @router.get("/imports/rejects/{name}", summary="Download a rejects file (CSV with reasons)")
 def rejects(name: str, request: Request, user: User) -> FileResponse:
     require(user, "import")
-    folder = _ws(request).rejects_dir.resolve()
-    path = (folder / name).resolve()
-    if path.parent != folder or not path.is_file():
-        raise HTTPException(404, f"no rejects file {name!r}")
+    try:
+        path = _ws(request).rejects_file(name)
+    except WorkspaceError as error:
+        raise HTTPException(404, str(error)) from None
     return FileResponse(path, media_type="text/csv", filename=name)
 
 

@@ -19,16 +19,13 @@ from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Resp
 from fastapi.templating import Jinja2Templates
 
 from tierwise import formatting, users
-from tierwise.customers import WARNINGS, CustomerFilter, list_customers, warned_customers
-from tierwise.errors import RunNotFound, TierwiseError
-from tierwise.grading import snapshot_path
+from tierwise.customers import WARNINGS, CustomerFilter, owned_ids
+from tierwise.errors import RunNotFound, TierwiseError, WorkspaceError
 from tierwise.history import overrides_for
 from tierwise.ingest import KINDS
 from tierwise.ingest.preview import preview
 from tierwise.interactions import customer_interactions
 from tierwise.lifecycle import STAGES, stage_label
-from tierwise.policy.loading import load_policy_text
-from tierwise.store import customer_attribute_columns
 from tierwise.tasks import KINDS as TASK_KINDS
 from tierwise.vocabulary import INTERACTION_LABELS, interaction_label, metric_label
 from tierwise.web.context import (
@@ -78,11 +75,7 @@ class Page:
         return {k: v for k, v in data.items()}
 
     def labels(self) -> dict[str, str]:
-        try:
-            return {t.key: t.display(self.lang) for t in self.ws.run().policy.tiers}
-        except TierwiseError:
-            policy, _ = self.ws.policy()
-            return {t.key: t.display(self.lang) for t in policy.tiers}
+        return self.ws.tier_labels(self.lang)
 
 
 PageDep = Annotated[Page, Depends(Page)]
@@ -217,16 +210,11 @@ def _customer_filter(request: Request) -> CustomerFilter:
 
 @router.get("/customers", response_class=HTMLResponse)
 def customers(page: PageDep) -> Response:
-    ws = page.ws
+    flt = _customer_filter(page.request)
     try:
-        record = ws.run()
+        record, found = page.ws.customer_page(flt, scope=page.user.owner_scope, facets=True)
     except RunNotFound:
         return page.render("customers.html", record=None, found=None, flt=CustomerFilter())
-    flt = _customer_filter(page.request)
-    warned = warned_customers(ws.appdb, flt.warning, dt.date.today()) if flt.warning else None
-    found = list_customers(ws.store(), str(snapshot_path(ws.runs_dir, record.id)),
-                           record.policy.keys, flt, scope=page.user.owner_scope,
-                           warned=warned, facets=True)
     query = {k: v for k, v in page.request.query_params.items() if k not in ("page", "lang")}
     return page.render("customers.html", record=record, found=found, flt=flt,
                        labels=page.labels(), stages=list(STAGES), warnings=WARNINGS,
@@ -238,20 +226,8 @@ def customers_export(page: PageDep) -> Response:
     """The filtered list as the seed-001 grading table (Excel), within the reader's scope."""
     ws = page.ws
     record = ws.run()
-    flt = _customer_filter(page.request)
-    warned = warned_customers(ws.appdb, flt.warning, dt.date.today()) if flt.warning else None
-    ids: list[str] = []
-    number = 1
-    while True:
-        chunk = list_customers(ws.store(), str(snapshot_path(ws.runs_dir, record.id)),
-                               record.policy.keys,
-                               CustomerFilter(**{**flt.__dict__, "page": number,
-                                                 "per_page": 500}),
-                               scope=page.user.owner_scope, warned=warned)
-        ids += [r["customer_id"] for r in chunk.rows]
-        if number >= chunk.pages:
-            break
-        number += 1
+    ids = ws.customer_ids(_customer_filter(page.request), scope=page.user.owner_scope,
+                          run_id=record.id)
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "customers.xlsx"
         ws.export(path, record.id, lang=page.lang, customer_ids=set(ids))
@@ -360,9 +336,7 @@ def runs(page: PageDep) -> Response:
     if q.get("a") and q.get("b"):
         diff = page.ws.diff(int(q["a"]), int(q["b"]))
         if page.user.owner_scope is not None:
-            owned = {r[0] for r in page.ws.store().execute(
-                "SELECT customer_id FROM customers WHERE owner = ?",
-                [page.user.owner_scope]).fetchall()}
+            owned = owned_ids(page.ws.store(), page.user.owner_scope)
             diff = dataclasses.replace(
                 diff, moves=[m for m in diff.moves if m.customer_id in owned], matrix={})
     return page.render("runs.html", records=records, jobs=jobs, diff=diff,
@@ -395,17 +369,13 @@ async def policy_post(page: PageDep) -> Response:
     ws = page.ws
     problems: list[str] = []
     try:
-        load_policy_text(text, source="policy",
-                         attributes=customer_attribute_columns(ws.store()))
+        ws.check_policy(text)
     except TierwiseError as error:
         problems = list(getattr(error, "problems", [str(error)]))
     what_if, saved = None, False
     if not problems and action == "preview":
         require(page.user, "run")     # it counts the whole book: managers and admins
-        with tempfile.TemporaryDirectory() as folder:
-            path = Path(folder) / "what-if.yaml"
-            path.write_text(text, encoding="utf-8")
-            what_if = ws.what_if(policy=str(path))
+        what_if = ws.what_if(policy_text=text)
     if not problems and action == "apply":
         require(page.user, "policy")
         saved_policy = ws.save_policy(text, user=page.user.name)
@@ -474,9 +444,9 @@ def _first_rows(path: Path | None, count: int) -> list[list[str]]:
 @router.get("/import/rejects/{name}")
 def import_rejects(name: str, page: PageDep) -> Response:
     require(page.user, "import")
-    folder = page.ws.rejects_dir.resolve()
-    path = (folder / name).resolve()
-    if path.parent != folder or not path.is_file():
-        raise HTTPException(404, word("not_found", page.lang))
+    try:
+        path = page.ws.rejects_file(name)
+    except WorkspaceError:
+        raise HTTPException(404, word("not_found", page.lang)) from None
     return FileResponse(path, media_type="text/csv", filename=name)
 
