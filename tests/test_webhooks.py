@@ -295,7 +295,7 @@ def test_tier_changes_carry_names_and_come_in_batches(ws: Workspace) -> None:
     run = ws.grade(as_of=dt.date(2026, 2, 28))                    # C2 drops
     summary = ws.run(run.run_id)
     assert summary.id == run.run_id
-    moved = webhooks.moved_customers(ws.runs_dir / f"run-{run.run_id:06d}.parquet",
+    moved = webhooks.moved_customers([str(ws.runs_dir / f"run-{run.run_id:06d}.parquet")],
                                      {"potential": "潜在客户"})
     assert {m["customer_id"]: (m["name"], m["direction"]) for m in moved}["C2"] == (
         "南方贸易有限公司", "down")

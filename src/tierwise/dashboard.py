@@ -31,7 +31,7 @@ import sqlalchemy as sa
 
 from tierwise.appdb import schema
 from tierwise.errors import RunNotFound, WorkspaceError
-from tierwise.grading import snapshot_path
+from tierwise.grading import snapshot_files
 from tierwise.history import RunRecord
 from tierwise.i18n import is_zh
 from tierwise.policy.model import Policy
@@ -46,17 +46,18 @@ def _connect() -> duckdb.DuckDBPyConnection:
     return duckdb.connect()
 
 
-def _quoted(path: Path) -> str:
+def _quoted(path: str | Path) -> str:
     return "'" + str(path).replace("'", "''") + "'"
 
 
 def _snapshot(ws: Workspace, record: RunRecord, needed: Sequence[str],
-              owner: str | None) -> Path:
-    """The run's snapshot file, checked to have the columns a query reads."""
-    path = snapshot_path(ws.runs_dir, record.id)
-    if not path.exists():
+              owner: str | None) -> str:
+    """The run's snapshot (a file or a glob), checked to have the columns a query reads."""
+    path = ws.snapshot(record)
+    files = snapshot_files(path)
+    if not files:
         raise WorkspaceError(f"the snapshot of run {record.id} is missing: {path}")
-    names = set(pq.read_schema(path).names)
+    names = set(pq.read_schema(files[0]).names)
     wanted = [*needed, *(["owner"] if owner is not None else [])]
     missing = [n for n in wanted if n not in names]
     if missing:
@@ -450,9 +451,10 @@ def tier_history(ws: Workspace, owner: str | None = None, *,
     else:
         files = {}
         for record in runs:
-            path = snapshot_path(ws.runs_dir, record.id)
-            if path.exists() and "owner" in pq.read_schema(path).names:
-                files[str(path)] = record.id
+            path = ws.snapshot(record)
+            parts = snapshot_files(path)
+            if parts and "owner" in pq.read_schema(parts[0]).names:
+                files[path] = record.id
                 per_run[record.id] = {}
         if files:
             listed = ", ".join(_quoted(Path(f)) for f in files)

@@ -8,6 +8,7 @@ transaction) or leaves nothing behind.
 from __future__ import annotations
 
 import datetime as dt
+import glob
 import hashlib
 import json
 import os
@@ -27,7 +28,16 @@ import sqlalchemy as sa
 from tierwise.appdb import schema
 from tierwise.appdb.database import bulk_insert
 from tierwise.clustering import ClusterResult, cluster_tiers, with_cluster_tiers
-from tierwise.engines import materialise, release
+from tierwise.engines import (
+    is_local,
+    is_spark,
+    local_path,
+    materialise,
+    release,
+    remove_dataset,
+    rename_dataset,
+    staging_location,
+)
 from tierwise.errors import TierwiseError
 from tierwise.history import new_id
 from tierwise.lifecycle import stage
@@ -110,7 +120,29 @@ class RunSummary:
 
 
 def snapshot_path(runs_dir: Path, run_id: int) -> Path:
+    """Where the embedded engine keeps a run's assignments."""
     return runs_dir / f"run-{run_id:06d}.parquet"
+
+
+def snapshot_location(runs_dir: Path, run_id: int, stored: str | None) -> str:
+    """A run's assignments as a path or glob both engines read: ``runs.snapshot`` as stored
+    (relative to the workspace when inside it), else the embedded engine's file."""
+    if stored is None:
+        return str(snapshot_path(runs_dir, run_id))
+    if is_local(stored) and not Path(local_path(stored)).is_absolute():
+        return str(runs_dir.parent / stored)
+    return stored
+
+
+def snapshot_files(location: str) -> list[str]:
+    """The Parquet files of a snapshot on this machine's disk (a file, or a run's part
+    files); empty when it is missing."""
+    return sorted(glob.glob(str(local_path(location)))) if is_local(location) else [location]
+
+
+def run_partition(folder: str, run_id: int) -> str:
+    """The folder of one run in an assignments dataset partitioned by run."""
+    return f"{folder.rstrip('/')}/run_id={run_id}"
 
 
 @dataclass(frozen=True)
@@ -196,8 +228,14 @@ def grade(
     as_of: dt.date | None = None,
     user: str = "",
     lang: str = "zh",
+    assignments: str | None = None,
 ) -> RunSummary:
-    """Grade every customer as of a date and record the run."""
+    """Grade every customer as of a date and record the run.
+
+    On Spark the engine writes the assignments (``assignments``, default
+    ``runs/assignments``, one ``run_id=N`` partition per run) and only the summary comes
+    back to the driver; on DuckDB they go to ``runs/run-NNNNNN.parquet`` and the app database.
+    """
     as_of = as_of or latest_order_date(backend, sources.orders)
     with final_tiers(backend, sources, policy, as_of, appdb=appdb,
                      runs_dir=runs_dir) as (ev, final, previous):
@@ -205,7 +243,8 @@ def grade(
                        window=ev.window, aggregates=ev.aggregates, previous=previous,
                        models=ev.models_json(),
                        fingerprint=data_fingerprint(backend, sources, as_of),
-                       source=sources.label, user=user, lang=lang)
+                       source=sources.label, user=user, lang=lang,
+                       assignments=assignments)
 
 
 @contextmanager
@@ -317,7 +356,7 @@ def previous_run(connection: sa.Connection, as_of: dt.date, policy: Policy,
     """
     runs = schema.runs
     row = connection.execute(
-        sa.select(runs.c.id, runs.c.as_of)
+        sa.select(runs.c.id, runs.c.as_of, runs.c.snapshot)
         .where(runs.c.as_of < as_of, runs.c.policy_name == policy.name,
                runs.c.source == source)
         .order_by(runs.c.as_of.desc(), runs.c.id.desc()).limit(1)
@@ -346,11 +385,11 @@ def _previous_assignments(backend: Any, runs_dir: Path,
                           previous: Mapping[str, Any] | None) -> ir.Table | None:
     if previous is None:
         return None
-    path = snapshot_path(runs_dir, previous["id"])
-    if not path.exists():
-        raise TierwiseError(f"the snapshot of run {previous['id']} is missing ({path}); "
+    location = snapshot_location(runs_dir, previous["id"], previous.get("snapshot"))
+    if is_local(location) and not glob.glob(str(local_path(location))):
+        raise TierwiseError(f"the snapshot of run {previous['id']} is missing ({location}); "
                             "hysteresis and changes need it")
-    t = backend.read_parquet(str(path))
+    t = backend.read_parquet(location)
     return t.select("customer_id", prev_tier=t.tier, prev_policy_tier=t.policy_tier,
                     prev_streak=t.downgrade_streak)
 
@@ -396,18 +435,29 @@ def _float_or_none(value: Any) -> float | None:
 def summarise(snapshot: pa.Table, policy: Policy,
               lang: str = "zh") -> tuple[list[TierSummary], dict[str, int]]:
     """Per tier in policy order: customers, revenue, profit and shares; change counts."""
-    total = snapshot.num_rows
-    spend = pc.fill_null(snapshot["annual_spend"], 0.0)
-    profit = snapshot["profit"]
-    profit_known = (pc.sum(pc.is_valid(profit)).as_py() or 0) > 0
-    total_revenue = pc.sum(spend).as_py() or 0.0
-    total_profit = pc.sum(profit).as_py() if profit_known else None
+    return summarise_on(ibis.memtable(snapshot), policy, lang, execute=lambda e: e.to_pyarrow())
+
+
+def summarise_on(snapshot: ir.Table, policy: Policy, lang: str = "zh", *,
+                 execute: Any) -> tuple[list[TierSummary], dict[str, int]]:
+    """:func:`summarise` as two aggregate queries on the engine that holds the snapshot:
+    a few rows per tier come back, however many customers there are."""
+    spend = snapshot.annual_spend.fill_null(0.0)
+    by_tier = execute(snapshot.group_by("tier").aggregate(
+        customers=snapshot.count(), revenue=spend.sum(), profit=snapshot.profit.sum(),
+        profit_known=snapshot.profit.count())).to_pylist()
+    by_change = execute(snapshot.group_by("change").aggregate(n=snapshot.count())).to_pylist()
+    per_tier = {row["tier"]: row for row in by_tier}
+    total = sum(row["customers"] for row in by_tier)
+    total_revenue = sum(row["revenue"] or 0.0 for row in by_tier)
+    profit_known = any(row["profit_known"] for row in by_tier)
+    total_profit = sum(row["profit"] or 0.0 for row in by_tier) if profit_known else None
     tiers: list[TierSummary] = []
     for tier in policy.tiers:
-        mask = pc.equal(snapshot["tier"], tier.key)
-        count = pc.sum(mask).as_py() or 0
-        revenue = pc.sum(pc.filter(spend, mask)).as_py() or 0.0
-        tier_profit = (pc.sum(pc.filter(profit, mask)).as_py() or 0.0) if profit_known else None
+        row = per_tier.get(tier.key, {})
+        count = int(row.get("customers") or 0)
+        revenue = float(row.get("revenue") or 0.0)
+        tier_profit = float(row.get("profit") or 0.0) if profit_known else None
         tiers.append(TierSummary(
             tier=tier.key, label=tier.display(lang), customers=count,
             customer_share=count / total if total else None,
@@ -418,8 +468,7 @@ def summarise(snapshot: pa.Table, policy: Policy,
                           if tier_profit is not None and total_profit else None),
             target_share=tier.target_share,
         ))
-    counts = pc.value_counts(snapshot["change"]).to_pylist()
-    by_kind = {c["values"]: c["counts"] for c in counts}
+    by_kind = {row["change"]: int(row["n"]) for row in by_change}
     changes = {"upgraded": by_kind.get("up", 0), "downgraded": by_kind.get("down", 0),
                "new": by_kind.get("new", 0), "unchanged": by_kind.get("same", 0)}
     return tiers, changes
@@ -433,42 +482,70 @@ def _record(backend: Any, final: ir.Table, policy: Policy, policy_text: str, *,
             appdb: sa.Engine, runs_dir: Path, window: Window,
             aggregates: Mapping[tuple[str, str], float | None],
             previous: Mapping[str, Any] | None, fingerprint: str, source: str,
-            user: str, lang: str, models: dict[str, Any] | None = None) -> RunSummary:
+            user: str, lang: str, models: dict[str, Any] | None = None,
+            assignments: str | None = None) -> RunSummary:
+    """Write the snapshot to a staging place, summarise it there, then in one app-database
+    transaction record the run and move the snapshot into place: all of it or nothing."""
+    spark = is_spark(backend)
     runs_dir.mkdir(parents=True, exist_ok=True)
-    staging = runs_dir / f".staging-{uuid.uuid4().hex}.parquet"
-    ordered = final.order_by("customer_id")
-    backend.to_parquet(ordered, str(staging))
+    folder = assignments or str(runs_dir / "assignments")
+    if spark:
+        # Written by the executors; nothing per customer passes through the driver.
+        staging = staging_location(folder)
+        backend.to_parquet(final, staging)
+    else:
+        staging = str(runs_dir / f".staging-{uuid.uuid4().hex}.parquet")
+        backend.to_parquet(final.order_by("customer_id"), staging)
     try:
-        snapshot = backend.read_parquet(str(staging))
-        wanted = ["customer_id", "tier", "computed_tier", "basis", "downgrade_streak",
-                  "override_id", "change", "annual_spend", "profit", "prev_tier", "stage"]
-        if "score" in snapshot.columns:
-            wanted.append("score")
-        light = backend.to_pyarrow(snapshot.select(*wanted))
-        tiers, changes = summarise(light, policy, lang)
+        snapshot = backend.read_parquet(staging)
+        tiers, changes = summarise_on(snapshot, policy, lang, execute=backend.to_pyarrow)
+        customers = sum(t.customers for t in tiers)
         created_at = dt.datetime.now(dt.UTC)
         with appdb.begin() as connection:
             run_id = new_id(connection.execute(schema.runs.insert().values(
                 created_at=created_at, created_by=user, as_of=window.as_of,
                 window_months=window.months, policy_name=policy.name,
                 policy_hash=policy.hash, policy_text=policy_text,
-                data_fingerprint=fingerprint, source=source, customers=light.num_rows,
+                data_fingerprint=fingerprint, source=source, customers=customers,
                 previous_run_id=previous["id"] if previous else None,
                 summary=json.loads(json.dumps([t.__dict__ for t in tiers])),
                 aggregates={f"{f}({n})": v for (f, n), v in aggregates.items()},
-                models=models,
+                models=models, engine="spark" if spark else "duckdb", changes=changes,
             )))
-            _insert_assignments(connection, run_id, light)
-            if previous is not None:      # a first run changes nothing: every tier is new
-                _insert_changes(connection, run_id, light)
-            os.replace(staging, snapshot_path(runs_dir, run_id))
+            if spark:
+                target = run_partition(folder, run_id)
+                connection.execute(schema.runs.update().where(schema.runs.c.id == run_id)
+                                   .values(snapshot=_stored_location(runs_dir, target)))
+                rename_dataset(backend, staging, target)
+            else:
+                light = backend.to_pyarrow(snapshot.select(*_light_columns(snapshot)))
+                _insert_assignments(connection, run_id, light)
+                if previous is not None:  # a first run changes nothing: every tier is new
+                    _insert_changes(connection, run_id, light)
+                os.replace(staging, snapshot_path(runs_dir, run_id))
     except BaseException:
-        staging.unlink(missing_ok=True)
+        remove_dataset(backend, staging) if spark else Path(staging).unlink(missing_ok=True)
         raise
     return RunSummary(run_id=run_id, as_of=window.as_of, policy_name=policy.name,
-                      policy_hash=policy.hash, customers=light.num_rows, tiers=tiers,
+                      policy_hash=policy.hash, customers=customers, tiers=tiers,
                       changes=changes, previous_run_id=previous["id"] if previous else None,
                       created_at=created_at, source=source, models=models)
+
+
+def _light_columns(snapshot: ir.Table) -> list[str]:
+    wanted = ["customer_id", "tier", "computed_tier", "basis", "downgrade_streak",
+              "override_id", "change", "prev_tier", "stage"]
+    return wanted + (["score"] if "score" in snapshot.columns else [])
+
+
+def _stored_location(runs_dir: Path, location: str) -> str:
+    """Inside the workspace: relative to it, so that a moved workspace keeps its runs."""
+    if is_local(location):
+        try:
+            return str(Path(local_path(location)).relative_to(runs_dir.parent)) + "/*.parquet"
+        except ValueError:
+            return str(local_path(location)) + "/*.parquet"
+    return location + "/*.parquet"
 
 
 def _insert_assignments(connection: sa.Connection, run_id: int, light: pa.Table) -> None:

@@ -33,6 +33,9 @@ class RunRecord:
     summary: list[dict[str, Any]]
     aggregates: dict[str, float | None]
     models: dict[str, Any] | None = None
+    engine: str | None = None          # None: duckdb (runs before engines were recorded)
+    snapshot: str | None = None        # where its assignments are (tierwise.grading)
+    changes: dict[str, int] | None = None
 
     @property
     def policy(self) -> Policy:

@@ -48,6 +48,8 @@ class Source:
         if self.sql is not None:
             what = self.table if self.table is not None else "query"
             return f"{self.kind} from {safe_url(self.sql)} ({what})"
+        if self.path is None:
+            return f"{self.kind} from Spark table {self.table}"
         return f"{self.kind} from {self.path}"
 
 
@@ -84,8 +86,10 @@ def _source(kind: str, value: Any, where: str) -> Source:
     spec = Source(kind, path=_text(value.get("path")), sql=_text(value.get("sql")),
                   table=_text(value.get("table")), query=_text(value.get("query")),
                   map={str(k): str(v) for k, v in mapping.items()})
+    if spec.path is None and spec.sql is None and spec.table is not None:
+        return spec                       # a Spark/Hive table (engine: spark)
     if (spec.path is None) == (spec.sql is None):
-        raise WorkspaceError(f"{where}: give either path or sql")
+        raise WorkspaceError(f"{where}: give either path, sql, or a Spark table")
     if spec.sql is not None:
         if (spec.table is None) == (spec.query is None):
             raise WorkspaceError(f"{where}: a sql source needs either table or query")
@@ -108,6 +112,9 @@ def safe_url(url: str) -> str:
 def files_of(spec: Source, root: Path, folder: Path) -> list[Path]:
     """The files to import for one source: its paths, or the SQL source streamed to one
     Parquet file under ``folder``."""
+    if spec.path is None and spec.sql is None:
+        raise WorkspaceError(f"source {spec.label}: a Spark or Hive table is read by the Spark "
+                             "engine (engine: spark in tierwise.yaml, or --engine spark)")
     if spec.path is not None:
         pattern = spec.path if Path(spec.path).is_absolute() else str(root / spec.path)
         found = sorted(Path(p) for p in glob.glob(pattern))

@@ -42,13 +42,11 @@ import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
-import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
+import pyarrow.dataset as pa_dataset
 import sqlalchemy as sa
 
 from tierwise.appdb import schema
@@ -471,13 +469,14 @@ def warning_events(summary: Any, warnings: Sequence[Mapping[str, Any]], *,
             for n, batch in enumerate(batches, start=1)]
 
 
-def moved_customers(snapshot: Path, labels: Mapping[str, str]) -> list[dict[str, Any]]:
-    """Customers of a run snapshot that moved up or down: id, name, from, to, direction."""
-    present = set(pq.read_schema(snapshot).names)
+def moved_customers(files: Sequence[str], labels: Mapping[str, str]) -> list[dict[str, Any]]:
+    """Customers of a run snapshot (its Parquet files) that moved up or down: id, name,
+    from, to, direction. Only the moved rows are read into memory."""
+    dataset = pa_dataset.dataset(list(files), format="parquet")
     columns = [c for c in ("customer_id", "name", "prev_tier", "tier", "change", "basis")
-               if c in present]
-    table = pq.read_table(snapshot, columns=columns)
-    table = table.filter(pc.is_in(table["change"], pa.array(["up", "down"])))
+               if c in dataset.schema.names]
+    table = dataset.to_table(columns=columns,
+                             filter=pc.field("change").isin(["up", "down"]))
     return [{"customer_id": row["customer_id"], "name": row.get("name"),
              "from": row["prev_tier"], "from_label": labels.get(row["prev_tier"]),
              "to": row["tier"], "to_label": labels.get(row["tier"]),

@@ -22,7 +22,7 @@ from tierwise.grading import (
     TierSummary,
     final_tiers,
     latest_order_date,
-    snapshot_path,
+    snapshot_location,
     summarise,
 )
 from tierwise.history import Move, RunRecord, list_runs
@@ -92,7 +92,7 @@ def _compare(backend: Any, final: ir.Table, against: RunRecord | None, runs_dir:
         counts = backend.to_pyarrow(new.group_by("new_tier").aggregate(n=new.count()))
         return {(None, t): n for t, n in zip(counts["new_tier"].to_pylist(),
                                              counts["n"].to_pylist(), strict=True)}, []
-    old = backend.read_parquet(str(snapshot_path(runs_dir, against.id)))
+    old = backend.read_parquet(snapshot_location(runs_dir, against.id, against.snapshot))
     old = old.select(old_id=old.customer_id, old_tier=old.tier)
     both = new.outer_join(old, new.customer_id == old.old_id).select(
         customer_id=new.customer_id.coalesce(old.old_id), old_tier=old.old_tier,

@@ -22,11 +22,11 @@ import duckdb
 import ibis
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
+import pyarrow.dataset as pa_dataset
 import sqlalchemy as sa
 from ruamel.yaml import YAML
 
-from tierwise import customers, history, owners, store, webhooks
+from tierwise import customers, engines, history, lake, owners, store, webhooks
 from tierwise import schedule as scheduling
 from tierwise import sources as data_sources
 from tierwise.appdb import schema
@@ -35,7 +35,7 @@ from tierwise.backtest import Backtest, backtest
 from tierwise.breakdown import Breakdown, breakdown
 from tierwise.errors import RunNotFound, WorkspaceError
 from tierwise.explain import Explanation, explain_row, snapshot_attributes
-from tierwise.grading import RunSummary, Sources, grade, snapshot_path
+from tierwise.grading import RunSummary, Sources, grade, snapshot_files, snapshot_location
 from tierwise.ingest import ImportResult, Kind, import_files
 from tierwise.interactions import Logged, log_interaction
 from tierwise.policy.loading import load_policy_file, load_policy_text
@@ -204,11 +204,17 @@ class Workspace:
     def appdb(self) -> sa.Engine:
         return connect(self.database_url)
 
+    def engine_choice(self, override: str | None = None) -> engines.EngineChoice:
+        """tierwise.yaml's `engine:` (tierwise.engines); ``override`` is --engine."""
+        return engines.parse_engine(self.config.get("engine"), override=override,
+                                    source=str(self.root / CONFIG_NAME))
+
     def engine_settings(self) -> dict[str, Any]:
-        """tierwise.yaml's `engine:` (memory_limit, threads) for DuckDB connections."""
-        settings = dict(self.config.get("engine") or {})
-        return {"memory_limit": str(settings.get("memory_limit") or DEFAULT_MEMORY_LIMIT),
-                "threads": settings.get("threads"),
+        """tierwise.yaml's `engine:` (memory_limit, threads) for DuckDB connections: the
+        store is DuckDB whichever engine grades."""
+        choice = self.engine_choice("duckdb")
+        return {"memory_limit": choice.memory_limit or DEFAULT_MEMORY_LIMIT,
+                "threads": choice.threads,
                 "temp_directory": self.root / "data" / "spill"}
 
     def schedule(self) -> scheduling.Schedule | None:
@@ -317,15 +323,23 @@ class Workspace:
 
     def grade(self, *, as_of: dt.date | None = None, policy: str | None = None,
               files: dict[str, Sequence[str]] | None = None,
-              column_map: dict[str, str] | None = None) -> RunSummary:
-        """Make a grading run from the store, or straight from files when `files` is given.
+              column_map: dict[str, str] | None = None,
+              engine: str | None = None) -> RunSummary:
+        """Make a grading run from the store, or straight from files when `files` is given;
+        on Spark (``engine``, else tierwise.yaml's), from the sources where they live.
 
         Once the run is recorded, the configured webhooks hear of it (run.completed,
         tier.changed); a failing endpoint is logged and recorded, never fails the run."""
         endpoints = self.webhook_endpoints()      # bad settings fail before any work
+        choice = self.engine_choice(engine)
+        chosen, text = self.policy(policy)
+        if choice.is_spark:
+            summary = self._grade_on_spark(choice, chosen, text, as_of=as_of, files=files,
+                                           column_map=column_map)
+            self._announce(summary, endpoints)
+            return summary
         if not files and self.data_sources():
             self.pull_sources()                     # unreachable: fails here, no run
-        chosen, text = self.policy(policy)
         if files:
             summary = self._grade_files(files, chosen, text, as_of=as_of,
                                         column_map=column_map)
@@ -339,9 +353,30 @@ class Workspace:
         self._announce(summary, endpoints)
         return summary
 
+    def _grade_on_spark(self, choice: engines.EngineChoice, policy: Policy, text: str, *,
+                        as_of: dt.date | None, files: dict[str, Sequence[str]] | None,
+                        column_map: dict[str, str] | None) -> RunSummary:
+        """A recorded run on Spark: sources read by the engine, assignments written by it;
+        the work queue is derived when the run graded the workspace's own store."""
+        specs = self.data_sources()
+        if files:
+            specs = [data_sources.Source(kind, path=str(Path(p).resolve()),
+                                         map=dict(column_map or {}))
+                     for kind, paths in files.items() for p in paths]
+        backend = engines.spark_backend(choice)
+        found = lake.read_lake(backend, specs, root=self.root, rejects_dir=self.rejects_dir,
+                               store_con=self.store())
+        summary = grade(backend, found.sources, policy, text, appdb=self.appdb,
+                        runs_dir=self.runs_dir, as_of=as_of, user=current_user(),
+                        lang=self.language, assignments=choice.assignments)
+        summary = dataclasses.replace(summary, rejected_rows=found.rejected)
+        if not specs and engines.is_local(self.snapshot(self.run(summary.run_id))):
+            summary = dataclasses.replace(summary, tasks=self._derive_tasks(summary, policy))
+        return summary
+
     def _derive_tasks(self, summary: RunSummary, policy: Policy) -> TaskSync:
         found = candidates(self.store(), policy,
-                           str(snapshot_path(self.runs_dir, summary.run_id)), summary.as_of,
+                           self.snapshot(self.run(summary.run_id)), summary.as_of,
                            self.run(summary.run_id).aggregate_values())
         return sync_tasks(self.appdb, summary.run_id, summary.as_of, found)
 
@@ -369,8 +404,8 @@ class Workspace:
         """Propose owners from the latest run's tiers (tierwise.owners); with ``apply``,
         write the moves, their history and the open tasks' owners."""
         record = self.run()
-        path = snapshot_path(self.runs_dir, record.id)
-        proposal = owners.propose(owners.accounts(self.store(), str(path), record.policy.keys),
+        proposal = owners.propose(owners.accounts(self.store(), self.snapshot(record),
+                                                  record.policy.keys),
                                   self.reps(),
                                   record.policy.keys, run_id=record.id)
         if apply:
@@ -383,8 +418,8 @@ class Workspace:
             return
         try:
             labels = {t.tier: t.label for t in summary.tiers}
-            moved = webhooks.moved_customers(snapshot_path(self.runs_dir, summary.run_id),
-                                             labels)
+            moved = webhooks.moved_customers(
+                snapshot_files(self.snapshot(self.run(summary.run_id))), labels)
             events = webhooks.run_events(summary, moved)
             if summary.tasks is not None and summary.tasks.created:
                 raised = raised_warnings(self.appdb, summary.run_id, lang=self.language,
@@ -445,7 +480,7 @@ class Workspace:
         """One page of a run's customers within a reader's scope (tierwise.customers)."""
         record = self.run(run_id)
         return record, customers.list_customers(
-            self.store(), str(snapshot_path(self.runs_dir, record.id)), record.policy.keys,
+            self.store(), self.snapshot(record), record.policy.keys,
             flt, scope=scope, warned=self._warned(flt), facets=facets)
 
     def customer_ids(self, flt: customers.CustomerFilter, *, scope: str | None,
@@ -453,7 +488,7 @@ class Workspace:
         """Every customer of a run the filter and scope let through, in list order."""
         record = self.run(run_id)
         return customers.matching_ids(
-            self.store(), str(snapshot_path(self.runs_dir, record.id)), record.policy.keys,
+            self.store(), self.snapshot(record), record.policy.keys,
             flt, scope=scope, warned=self._warned(flt))
 
     def _warned(self, flt: customers.CustomerFilter) -> pa.Table | None:
@@ -481,12 +516,18 @@ class Workspace:
         """The run's snapshot: every customer's metrics, scores, tiers and bases (or one
         customer's row, read with a filter rather than the whole file)."""
         record = self.run(run_id)
-        path = snapshot_path(self.runs_dir, record.id)
-        if not path.exists():
-            raise WorkspaceError(f"the snapshot of run {record.id} is missing: {path}")
+        files = snapshot_files(self.snapshot(record))
+        if not files:
+            raise WorkspaceError(f"the snapshot of run {record.id} is missing: "
+                                 f"{self.snapshot(record)}")
+        dataset = pa_dataset.dataset(files, format="parquet")
         if customer_id is not None:
-            return pq.read_table(path, filters=[("customer_id", "=", customer_id)])
-        return pq.read_table(path)
+            return dataset.to_table(filter=pc.field("customer_id") == customer_id)
+        return dataset.to_table()
+
+    def snapshot(self, record: history.RunRecord) -> str:
+        """Where a run's assignments are: a Parquet file, or a glob over its part files."""
+        return snapshot_location(self.runs_dir, record.id, record.snapshot)
 
     def override(self, customer_id: str, tier: str, *, reason: str,
                  until: dt.date | None = None, user: str | None = None) -> int:

@@ -31,6 +31,13 @@ runs = sa.Table(
     # Fitted model parameters, settings and notes (tierwise.models.predictions.ModelReport),
     # and cluster centres for clustering policies; null when the run used neither.
     sa.Column("models", sa.JSON, nullable=True),
+    # The engine that made the run (null: duckdb) and where its assignments are: a Parquet
+    # file or a glob over the part files the engine wrote (null: runs/run-NNNNNN.parquet).
+    sa.Column("engine", sa.String(16), nullable=True),
+    sa.Column("snapshot", sa.String(2048), nullable=True),
+    # Change counts {upgraded, downgraded, new, unchanged}: on Spark the per-customer
+    # changes stay in the snapshot, not in the changes table.
+    sa.Column("changes", sa.JSON, nullable=True),
 )
 
 assignments = sa.Table(

@@ -1,0 +1,242 @@
+"""The canonical tables on Spark, read where the data lives: the Parquet or CSV files,
+Spark/Hive tables and SQL databases named in ``sources:`` (tierwise.sources), or, when
+there are none, the workspace store written out as Parquet.
+
+The embedded engine imports sources into its store (validation, rejects, merge). On Spark
+nothing is copied: each source is renamed (``map:``) and cast to the canonical columns as
+it is read, and rows without a usable key, date or amount are set aside — written by the
+engine next to the run's rejects with their reason and counted, never silently dropped.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import tempfile
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlparse
+
+import duckdb
+import ibis
+import ibis.expr.types as ir
+
+from tierwise import store
+from tierwise.engines import DEBIAN_JDBC_JARS
+from tierwise.errors import WorkspaceError
+from tierwise.grading import Sources
+from tierwise.ingest import KINDS
+from tierwise.sources import Source, safe_url, stream_sql
+
+# Columns a row cannot be graded without, per kind.
+REQUIRED = {
+    "customers": ("customer_id",),
+    "orders": ("order_id", "customer_id", "order_date", "amount"),
+    "interactions": ("customer_id", "date", "type"),
+    "payments": ("invoice_id", "customer_id", "due_date", "amount"),
+}
+STORE_LABEL = "workspace store"
+_JDBC = {"postgresql": ("jdbc:postgresql", "org.postgresql.Driver", DEBIAN_JDBC_JARS[0]),
+         "mysql": ("jdbc:mariadb", "org.mariadb.jdbc.Driver", DEBIAN_JDBC_JARS[1])}
+
+
+@dataclass(frozen=True)
+class LakeSources:
+    sources: Sources
+    rejected: int                      # rows set aside, written under rejects/
+
+
+def canonical_schemas() -> dict[str, ibis.Schema]:
+    """The store's column types, per kind: one definition of the canonical tables."""
+    con = store.connect()
+    try:
+        backend = ibis.duckdb.from_connection(con)
+        return {kind: backend.table(kind).schema() for kind in KINDS}
+    finally:
+        con.close()
+
+
+def store_as_parquet(con: duckdb.DuckDBPyConnection, folder: Path) -> dict[str, str]:
+    """The store's tables written out as Parquet files for the Spark engine to read."""
+    folder.mkdir(parents=True, exist_ok=True)
+    files: dict[str, str] = {}
+    for kind in KINDS:
+        target = folder / f"{kind}.parquet"
+        con.execute(f"COPY {kind} TO '{str(target).replace(chr(39), chr(39) * 2)}' "
+                    "(FORMAT parquet)")
+        files[kind] = str(target)
+    return files
+
+
+def read_lake(backend: Any, specs: Sequence[Source], *, root: Path, rejects_dir: Path,
+              store_con: duckdb.DuckDBPyConnection) -> LakeSources:
+    """The canonical tables on Spark: from ``specs``, or the store when there are none."""
+    schemas = canonical_schemas()
+    if not specs:
+        files = store_as_parquet(store_con, root / "data" / "lake")
+        exported = {kind: backend.read_parquet(path) for kind, path in files.items()}
+        return LakeSources(_sources(backend, exported, schemas), 0)
+    tables: dict[str, ir.Table] = {}
+    rejected = 0
+    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    with tempfile.TemporaryDirectory(prefix="tierwise-lake-") as scratch:
+        for spec in specs:
+            raw = _read(backend, spec, root, Path(scratch))
+            typed = _canonical(raw, spec, schemas[spec.kind])
+            good, bad = _split(typed, spec.kind)
+            count = int(backend.execute(bad.count()))
+            if count:
+                backend.to_parquet(bad, str(rejects_dir / f"spark-{stamp}-{spec.kind}"))
+                rejected += count
+            tables[spec.kind] = good
+        sources = _sources(backend, tables, schemas)
+        # Sources read through a scratch file (SQL without a JDBC driver) are held by the
+        # engine before the scratch folder goes.
+        held = {kind: _cached(backend, getattr(sources, kind)) for kind in KINDS
+                if getattr(sources, kind) is not None}
+    return LakeSources(Sources(held["customers"], held["orders"], held["interactions"],
+                               label=STORE_LABEL, payments=held.get("payments")), rejected)
+
+
+def _cached(backend: Any, table: ir.Table) -> ir.Table:
+    frame = backend._session.sql(backend.compile(table)).cache()
+    frame.count()
+    name = f"_tw_lake_{id(frame):x}"
+    frame.createOrReplaceTempView(name)
+    return backend.table(name)
+
+
+def _read(backend: Any, spec: Source, root: Path, scratch: Path) -> ir.Table:
+    try:
+        if spec.path is not None:
+            location = spec.path
+            if "://" not in location and not Path(location).is_absolute():
+                location = str(root / location)
+            lowered = location.lower()
+            if lowered.endswith(".csv"):
+                return backend.read_csv(location, inferSchema=False)
+            if lowered.endswith(".parquet") or lowered.endswith("/") or "." not in lowered[-8:]:
+                return backend.read_parquet(location)
+            raise WorkspaceError(f"source {spec.label}: the Spark engine reads Parquet or CSV; "
+                                 "import other files with the embedded engine")
+        if spec.sql is None:
+            return backend.table(spec.table)
+        return _read_sql(backend, spec, scratch)
+    except WorkspaceError:
+        raise
+    except Exception as error:
+        raise WorkspaceError(f"source {spec.label} cannot be read: "
+                             f"{safe_url(str(error)).splitlines()[0]}") from None
+
+
+def _read_sql(backend: Any, spec: Source, scratch: Path) -> ir.Table:
+    """Spark's JDBC source with Debian's driver jar when it is installed; otherwise the
+    rows are streamed through connectorx into a Parquet file (local mode)."""
+    assert spec.sql is not None
+    url = urlparse(spec.sql)
+    scheme = "postgresql" if url.scheme.split("+")[0] in ("postgresql", "postgres") else "mysql"
+    prefix, driver, jar = _JDBC[scheme]
+    if not Path(jar).exists():
+        return backend.read_parquet(str(stream_sql(spec, scratch / f"{spec.kind}.parquet")))
+    reader = (backend._session.read.format("jdbc")
+              .option("url", f"{prefix}://{url.hostname}:{url.port or _port(scheme)}"
+                             f"{url.path or '/'}")
+              .option("driver", driver).option("fetchsize", "10000"))
+    if url.username:
+        reader = reader.option("user", unquote(url.username))
+    if url.password:
+        reader = reader.option("password", unquote(url.password))
+    if spec.query is not None:
+        reader = reader.option("query", spec.query)
+    else:
+        quote = "`" if scheme == "mysql" else '"'
+        reader = reader.option("dbtable", ".".join(
+            quote + part.replace(quote, quote * 2) + quote
+            for part in (spec.table or "").split(".")))
+    frame = reader.load()
+    name = f"_tw_jdbc_{spec.kind}"
+    frame.createOrReplaceTempView(name)
+    return backend.table(name)
+
+
+def _port(scheme: str) -> int:
+    return 5432 if scheme == "postgresql" else 3306
+
+
+def _canonical(raw: ir.Table, spec: Source, schema: ibis.Schema) -> ir.Table:
+    """Rename by ``map:``, cast to the canonical types; extra customer columns stay."""
+    renames = {field: header for header, field in spec.map.items() if header in raw.columns}
+    table = raw.rename(renames) if renames else raw
+    missing = [c for c in REQUIRED[spec.kind] if c not in table.columns]
+    if missing:
+        raise WorkspaceError(f"source {spec.label}: no column {missing[0]!r} (columns: "
+                             f"{', '.join(raw.columns)}); map it with map: {{HEADER: "
+                             f"{missing[0]}}}")
+    columns: dict[str, ir.Value] = {}
+    for name, dtype in schema.items():
+        if name in table.columns:
+            value = table[name]
+            columns[name] = value if value.type() == dtype else value.try_cast(dtype)
+        elif name == "placeholder":
+            columns[name] = ibis.literal(False)
+        elif name == "interaction_id":
+            columns[name] = _interaction_id(table)
+        else:
+            columns[name] = ibis.null(dtype)
+    if spec.kind == "customers":
+        for name in table.columns:
+            if name not in schema:
+                columns[name] = table[name]
+    return table.select(**columns)
+
+
+def _interaction_id(table: ir.Table) -> ir.StringValue:
+    parts = [table[c].cast("string").fill_null("") for c in ("customer_id", "date", "type")
+             if c in table.columns]
+    joined = parts[0]
+    for part in parts[1:]:
+        joined = joined + "|" + part
+    return joined.hash().cast("string")
+
+
+def _split(table: ir.Table, kind: str) -> tuple[ir.Table, ir.Table]:
+    """Rows with every required value, and the others with their reason."""
+    problems = [(table[c].isnull(), f"missing or invalid {c}") for c in REQUIRED[kind]]
+    if kind in ("orders", "payments"):
+        problems.append((table.amount.isnan(), "invalid amount"))
+    reason = ibis.cases(*problems, else_=ibis.null("string"))
+    marked = table.mutate(_reason=reason)
+    return (marked.filter(marked._reason.isnull()).drop("_reason"),
+            marked.filter(marked._reason.notnull()).rename(reason="_reason"))
+
+
+def _sources(backend: Any, tables: Mapping[str, ir.Table],
+             schemas: Mapping[str, ibis.Schema]) -> Sources:
+    """Every kind present (empty tables for the missing ones), and a placeholder customer
+    for every id that has orders or interactions but no customer row, as the store does."""
+    full = {kind: tables.get(kind) for kind in KINDS}
+    for kind in ("orders", "interactions"):
+        if full[kind] is None:
+            full[kind] = _empty(backend, schemas[kind])
+    customers = full["customers"]
+    if customers is None:
+        customers = _empty(backend, schemas["customers"])
+    known = customers.select("customer_id")
+    referenced = (full["orders"].select("customer_id")                       # type: ignore[union-attr]
+                  .union(full["interactions"].select("customer_id"))       # type: ignore[union-attr]
+                  .distinct())
+    unknown = referenced.anti_join(known, "customer_id")
+    placeholders = unknown.select(
+        "customer_id", **{name: (ibis.literal(True) if name == "placeholder"
+                                 else ibis.null(customers[name].type()))
+                          for name in customers.columns if name != "customer_id"})
+    customers = customers.union(placeholders.select(*customers.columns))
+    return Sources(customers, full["orders"], full["interactions"],
+                   label=STORE_LABEL, payments=full["payments"])
+
+
+def _empty(backend: Any, schema: ibis.Schema) -> ir.Table:
+    import pyarrow as pa
+
+    return ibis.memtable(pa.Table.from_pylist([], schema=schema.to_pyarrow()))
