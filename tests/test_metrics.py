@@ -15,20 +15,27 @@ import pytest
 
 from tests.conftest import DATA
 from tierwise.api import grade_frames
-from tierwise.metrics import Window, add_months, customer_metrics
+from tierwise.metrics import Window, add_months, customer_metrics, with_rank_metrics
 from tierwise.workspace import Workspace
 
 AS_OF = dt.date(2025, 6, 30)
 
 
-@pytest.fixture(scope="module")
-def metrics(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, Any]]:
+@pytest.fixture(scope="module", params=[1, 3], ids=["one range", "three ranges"])
+def metrics(tmp_path_factory: pytest.TempPathFactory,
+            request: pytest.FixtureRequest) -> dict[str, dict[str, Any]]:
+    """The metrics of tests/data; ranks in one range (as on DuckDB) and in three (as on
+    Spark, tierwise.ranking) give the same values."""
     with Workspace.init(tmp_path_factory.mktemp("metrics") / "ws") as ws:
         for kind in ("customers", "orders", "interactions"):
             ws.import_files(kind, [DATA / f"{kind}.csv"])
         s = ws.sources()
-        table = customer_metrics(s.customers, s.orders, s.interactions, Window(AS_OF))
-        rows = ibis.duckdb.from_connection(ws.store()).to_pyarrow(table).to_pylist()
+        backend = ibis.duckdb.from_connection(ws.store())
+        base = backend.create_table(
+            "base", customer_metrics(s.customers, s.orders, s.interactions, Window(AS_OF)),
+            temp=True)
+        table = with_rank_metrics(backend, base, ranges=request.param)
+        rows = backend.to_pyarrow(table).to_pylist()
     return {row["customer_id"]: row for row in rows}
 
 

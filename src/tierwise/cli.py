@@ -200,6 +200,11 @@ def log_cmd(customer_id: str, kind: str, day: dt.date | None, note: str | None,
             out.print(again + what, highlight=False)
 
 
+engine_option = click.option(
+    "--engine", type=click.Choice(["duckdb", "spark"]),
+    help="Engine to grade on (default: engine: in tierwise.yaml, else duckdb).")
+
+
 @main.command("grade")
 @click.option("--as-of", callback=parse_date, help="As-of date YYYY-MM-DD (default: latest order).")
 @click.option("--policy", help="Policy file or preset (default: the workspace's policy).")
@@ -215,13 +220,14 @@ def log_cmd(customer_id: str, kind: str, day: dt.date | None, note: str | None,
                    "the latest run (as of its date unless --as-of).")
 @click.option("--limit", type=int, default=20, show_default=True,
               help="With --dry-run: list at most N moving customers (table output).")
+@engine_option
 @format_option
 @workspace_option
 @handles_errors
 def grade_cmd(as_of: dt.date | None, policy: str | None, orders: tuple[str, ...],
               customers: tuple[str, ...], interactions: tuple[str, ...],
               payments: tuple[str, ...], dry_run: bool,
-              limit: int, fmt: str, workspace: str | None) -> None:
+              limit: int, engine: str | None, fmt: str, workspace: str | None) -> None:
     """Grade every customer and record an immutable run.
 
     \b
@@ -231,6 +237,7 @@ def grade_cmd(as_of: dt.date | None, policy: str | None, orders: tuple[str, ...]
       tierwise grade --orders 'exports/orders-*.parquet' --customers exports/customers.csv
       tierwise grade --format json | jq .tiers
       tierwise grade --dry-run --policy new-policy.yaml
+      tierwise grade --engine spark        # on Spark (engine: in tierwise.yaml sets master)
     """
     if (customers or interactions or payments) and not orders:
         raise click.UsageError("--customers/--interactions/--payments grade from files: "
@@ -253,7 +260,7 @@ def grade_cmd(as_of: dt.date | None, policy: str | None, orders: tuple[str, ...]
         if orders else None)
     with Workspace(workspace) as ws:
         with err.status("Grading…"):
-            summary = ws.grade(as_of=as_of, policy=policy, files=files)
+            summary = ws.grade(as_of=as_of, policy=policy, files=files, engine=engine)
         if summary.rejected_rows:
             err.print(f"[yellow]{summary.rejected_rows} rows of the files were rejected and "
                       f"left out; see {ws.rejects_dir}[/]", highlight=False)
@@ -1374,9 +1381,10 @@ def report_cmd(run_id: int | None, output: str, lang: str | None, owner: str | N
 
 # -- demo --------------------------------------------------------------------------------
 @main.command("run-due")
+@engine_option
 @workspace_option
 @handles_errors
-def run_due_cmd(workspace: str | None) -> None:
+def run_due_cmd(engine: str | None, workspace: str | None) -> None:
     """Run every scheduled run that is due, once (`schedule:` in tierwise.yaml). Safe to
     call from cron or a systemd timer: a run missed while the machine was off is caught up,
     a second call at the same time does not run anything twice, a failed run is retried at
@@ -1387,7 +1395,7 @@ def run_due_cmd(workspace: str | None) -> None:
     """
     with Workspace(workspace) as ws:
         zh = is_zh(ws.language)
-        outcomes = ws.run_due()
+        outcomes = ws.run_due(engine=engine)
         if not outcomes:
             out.print("没有到期的分级" if zh else "nothing is due", highlight=False)
         for o in outcomes:

@@ -128,8 +128,12 @@ def materialise(backend: Any, name: str, expr: ir.Table) -> ir.Table:
     """Compute ``expr`` once and keep it for the run: a temporary table on DuckDB; on Spark,
     which has no temporary tables, a temporary view held in Spark's cache."""
     if is_spark(backend):
-        backend.create_view(name, expr, overwrite=True)
-        backend._session.table(name).cache().count()
+        # A view of the analysed plan, not of the SQL text: it stays valid when the views
+        # it was computed from are released.
+        backend._run_pre_execute_hooks(expr)       # registers the in-memory tables it reads
+        frame = backend._session.sql(backend.compile(expr)).cache()
+        frame.count()
+        frame.createOrReplaceTempView(name)
         return backend.table(name)
     return backend.create_table(name, expr, temp=True)
 
@@ -137,9 +141,10 @@ def materialise(backend: Any, name: str, expr: ir.Table) -> ir.Table:
 def release(backend: Any, name: str) -> None:
     """Drop what :func:`materialise` made (and Spark's cached copy of it)."""
     if is_spark(backend):
-        if name in backend.list_tables():
-            backend._session.catalog.uncacheTable(name)
-        backend.drop_view(name, force=True)
+        catalog = backend._session.catalog
+        if catalog.tableExists(name):
+            catalog.uncacheTable(name)
+            catalog.dropTempView(name)
         return
     backend.drop_table(name, force=True)
 

@@ -41,12 +41,13 @@ from tierwise.engines import (
 from tierwise.errors import TierwiseError
 from tierwise.history import new_id
 from tierwise.lifecycle import stage
-from tierwise.metrics import Window, customer_metrics
+from tierwise.metrics import Window, customer_metrics, with_rank_metrics
 from tierwise.models.predictions import ModelReport, model_metrics
 from tierwise.policy.expr import to_ibis
 from tierwise.policy.loading import name_types
 from tierwise.policy.model import Models, Policy
-from tierwise.policy.scorecard import with_scores
+from tierwise.policy.scorecard import with_percentile_ranks, with_scores
+from tierwise.ranking import ranges_for
 from tierwise.store import BOOKKEEPING_COLUMNS
 from tierwise.vocabulary import MODEL_METRICS, ValueType
 
@@ -200,9 +201,12 @@ def evaluation(backend: Any, sources: Sources, policy: Policy,
 def _materialise_metrics(backend: Any, sources: Sources, policy: Policy, window: Window,
                          types: dict[str, ValueType],
                          name: str) -> tuple[ir.Table, ModelReport | None]:
+    """The metrics (and model metrics and scores) of every customer, computed once: the
+    per-customer metrics first, then the ranks over all of them (tierwise.ranking)."""
     metrics = customer_metrics(sources.customers, sources.orders, sources.interactions, window,
                                sources.payments)
     metrics = with_stage(metrics, policy, window.as_of)
+    base = f"{name}_base"
     with ExitStack() as stack:
         report = None
         if uses_models(policy):
@@ -212,9 +216,15 @@ def _materialise_metrics(backend: Any, sources: Sources, policy: Policy, window:
             metrics = metrics.left_join(p, "customer_id").select(
                 metrics, *[p[m] for m in MODEL_METRICS])
             report = predicted.report
+        table = materialise(backend, base, metrics)
+        stack.callback(release, backend, base)
+        ranges = ranges_for(backend)
+        table = with_rank_metrics(backend, table, ranges=ranges)
         if policy.scorecard is not None:
-            metrics = with_scores(metrics, policy.scorecard, types)
-        return materialise(backend, name, metrics), report
+            table = with_percentile_ranks(backend, table, policy.scorecard, types,
+                                          ranges=ranges)
+            table = with_scores(table, policy.scorecard, types)
+        return materialise(backend, name, table), report
 
 
 def grade(

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import tempfile
+import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,7 +24,7 @@ import ibis
 import ibis.expr.types as ir
 
 from tierwise import store
-from tierwise.engines import DEBIAN_JDBC_JARS
+from tierwise.engines import DEBIAN_JDBC_JARS, materialise
 from tierwise.errors import WorkspaceError
 from tierwise.grading import Sources
 from tierwise.ingest import KINDS
@@ -38,7 +39,9 @@ REQUIRED = {
 }
 STORE_LABEL = "workspace store"
 _JDBC = {"postgresql": ("jdbc:postgresql", "org.postgresql.Driver", DEBIAN_JDBC_JARS[0]),
-         "mysql": ("jdbc:mariadb", "org.mariadb.jdbc.Driver", DEBIAN_JDBC_JARS[1])}
+         # jdbc:mysql (not jdbc:mariadb) so that Spark picks its MySQL dialect: backquoted
+         # names; with the default dialect MariaDB reads "列" as a string literal.
+         "mysql": ("jdbc:mysql", "org.mariadb.jdbc.Driver", DEBIAN_JDBC_JARS[1])}
 
 
 @dataclass(frozen=True)
@@ -100,11 +103,7 @@ def read_lake(backend: Any, specs: Sequence[Source], *, root: Path, rejects_dir:
 
 
 def _cached(backend: Any, table: ir.Table) -> ir.Table:
-    frame = backend._session.sql(backend.compile(table)).cache()
-    frame.count()
-    name = f"_tw_lake_{id(frame):x}"
-    frame.createOrReplaceTempView(name)
-    return backend.table(name)
+    return materialise(backend, f"_tw_lake_{uuid.uuid4().hex[:8]}", table)
 
 
 def _read(backend: Any, spec: Source, root: Path, scratch: Path) -> ir.Table:
@@ -127,7 +126,16 @@ def _read(backend: Any, spec: Source, root: Path, scratch: Path) -> ir.Table:
         raise
     except Exception as error:
         raise WorkspaceError(f"source {spec.label} cannot be read: "
-                             f"{safe_url(str(error)).splitlines()[0]}") from None
+                             f"{_reason(safe_url(str(error)))}") from None
+
+
+def _reason(text: str) -> str:
+    """The first line that says what went wrong: a Py4JJavaError starts with "An error
+    occurred while calling oNN.load." and has the Java exception on the next line."""
+    lines = [line.strip().lstrip(": ") for line in text.splitlines()]
+    useful = [line for line in lines
+              if line and not line.startswith("An error occurred while calling")]
+    return (useful or lines or [""])[0]
 
 
 def _read_sql(backend: Any, spec: Source, scratch: Path) -> ir.Table:
@@ -139,9 +147,17 @@ def _read_sql(backend: Any, spec: Source, scratch: Path) -> ir.Table:
     prefix, driver, jar = _JDBC[scheme]
     if not Path(jar).exists():
         return backend.read_parquet(str(stream_sql(spec, scratch / f"{spec.kind}.parquet")))
-    reader = (backend._session.read.format("jdbc")
+    session = backend._session
+    try:
+        session._jvm.org.apache.spark.util.Utils.classForName(driver, True, False)
+    except Exception:
+        # A session started before tierwise's (spark.jars is read only at start-up), or this
+        # thread has not its class loader: ADD JAR loads the driver for this thread.
+        session.sql(f"ADD JAR '{jar}'")
+    reader = (session.read.format("jdbc")
               .option("url", f"{prefix}://{url.hostname}:{url.port or _port(scheme)}"
-                             f"{url.path or '/'}")
+                             f"{url.path or '/'}"
+                             + ("?permitMysqlScheme" if scheme == "mysql" else ""))
               .option("driver", driver).option("fetchsize", "10000"))
     if url.username:
         reader = reader.option("user", unquote(url.username))
@@ -174,7 +190,8 @@ def _canonical(raw: ir.Table, spec: Source, schema: ibis.Schema) -> ir.Table:
                              f"{', '.join(raw.columns)}); map it with map: {{HEADER: "
                              f"{missing[0]}}}")
     columns: dict[str, ir.Value] = {}
-    for name, dtype in schema.items():
+    for name, required in schema.items():
+        dtype = required.copy(nullable=True)     # nulls are set aside by _split, not here
         if name in table.columns:
             value = table[name]
             columns[name] = value if value.type() == dtype else value.try_cast(dtype)

@@ -1,7 +1,8 @@
 """Per-customer metrics as of a date, written once as Ibis expressions.
 
-The functions here take Ibis tables and return Ibis expressions; they import no backend, so
-the same code runs on the embedded DuckDB engine and (later) on Spark. Nothing is computed
+The functions here take Ibis tables and return Ibis expressions, so the same code runs on
+the embedded DuckDB engine and on Spark; only the ranks over all customers
+(:func:`with_rank_metrics`) first ask the engine for a few aggregates. Nothing is computed
 row by row in Python.
 """
 
@@ -10,10 +11,12 @@ from __future__ import annotations
 import calendar
 import datetime as dt
 from dataclasses import dataclass
+from typing import Any
 
 import ibis
 import ibis.expr.types as ir
 
+from tierwise.ranking import quintile, quintile_cutoffs, rank_keys
 from tierwise.store import BOOKKEEPING_COLUMNS
 
 
@@ -221,34 +224,44 @@ def customer_metrics(
     )
     m = m.drop("window_orders", "has_profit_data", "costed_spend", "ordered_later")
     m = _with_payment_metrics(m, payments, window.as_of)
-    return _with_rank_metrics(m)
+    return m
 
 
-def _quintile(value: ir.NumericValue, population: ir.BooleanValue, *, higher_is_better: bool,
-              ) -> ir.IntegerValue:
-    """1–5 quintile score: 1 + floor(5 × share of the population strictly worse).
+def with_rank_metrics(backend: Any, m: ir.Table, *, ranges: int) -> ir.Table:
+    """Add the ranks over all graded customers to base metrics (from customer_metrics,
+    computed once, e.g. materialised): r/f/m_score, 1–5 quintile scores by the share of the
+    customers with orders strictly worse (ties share a score, so the result depends on
+    neither row order nor engine), and spend_share_above, the share of all positive spend
+    held by the customers ranked above (by spend, then id): the ABC curve.
 
-    Ties share a score, so the result does not depend on row order or engine.
-    """
-    scored = population & value.notnull()
-    key = value if higher_is_better else -value
-    worse = ibis.rank().over(ibis.window(group_by=scored, order_by=key))
-    n = scored.cast("int64").sum().over(ibis.window())
-    score = (1 + (5 * worse / n).floor()).cast("int64")
-    return ibis.cases((scored, score), else_=ibis.null("int64"))
+    Computed by tierwise.ranking: cut-offs and ranks from aggregates, no unpartitioned
+    window."""
+    scores = {}
+    for name, column, higher_is_better in (("r_score", "recency_days", False),
+                                           ("f_score", "order_count", True),
+                                           ("m_score", "annual_spend", True)):
+        population = m.filter(m.has_orders & m[column].notnull())
+        sign = 1 if higher_is_better else -1
+        ranked = rank_keys(backend, population.select(key=population[column] * sign),
+                           ranges=ranges)
+        score = quintile(m[column] * sign, quintile_cutoffs(backend, ranked))
+        scores[name] = ibis.cases((m.has_orders, score), else_=ibis.null("int64"))
+    return _with_spend_share(backend, m.mutate(**scores), ranges=ranges).drop("has_orders")
 
 
-def _with_rank_metrics(m: ir.Table) -> ir.Table:
-    graded = m.has_orders
-    positive = m.annual_spend > 0
-    ranked = ibis.window(order_by=[ibis.desc(m.annual_spend), m.customer_id],
-                         group_by=positive, preceding=None, following=0)
-    cumulative = m.annual_spend.sum().over(ranked)
-    total = ibis.cases((positive, m.annual_spend), else_=0.0).sum().over(ibis.window())
-    return m.mutate(
-        r_score=_quintile(m.recency_days, graded, higher_is_better=False),
-        f_score=_quintile(m.order_count, graded, higher_is_better=True),
-        m_score=_quintile(m.annual_spend, graded, higher_is_better=True),
-        spend_share_above=ibis.cases((positive, (cumulative - m.annual_spend) / total),
-                                     else_=ibis.null("float64")),
-    ).drop("has_orders")
+def _with_spend_share(backend: Any, m: ir.Table, *, ranges: int) -> ir.Table:
+    positive = m.filter(m.annual_spend > 0)
+    total = backend.execute(positive.annual_spend.sum())
+    if total is None or total != total or total <= 0:
+        return m.mutate(spend_share_above=ibis.null("float64"))
+    # Ranked on the negated spend: "below" is then the customers with more spend.
+    ranked = rank_keys(backend, positive.select(key=-positive.annual_spend,
+                                                weight=positive.annual_spend), ranges=ranges)
+    r = ranked.table.select(_tw_key=ranked.table.key, _tw_above=ranked.table.below_weight)
+    joined = m.left_join(r, (-m.annual_spend) == r._tw_key)
+    # Customers with the same spend are ordered by id: a window per spend value.
+    tie = ibis.window(group_by=joined.annual_spend, order_by=joined.customer_id)
+    above = joined._tw_above + joined.annual_spend * ibis.row_number().over(tie)
+    share = ibis.cases((joined.annual_spend > 0, above / float(total)),
+                       else_=ibis.null("float64"))
+    return joined.mutate(spend_share_above=share).drop("_tw_key", "_tw_above")

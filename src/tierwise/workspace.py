@@ -222,13 +222,15 @@ class Workspace:
         return scheduling.parse_schedule(self.config.get("schedule"),
                                        source=str(self.root / CONFIG_NAME))
 
-    def run_due(self, *, now: dt.datetime | None = None) -> list[scheduling.Outcome]:
+    def run_due(self, *, now: dt.datetime | None = None,
+                engine: str | None = None) -> list[scheduling.Outcome]:
         """Run every scheduled run that is due, once each (see tierwise.schedule)."""
         chosen = self.schedule()
         if chosen is None:
             raise WorkspaceError(f"no schedule: set `schedule:` in {self.root / CONFIG_NAME}")
         return scheduling.run_due(self.appdb, chosen,
-                                lambda as_of: self.grade(as_of=as_of).run_id, now=now)
+                                lambda as_of: self.grade(as_of=as_of, engine=engine).run_id,
+                                now=now)
 
     def webhook_endpoints(self) -> list[webhooks.Endpoint]:
         """tierwise.yaml's `webhooks:` (a WorkspaceError naming the setting if invalid)."""

@@ -24,6 +24,7 @@ import ibis.expr.types as ir
 import numpy as np
 import pyarrow as pa
 
+from tierwise.engines import materialise, release
 from tierwise.errors import ModelError
 from tierwise.models.bgnbd import BetaGeo
 from tierwise.models.gamma_gamma import GammaGamma, discounted_purchases
@@ -65,16 +66,17 @@ def model_metrics(backend: Any, orders: ir.Table, as_of: dt.date,
                   settings: Models) -> Iterator[ModelMetrics]:
     """Fit the models on the orders up to ``as_of`` and give every buyer's model metrics.
 
-    Time is measured in days; a month is 365.25/12 days. The summary is kept in a temporary
-    table for the life of the context, as three queries read it.
+    Time is measured in days, or whole weeks with ``period: week``; a month is 365.25/12
+    days. The summary is kept for the life of the context, as three queries read it.
     """
     scratch = f"_tw_rfm_{uuid.uuid4().hex[:8]}"
-    summary = backend.create_table(scratch, rfm_summary(orders, as_of, period_days=1),
-                                   temp=True)
+    summary = materialise(backend, scratch,
+                          rfm_summary(orders, as_of, period_days=settings.period_days,
+                                      whole_periods=settings.period_days > 1))
     try:
         yield _predict(backend, summary, settings)
     finally:
-        backend.drop_table(scratch, force=True)
+        release(backend, scratch)
 
 
 def _predict(backend: Any, summary: ir.Table, settings: Models) -> ModelMetrics:
@@ -90,14 +92,15 @@ def _predict(backend: Any, summary: ir.Table, settings: Models) -> ModelMetrics:
     except ModelError as exc:
         reason = f"BG/NBD: {exc}"
         return ModelMetrics(_all_null(summary), _with_notes(report, MODEL_METRICS, reason))
-    report = _replace(report, bgnbd={"r": bgnbd.r, "alpha_days": bgnbd.alpha, "a": bgnbd.a,
+    report = _replace(report, bgnbd={"r": bgnbd.r, "alpha_days": bgnbd.alpha * settings.period_days,
+                                     "a": bgnbd.a,
                                      "b": bgnbd.b, "log_likelihood": bgnbd.log_likelihood})
     per_history = pa.table({
         "frequency": histories["frequency"], "recency": histories["recency"],
         "T": histories["T"],
         "p_alive": bgnbd.p_alive(x, t_x, age),
         "expected_orders_12m": bgnbd.expected_purchases(
-            EXPECTED_ORDERS_MONTHS * DAYS_PER_MONTH, x, t_x, age),
+            EXPECTED_ORDERS_MONTHS * DAYS_PER_MONTH / settings.period_days, x, t_x, age),
         "discounted_orders": discounted_orders(bgnbd, x, t_x, age, settings),
     })
     scored = _join_histories(summary, per_history)
@@ -127,7 +130,7 @@ def discounted_orders(bgnbd: BetaGeo, x: np.ndarray, t_x: np.ndarray, age: np.nd
     the CLV), with the policy's yearly discount rate turned into a monthly one."""
     monthly = (1.0 + settings.discount_rate) ** (1.0 / 12.0) - 1.0
     return discounted_purchases(bgnbd, x, t_x, age, months=settings.clv_months,
-                                periods_per_month=DAYS_PER_MONTH,
+                                periods_per_month=DAYS_PER_MONTH / settings.period_days,
                                 discount_rate_monthly=monthly)
 
 
@@ -141,10 +144,15 @@ def expected_value(spend: GammaGamma, frequency: ir.IntegerValue,
 
 
 def _fit_spend(backend: Any, summary: ir.Table) -> GammaGamma:
-    repeat = (summary.filter(summary.frequency > 0).select("frequency", "monetary_value")
-              .order_by(["frequency", "monetary_value"]))
-    data = backend.to_pyarrow(repeat)
-    spend = GammaGamma.fit(data["frequency"].to_numpy(), data["monetary_value"].to_numpy())
+    """Fit on the distinct (frequency, mean spend) pairs with their counts, computed by the
+    engine: exact (the likelihood depends on a customer only through the pair), and fewer
+    rows where spends repeat (round prices); sorted, so the sums do not depend on row order."""
+    repeat = summary.filter(summary.frequency > 0)
+    pairs = (repeat.group_by(["frequency", "monetary_value"]).aggregate(n=repeat.count())
+             .order_by(["frequency", "monetary_value"]))
+    data = backend.to_pyarrow(pairs)
+    spend = GammaGamma.fit(data["frequency"].to_numpy(), data["monetary_value"].to_numpy(),
+                           data["n"].to_numpy().astype(np.float64))
     if spend.q <= 1.0:
         raise ModelError(f"the fitted q = {spend.q:.3g} ≤ 1 means the mean order value is "
                          "infinite; spend is too heavy-tailed for the model")

@@ -21,6 +21,7 @@ def rfm_summary(
     *,
     period_days: int = 7,
     purchases: Purchases = "positive",
+    whole_periods: bool = False,
 ) -> ir.Table:
     """One row per customer with a purchase on or before ``as_of``.
 
@@ -33,6 +34,10 @@ def rfm_summary(
     from the first to the last purchase day; ``T``, the time from the first purchase day to
     ``as_of``; both in periods of ``period_days`` days; ``monetary_value``, the mean of the
     per-day totals over the repeat purchase days (0 when frequency is 0).
+
+    With ``whole_periods``, purchases are counted in whole periods of ``period_days`` days
+    (weeks from Monday; lifetimes' ``freq="W"``): frequency, recency and T are whole
+    numbers, so there are few distinct histories however many customers there are.
 
     With ``purchases="all"`` this is exactly lifetimes' ``summary_data_from_transaction_data(
     ..., monetary_value_col=amount, observation_period_end=as_of, freq="D",
@@ -47,26 +52,39 @@ def rfm_summary(
     end = ibis.date(as_of)
     known = orders.order_date <= end
     bought = orders.filter(known & (orders.amount > 0) if purchases == "positive" else known)
-    days = bought.group_by(["customer_id", "order_date"]).aggregate(day_total=bought.amount.sum())
-    # Repeat spend is everything but the first day; the first day's total by argmin is an
-    # aggregate, several times cheaper than a window over each customer's days.
-    per_customer = days.group_by("customer_id").aggregate(
-        frequency=days.order_date.count() - 1,
-        first=days.order_date.min(),
-        last=days.order_date.max(),
-        repeat_total=days.day_total.sum() - days.day_total.argmin(days.order_date),
+    # A purchase is a day, or with whole_periods a period numbered from a Monday (weeks
+    # run Monday to Sunday).
+    step = period_days if whole_periods else 1
+    bought = bought.mutate(period=_period_number(bought.order_date, step))
+    periods = bought.group_by(["customer_id", "period"]).aggregate(
+        period_total=bought.amount.sum())
+    # Repeat spend is everything but the first period; the first period's total by argmin is
+    # an aggregate, several times cheaper than a window over each customer's periods.
+    per_customer = periods.group_by("customer_id").aggregate(
+        frequency=periods.period.count() - 1,
+        first=periods.period.min(),
+        last=periods.period.max(),
+        repeat_total=periods.period_total.sum() - periods.period_total.argmin(periods.period),
     )
     c = per_customer
-    period = float(period_days)
+    scale = 1.0 if whole_periods else float(period_days)
     return c.select(
         "customer_id",
         frequency=c.frequency.cast("int64"),
-        recency=c.last.delta(c.first, unit="day").cast("float64") / period,
-        T=end.delta(c.first, unit="day").cast("float64") / period,
+        recency=(c.last - c.first).cast("float64") / scale,
+        T=(_period_number(end, step) - c.first).cast("float64") / scale,
         monetary_value=ibis.cases(
             (c.frequency > 0, c.repeat_total / c.frequency), else_=0.0
         ).cast("float64"),
     )
+
+
+_MONDAY = dt.date(1969, 12, 29)
+
+
+def _period_number(day: ir.DateValue, period_days: int) -> ir.IntegerValue:
+    days = day.delta(ibis.date(_MONDAY), unit="day").cast("int64")
+    return days if period_days == 1 else (days // period_days).cast("int64")
 
 
 def triples(summary: ir.Table) -> ir.Table:
