@@ -25,9 +25,11 @@ import ibis.expr.types as ir
 
 from tierwise import store
 from tierwise.engines import DEBIAN_JDBC_JARS, materialise
-from tierwise.errors import WorkspaceError
+from tierwise.errors import InputError, WorkspaceError
 from tierwise.grading import Sources
 from tierwise.ingest import KINDS
+from tierwise.ingest.parsing import INTERACTION_TYPES
+from tierwise.ingest.fields import ATTRIBUTE_PREFIX, IGNORED, detect_mapping
 from tierwise.sources import Source, safe_url, stream_sql
 
 # Columns a row cannot be graded without, per kind.
@@ -92,7 +94,9 @@ def read_lake(backend: Any, specs: Sequence[Source], *, root: Path, rejects_dir:
             if count:
                 backend.to_parquet(bad, str(rejects_dir / f"spark-{stamp}-{spec.kind}"))
                 rejected += count
-            tables[spec.kind] = good
+            # Several sources of one kind (files given one by one) are read as one table.
+            tables[spec.kind] = (_union(tables[spec.kind], good) if spec.kind in tables
+                                 else good)
         sources = _sources(backend, tables, schemas)
         # Sources read through a scratch file (SQL without a JDBC driver) are held by the
         # engine before the scratch folder goes.
@@ -181,36 +185,45 @@ def _port(scheme: str) -> int:
 
 
 def _canonical(raw: ir.Table, spec: Source, schema: ibis.Schema) -> ir.Table:
-    """Rename by ``map:``, cast to the canonical types; extra customer columns stay."""
-    renames = {field: header for header, field in spec.map.items() if header in raw.columns}
-    table = raw.rename(renames) if renames else raw
-    missing = [c for c in REQUIRED[spec.kind] if c not in table.columns]
+    """Headers recognised as for an import (Chinese or English names, ``map:`` first),
+    values cast to the canonical types; other customer columns stay as attributes."""
+    try:
+        mapping = detect_mapping(raw.columns, spec.kind, spec.map)        # type: ignore[arg-type]
+    except InputError as error:
+        raise WorkspaceError(f"source {spec.label}: {error}") from None
+    fields = {target: header for header, target in mapping.items()
+              if target != IGNORED and not target.startswith(ATTRIBUTE_PREFIX)}
+    missing = [c for c in REQUIRED[spec.kind] if c not in fields]
     if missing:
-        raise WorkspaceError(f"source {spec.label}: no column {missing[0]!r} (columns: "
-                             f"{', '.join(raw.columns)}); map it with map: {{HEADER: "
+        raise WorkspaceError(f"source {spec.label}: no column for {missing[0]!r} (columns: "
+                             f"{', '.join(raw.columns)}); name it with map: {{HEADER: "
                              f"{missing[0]}}}")
     columns: dict[str, ir.Value] = {}
-    for name, required in schema.items():
-        dtype = required.copy(nullable=True)     # nulls are set aside by _split, not here
-        if name in table.columns:
-            value = table[name]
+    for name, dtype in schema.items():
+        if name in fields:
+            value = raw[fields[name]]
             columns[name] = value if value.type() == dtype else value.try_cast(dtype)
         elif name == "placeholder":
             columns[name] = ibis.literal(False)
         elif name == "interaction_id":
-            columns[name] = _interaction_id(table)
+            columns[name] = _interaction_id(raw, fields)
         else:
             columns[name] = ibis.null(dtype)
-    if spec.kind == "customers":
-        for name in table.columns:
-            if name not in schema:
-                columns[name] = table[name]
-    return table.select(**columns)
+    if spec.kind == "interactions" and "type" in fields:
+        # 投诉 → complaint …, as the embedded engine's import does.
+        lowered = columns["type"].lower()                          # type: ignore[attr-defined]
+        columns["type"] = ibis.cases(
+            *[(lowered.isin([n.lower() for n in names]), ibis.literal(canonical))
+              for canonical, names in INTERACTION_TYPES.items()], else_=lowered)
+    for header, target in mapping.items():
+        if target.startswith(ATTRIBUTE_PREFIX):
+            columns[target[len(ATTRIBUTE_PREFIX):]] = raw[header]
+    return raw.select(**columns)
 
 
-def _interaction_id(table: ir.Table) -> ir.StringValue:
-    parts = [table[c].cast("string").fill_null("") for c in ("customer_id", "date", "type")
-             if c in table.columns]
+def _interaction_id(raw: ir.Table, fields: Mapping[str, str]) -> ir.StringValue:
+    parts = [raw[fields[c]].cast("string").fill_null("") for c in ("customer_id", "date", "type")
+             if c in fields]
     joined = parts[0]
     for part in parts[1:]:
         joined = joined + "|" + part
@@ -240,17 +253,24 @@ def _sources(backend: Any, tables: Mapping[str, ir.Table],
     if customers is None:
         customers = _empty(backend, schemas["customers"])
     known = customers.select("customer_id")
-    referenced = (full["orders"].select("customer_id")                       # type: ignore[union-attr]
-                  .union(full["interactions"].select("customer_id"))       # type: ignore[union-attr]
-                  .distinct())
+    referenced = _union(full["orders"].select("customer_id"),             # type: ignore[union-attr]
+                        full["interactions"].select("customer_id")).distinct()  # type: ignore[union-attr]
     unknown = referenced.anti_join(known, "customer_id")
     placeholders = unknown.select(
         "customer_id", **{name: (ibis.literal(True) if name == "placeholder"
                                  else ibis.null(customers[name].type()))
                           for name in customers.columns if name != "customer_id"})
-    customers = customers.union(placeholders.select(*customers.columns))
+    customers = _union(customers, placeholders.select(*customers.columns))
     return Sources(customers, full["orders"], full["interactions"],
                    label=STORE_LABEL, payments=full["payments"])
+
+
+def _union(first: ir.Table, second: ir.Table) -> ir.Table:
+    """UNION ALL of two tables whose columns differ at most in nullability (a Parquet file
+    may declare a column required, a derived table not): both as nullable columns."""
+    loose = ibis.schema({name: dtype.copy(nullable=True)
+                         for name, dtype in first.schema().items()})
+    return first.cast(loose).union(second.select(*first.columns).cast(loose))
 
 
 def _empty(backend: Any, schema: ibis.Schema) -> ir.Table:
