@@ -153,7 +153,7 @@ def test_a_source_that_cannot_be_reached_names_itself_and_writes_no_run(
 @pytest.mark.parametrize(("setting", "message"), [
     ({"orders": {"sql": "oracle://x/y", "table": "t"}}, "postgresql:// or mysql://"),
     ({"orders": {"sql": "postgresql://x/y"}}, "either table or query"),
-    ({"orders": {"path": "a.csv", "sql": "postgresql://x/y"}}, "either path or sql"),
+    ({"orders": {"path": "a.csv", "sql": "postgresql://x/y"}}, "path, sql, or a Spark"),
     ({"leads": {"path": "a.csv"}}, "unknown kind 'leads'"),
     ({"orders": {"path": "nothing-*.csv"}}, "no file matches"),
 ])

@@ -28,8 +28,8 @@ from tierwise.engines import DEBIAN_JDBC_JARS, materialise
 from tierwise.errors import InputError, WorkspaceError
 from tierwise.grading import Sources
 from tierwise.ingest import KINDS
-from tierwise.ingest.parsing import INTERACTION_TYPES
 from tierwise.ingest.fields import ATTRIBUTE_PREFIX, IGNORED, detect_mapping
+from tierwise.ingest.parsing import INTERACTION_TYPES
 from tierwise.sources import Source, safe_url, stream_sql
 
 # Columns a row cannot be graded without, per kind.
@@ -211,7 +211,7 @@ def _canonical(raw: ir.Table, spec: Source, schema: ibis.Schema) -> ir.Table:
             columns[name] = ibis.null(dtype)
     if spec.kind == "interactions" and "type" in fields:
         # 投诉 → complaint …, as the embedded engine's import does.
-        lowered = columns["type"].lower()                          # type: ignore[attr-defined]
+        lowered = columns["type"].lower()
         columns["type"] = ibis.cases(
             *[(lowered.isin([n.lower() for n in names]), ibis.literal(canonical))
               for canonical, names in INTERACTION_TYPES.items()], else_=lowered)

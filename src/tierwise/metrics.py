@@ -143,7 +143,9 @@ def _with_payment_metrics(joined: ir.Table, payments: ir.Table | None,
     joined = joined.left_join(pm, "customer_id").select(
         joined, *[pm[n] for n in pm.columns if n != "customer_id"]
     )
-    any_invoices = joined.has_invoices.fill_null(False).any().over(ibis.window())
+    # A scalar subquery over the per-customer invoices, not a window over every row (which
+    # Spark runs in one task).
+    any_invoices = pm.has_invoices.any().as_scalar().fill_null(False)
     return joined.mutate(
         overdue_amount=ibis.cases((any_invoices, joined.overdue_amount.fill_null(0.0)),
                                   else_=ibis.null("float64")),
@@ -187,7 +189,7 @@ def customer_metrics(
     existed = ibis.cases((joined.since.notnull(), joined.since <= as_of),
                          else_=~joined.ordered_later.fill_null(False))
     joined = joined.filter(has_orders | existed)
-    any_profit_data = joined.has_profit_data.fill_null(False).any().over(ibis.window())
+    any_profit_data = om.has_profit_data.any().as_scalar().fill_null(False)
     annual_spend = joined.annual_spend.fill_null(0.0)
     order_count = joined.order_count.fill_null(0)
     prior = joined.prior_spend.fill_null(0.0)

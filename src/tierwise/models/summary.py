@@ -56,8 +56,10 @@ def rfm_summary(
     # run Monday to Sunday).
     step = period_days if whole_periods else 1
     bought = bought.mutate(period=_period_number(bought.order_date, step))
+    # Summed as decimals: exact, so the mean values, hence the fitted models, are the same
+    # to the last bit on every engine and in every row order.
     periods = bought.group_by(["customer_id", "period"]).aggregate(
-        period_total=bought.amount.sum())
+        period_total=bought.amount.cast(_MONEY).sum())
     # Repeat spend is everything but the first period; the first period's total by argmin is
     # an aggregate, several times cheaper than a window over each customer's periods.
     per_customer = periods.group_by("customer_id").aggregate(
@@ -74,12 +76,13 @@ def rfm_summary(
         recency=(c.last - c.first).cast("float64") / scale,
         T=(_period_number(end, step) - c.first).cast("float64") / scale,
         monetary_value=ibis.cases(
-            (c.frequency > 0, c.repeat_total / c.frequency), else_=0.0
+            (c.frequency > 0, c.repeat_total.cast("float64") / c.frequency), else_=0.0
         ).cast("float64"),
     )
 
 
 _MONDAY = dt.date(1969, 12, 29)
+_MONEY = ibis.dtype("decimal(38, 6)")
 
 
 def _period_number(day: ir.DateValue, period_days: int) -> ir.IntegerValue:
