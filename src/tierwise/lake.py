@@ -1,6 +1,7 @@
 """The canonical tables on Spark, read where the data lives: the Parquet or CSV files,
 Spark/Hive tables and SQL databases named in ``sources:`` (tierwise.sources), or, when
-there are none, the workspace store written out as Parquet.
+there are none, the workspace store written out as Parquet. The same code reads files in
+place on DuckDB (benchmarks/engines.py compares the engines on it).
 
 The embedded engine imports sources into its store (validation, rejects, merge). On Spark
 nothing is copied: each source is renamed (``map:``) and cast to the canonical columns as
@@ -10,6 +11,7 @@ engine next to the run's rejects with their reason and counted, never silently d
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import tempfile
 import uuid
@@ -24,7 +26,7 @@ import ibis
 import ibis.expr.types as ir
 
 from tierwise import store
-from tierwise.engines import DEBIAN_JDBC_JARS, materialise
+from tierwise.engines import DEBIAN_JDBC_JARS, is_spark, materialise
 from tierwise.errors import InputError, WorkspaceError
 from tierwise.grading import Sources
 from tierwise.ingest import KINDS
@@ -82,28 +84,32 @@ def read_lake(backend: Any, specs: Sequence[Source], *, root: Path, rejects_dir:
         files = store_as_parquet(store_con, root / "data" / "lake")
         exported = {kind: backend.read_parquet(path) for kind, path in files.items()}
         return LakeSources(_sources(backend, exported, schemas), 0)
-    tables: dict[str, ir.Table] = {}
     rejected = 0
     stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
     with tempfile.TemporaryDirectory(prefix="tierwise-lake-") as scratch:
+        marked: dict[str, ir.Table] = {}
         for spec in specs:
-            raw = _read(backend, spec, root, Path(scratch))
-            typed = _canonical(raw, spec, schemas[spec.kind])
-            good, bad = _split(typed, spec.kind)
+            table = _marked(_canonical(_read(backend, spec, root, Path(scratch)), spec,
+                                       schemas[spec.kind]), spec.kind)
+            # Several sources of one kind (files given one by one) are read as one table.
+            marked[spec.kind] = (_union(marked[spec.kind], table) if spec.kind in marked
+                                 else table)
+        # One pass over each source: read, cast and checked rows are held by the engine
+        # (also past the scratch folder of a SQL source read without a JDBC driver); the
+        # rejects are counted and written from there.
+        tables: dict[str, ir.Table] = {}
+        for kind, table in marked.items():
+            held = _cached(backend, table)
+            bad = held.filter(held._tw_reason.notnull())
             count = int(backend.execute(bad.count()))
             if count:
-                backend.to_parquet(bad, str(rejects_dir / f"spark-{stamp}-{spec.kind}"))
+                backend.to_parquet(bad.rename(reason="_tw_reason"),
+                                   str(rejects_dir / f"spark-{stamp}-{kind}"))
                 rejected += count
-            # Several sources of one kind (files given one by one) are read as one table.
-            tables[spec.kind] = (_union(tables[spec.kind], good) if spec.kind in tables
-                                 else good)
-        sources = _sources(backend, tables, schemas)
-        # Sources read through a scratch file (SQL without a JDBC driver) are held by the
-        # engine before the scratch folder goes.
-        held = {kind: _cached(backend, getattr(sources, kind)) for kind in KINDS
-                if getattr(sources, kind) is not None}
-    return LakeSources(Sources(held["customers"], held["orders"], held["interactions"],
-                               label=STORE_LABEL, payments=held.get("payments")), rejected)
+            tables[kind] = held.filter(held._tw_reason.isnull()).drop("_tw_reason")
+    sources = _sources(backend, tables, schemas)
+    customers = _cached(backend, sources.customers)      # with the placeholders, once
+    return LakeSources(dataclasses.replace(sources, customers=customers), rejected)
 
 
 def _cached(backend: Any, table: ir.Table) -> ir.Table:
@@ -149,7 +155,7 @@ def _read_sql(backend: Any, spec: Source, scratch: Path) -> ir.Table:
     url = urlparse(spec.sql)
     scheme = "postgresql" if url.scheme.split("+")[0] in ("postgresql", "postgres") else "mysql"
     prefix, driver, jar = _JDBC[scheme]
-    if not Path(jar).exists():
+    if not is_spark(backend) or not Path(jar).exists():
         return backend.read_parquet(str(stream_sql(spec, scratch / f"{spec.kind}.parquet")))
     session = backend._session
     try:
@@ -230,15 +236,13 @@ def _interaction_id(raw: ir.Table, fields: Mapping[str, str]) -> ir.StringValue:
     return joined.hash().cast("string")
 
 
-def _split(table: ir.Table, kind: str) -> tuple[ir.Table, ir.Table]:
-    """Rows with every required value, and the others with their reason."""
+def _marked(table: ir.Table, kind: str) -> ir.Table:
+    """The rows with ``_tw_reason``: null when every required value is there, else why
+    not (``reason`` in the rejects written)."""
     problems = [(table[c].isnull(), f"missing or invalid {c}") for c in REQUIRED[kind]]
     if kind in ("orders", "payments"):
         problems.append((table.amount.isnan(), "invalid amount"))
-    reason = ibis.cases(*problems, else_=ibis.null("string"))
-    marked = table.mutate(_reason=reason)
-    return (marked.filter(marked._reason.isnull()).drop("_reason"),
-            marked.filter(marked._reason.notnull()).rename(reason="_reason"))
+    return table.mutate(_tw_reason=ibis.cases(*problems, else_=ibis.null("string")))
 
 
 def _sources(backend: Any, tables: Mapping[str, ir.Table],
