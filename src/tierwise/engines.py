@@ -18,7 +18,8 @@ from __future__ import annotations
 import os
 import shutil
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -148,6 +149,31 @@ _double_literals()
 
 def is_spark(backend: Any) -> bool:
     return str(getattr(backend, "name", "")) == "pyspark"
+
+
+@contextmanager
+def described(backend: Any, what: str) -> Iterator[None]:
+    """Name the Spark jobs run inside (Spark's UI and event log show "tierwise: metrics"
+    instead of a query plan); nothing on DuckDB or Spark Connect."""
+    context = _spark_context(backend)
+    if context is None:
+        yield
+        return
+    previous = context.getLocalProperty("spark.job.description")
+    context.setJobDescription(f"tierwise: {what}")
+    try:
+        yield
+    finally:
+        context.setJobDescription(previous)
+
+
+def _spark_context(backend: Any) -> Any:
+    if not is_spark(backend):
+        return None
+    try:
+        return backend._session.sparkContext
+    except Exception:              # Spark Connect sessions have none
+        return None
 
 
 def materialise(backend: Any, name: str, expr: ir.Table) -> ir.Table:

@@ -29,6 +29,7 @@ from tierwise.appdb import schema
 from tierwise.appdb.database import bulk_insert
 from tierwise.clustering import ClusterResult, cluster_tiers, with_cluster_tiers
 from tierwise.engines import (
+    described,
     is_local,
     is_spark,
     local_path,
@@ -186,7 +187,8 @@ def evaluation(backend: Any, sources: Sources, policy: Policy,
     scratch = f"_tw_metrics_{uuid.uuid4().hex[:8]}"
     table, report = _materialise_metrics(backend, sources, policy, window, types, scratch)
     try:
-        aggregates = compute_aggregates(backend, table, policy)
+        with described(backend, "rule aggregates"):
+            aggregates = compute_aggregates(backend, table, policy)
         if policy.clustering is not None:
             clusters = cluster_tiers(backend, table, policy)
             yield Evaluation(window, with_cluster_tiers(table, clusters), aggregates, report,
@@ -210,21 +212,24 @@ def _materialise_metrics(backend: Any, sources: Sources, policy: Policy, window:
     with ExitStack() as stack:
         report = None
         if uses_models(policy):
-            predicted = stack.enter_context(model_metrics(
-                backend, sources.orders, window.as_of, policy.models or Models()))
+            with described(backend, "customer-base models (histories and fit)"):
+                predicted = stack.enter_context(model_metrics(
+                    backend, sources.orders, window.as_of, policy.models or Models()))
             p = predicted.table
             metrics = metrics.left_join(p, "customer_id").select(
                 metrics, *[p[m] for m in MODEL_METRICS])
             report = predicted.report
-        table = materialise(backend, base, metrics)
+        with described(backend, "metrics per customer"):
+            table = materialise(backend, base, metrics)
         stack.callback(release, backend, base)
         ranges = ranges_for(backend)
-        table = with_rank_metrics(backend, table, ranges=ranges)
-        if policy.scorecard is not None:
-            table = with_percentile_ranks(backend, table, policy.scorecard, types,
-                                          ranges=ranges)
-            table = with_scores(table, policy.scorecard, types)
-        return materialise(backend, name, table), report
+        with described(backend, "ranks over all customers and scores"):
+            table = with_rank_metrics(backend, table, ranges=ranges)
+            if policy.scorecard is not None:
+                table = with_percentile_ranks(backend, table, policy.scorecard, types,
+                                              ranges=ranges)
+                table = with_scores(table, policy.scorecard, types)
+            return materialise(backend, name, table), report
 
 
 def grade(
@@ -252,7 +257,7 @@ def grade(
         return _record(backend, final, policy, policy_text, appdb=appdb, runs_dir=runs_dir,
                        window=ev.window, aggregates=ev.aggregates, previous=previous,
                        models=ev.models_json(),
-                       fingerprint=data_fingerprint(backend, sources, as_of),
+                       fingerprint=_fingerprint(backend, sources, as_of),
                        source=sources.label, user=user, lang=lang,
                        assignments=assignments)
 
@@ -404,6 +409,11 @@ def _previous_assignments(backend: Any, runs_dir: Path,
                     prev_streak=t.downgrade_streak)
 
 
+def _fingerprint(backend: Any, sources: Sources, as_of: dt.date) -> str:
+    with described(backend, "data fingerprint"):
+        return data_fingerprint(backend, sources, as_of)
+
+
 def data_fingerprint(backend: Any, sources: Sources, as_of: dt.date) -> str:
     """A digest of the input rows as of the date: the same data gives the same fingerprint,
     and rows dated after the as-of date do not count."""
@@ -502,13 +512,15 @@ def _record(backend: Any, final: ir.Table, policy: Policy, policy_text: str, *,
     if spark:
         # Written by the executors; nothing per customer passes through the driver.
         staging = staging_location(folder)
-        backend.to_parquet(final, staging)
+        with described(backend, "tiers, written as the run's assignments"):
+            backend.to_parquet(final, staging)
     else:
         staging = str(runs_dir / f".staging-{uuid.uuid4().hex}.parquet")
         backend.to_parquet(final.order_by("customer_id"), staging)
     try:
         snapshot = backend.read_parquet(staging)
-        tiers, changes = summarise_on(snapshot, policy, lang, execute=backend.to_pyarrow)
+        with described(backend, "run summary"):
+            tiers, changes = summarise_on(snapshot, policy, lang, execute=backend.to_pyarrow)
         customers = sum(t.customers for t in tiers)
         created_at = dt.datetime.now(dt.UTC)
         with appdb.begin() as connection:

@@ -26,7 +26,7 @@ import ibis
 import ibis.expr.types as ir
 
 from tierwise import store
-from tierwise.engines import DEBIAN_JDBC_JARS, is_spark, materialise
+from tierwise.engines import DEBIAN_JDBC_JARS, described, is_spark, materialise
 from tierwise.errors import InputError, WorkspaceError
 from tierwise.grading import Sources
 from tierwise.ingest import KINDS
@@ -99,7 +99,8 @@ def read_lake(backend: Any, specs: Sequence[Source], *, root: Path, rejects_dir:
         # rejects are counted and written from there.
         tables: dict[str, ir.Table] = {}
         for kind, table in marked.items():
-            held = _cached(backend, table)
+            with described(backend, f"read {kind}"):
+                held = _cached(backend, table)
             bad = held.filter(held._tw_reason.notnull())
             count = int(backend.execute(bad.count()))
             if count:
