@@ -36,8 +36,9 @@ def rfm_summary(
     per-day totals over the repeat purchase days (0 when frequency is 0).
 
     With ``whole_periods``, purchases are counted in whole periods of ``period_days`` days
-    (weeks from Monday; lifetimes' ``freq="W"``): frequency, recency and T are whole
-    numbers, so there are few distinct histories however many customers there are.
+    (weeks from Monday; lifetimes' ``freq="W"``): frequency ≤ recency ≤ T are whole
+    numbers, so over W weeks there are at most about W³/6 distinct histories however many
+    customers there are (3 years: 0.65M; measured 263k for 950k buyers).
 
     With ``purchases="all"`` this is exactly lifetimes' ``summary_data_from_transaction_data(
     ..., monetary_value_col=amount, observation_period_end=as_of, freq="D",

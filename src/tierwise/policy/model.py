@@ -157,10 +157,10 @@ class Models(_Strict):
     clv_months: int = Field(default=12, ge=1, le=120)   # horizon of predicted_clv
     discount_rate: float = Field(default=0.10, ge=0, le=10)  # per year, e.g. 10%
     margin: float = Field(default=1.0, gt=0, le=10)     # 1: CLV in revenue; 30%: in profit
-    # The time unit of the histories the models are fitted on. Daily histories are as many
-    # as the customers on a large book; weekly ones are bounded by weeks² × orders however
-    # many customers there are (the fit is exact on them either way), at the price of
-    # counting orders in the same week once.
+    # The time unit of the histories the models are fitted on. Daily histories are almost
+    # as many as the customers on a large book; weekly ones are at most about W³/6 for W
+    # weeks of data however many customers there are (the fit is exact on them either way),
+    # at the price of counting orders in the same week once.
     period: Literal["day", "week"] = "day"
 
     @property
