@@ -8,7 +8,8 @@ The engine is configuration, not code: ``engine:`` in tierwise.yaml, or ``--engi
     # or, with settings:
     engine:
       name: spark
-      master: spark://spark-master:7077 # local[*] (default), yarn, sc://host:15002 …
+      master: spark://spark-master:7077 # yarn, sc://host:15002 …; default: spark-submit's
+                                        # --master, else local[*]
       settings: {spark.executor.memory: 8g, spark.sql.shuffle.partitions: 400}
       assignments: s3a://lake/tierwise/assignments   # default: <workspace>/runs/assignments
 """
@@ -46,7 +47,7 @@ class EngineChoice:
     """tierwise.yaml's ``engine:``."""
 
     name: str = "duckdb"
-    master: str = "local[*]"
+    master: str | None = None             # None: spark-submit's --master, else local[*]
     settings: dict[str, str] = field(default_factory=dict)
     assignments: str | None = None        # where Spark writes assignments; None: the workspace
     memory_limit: str | None = None       # DuckDB
@@ -79,7 +80,7 @@ def parse_engine(value: Any, *, source: str, override: str | None = None) -> Eng
         raise WorkspaceError(f"{source}: engine.settings: expected key: value pairs")
     threads = settings.get("threads")
     return EngineChoice(
-        name=name, master=str(settings.get("master") or "local[*]"),
+        name=name, master=str(settings["master"]) if settings.get("master") else None,
         settings={str(k): str(v) for k, v in spark_settings.items()},
         assignments=str(settings["assignments"]) if settings.get("assignments") else None,
         memory_limit=str(settings["memory_limit"]) if settings.get("memory_limit") else None,
@@ -95,22 +96,24 @@ def spark_session(choice: EngineChoice) -> Any:
         raise WorkspaceError("engine spark needs pyspark: pip install 'tierwise[spark]'"
                              ) from None
     builder = SparkSession.builder.appName("tierwise")
-    if choice.master.startswith("sc://"):
+    connect = choice.master is not None and choice.master.startswith("sc://")
+    if choice.master is not None and connect:
         builder = builder.remote(choice.master)
-    else:
+    elif choice.master:
+        # Set only when configured: a master set here would override spark-submit's.
         builder = builder.master(choice.master)
     settings = {**_SPARK_DEFAULTS, **choice.settings}
     jars = [jar for jar in DEBIAN_JDBC_JARS if os.path.exists(jar)]
-    if jars and "spark.jars" not in settings and not choice.master.startswith("sc://"):
+    if jars and "spark.jars" not in settings and not connect:
         settings["spark.jars"] = ",".join(jars)
     for key, value in settings.items():
         builder = builder.config(key, value)
     try:
         session = builder.getOrCreate()
     except Exception as error:
-        raise WorkspaceError(f"cannot start Spark on {choice.master}: "
+        raise WorkspaceError(f"cannot start Spark on {choice.master or 'local[*]'}: "
                              f"{str(error).splitlines()[0]}") from None
-    if not choice.master.startswith("sc://"):
+    if not connect:
         session.sparkContext.setLogLevel("ERROR")
     return session
 
