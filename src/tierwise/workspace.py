@@ -75,11 +75,17 @@ language: zh
 #   应用数据库：默认为本文件夹内的 SQLite 文件；可改为 PostgreSQL。
 # database: sqlite:///tierwise.db
 
-# engine: limits of the embedded DuckDB engine. It spills to data/spill/ beyond the memory
-#   limit instead of taking the machine's memory. 计算引擎的内存上限与线程数。
+# engine: duckdb (embedded, the default) or spark (pip install 'tierwise[spark]'; see
+#   docs/scale.md). DuckDB spills to data/spill/ beyond its memory limit instead of taking
+#   the machine's memory. 计算引擎：默认内嵌 DuckDB（内存上限、线程数）；数据量大时可用 Spark。
 # engine:
 #   memory_limit: 4GB
 #   threads: 4
+# engine:
+#   name: spark
+#   master: spark://spark-master:7077          # yarn, sc://host:15002; default local[*]
+#   settings: {{spark.executor.memory: 16g, spark.sql.shuffle.partitions: "400"}}
+#   assignments: s3a://lake/tierwise/assignments  # default: runs/assignments/
 
 # schedule: when runs are due; `tierwise run-due` (cron, systemd timer) and `tierwise serve`
 #   run each due run once. Monthly on the 1st at 06:00, as of the previous month's last day:
