@@ -209,3 +209,30 @@ def test_an_empty_workspace_run_summarises_to_zero(tmp_path: Path, database_url:
         summary = ws.grade(as_of=AS_OF)
     assert summary.customers == 0
     assert [t.customers for t in summary.tiers] == [0, 0, 0, 0]
+
+
+def test_a_run_on_a_cluster_filesystem_is_named_not_read_here(ws: Workspace) -> None:
+    """A Spark run whose assignments went to s3a:// (engine.assignments) is read there: the
+    workbench, exports and owners say where, instead of DuckDB fetching an extension."""
+    import sqlalchemy as sa
+
+    from tierwise.appdb import schema
+
+    run = ws.grade(as_of=dt.date(2025, 6, 30))
+    location = "s3a://lake/tierwise/assignments/run_id=1/*.parquet"
+    with ws.appdb.begin() as connection:
+        connection.execute(sa.update(schema.runs).where(schema.runs.c.id == run.run_id)
+                           .values(engine="spark", snapshot=location))
+    with pytest.raises(TierwiseError, match="s3a://lake/tierwise/assignments"):
+        ws.assignments(run.run_id)
+
+
+def test_the_store_never_downloads_a_duckdb_extension(tmp_path: Path) -> None:
+    from tierwise import store
+
+    con = store.connect(tmp_path / "store.duckdb")
+    try:
+        assert con.execute("SELECT current_setting('autoinstall_known_extensions')"
+                           ).fetchone() == (False,)
+    finally:
+        con.close()

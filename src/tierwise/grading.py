@@ -138,8 +138,13 @@ def snapshot_location(runs_dir: Path, run_id: int, stored: str | None) -> str:
 
 def snapshot_files(location: str) -> list[str]:
     """The Parquet files of a snapshot on this machine's disk (a file, or a run's part
-    files); empty when it is missing."""
-    return sorted(glob.glob(str(local_path(location)))) if is_local(location) else [location]
+    files); empty when it is missing. A run whose assignments Spark wrote to a cluster
+    filesystem (s3a://, hdfs://) is read there, not here."""
+    if not is_local(location):
+        raise TierwiseError(f"this run's assignments are at {location}: read them with Spark "
+                            "(or keep engine.assignments on a local or mounted path for the "
+                            "workbench and exports)")
+    return sorted(glob.glob(str(local_path(location))))
 
 
 def run_partition(folder: str, run_id: int) -> str:

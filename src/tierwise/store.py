@@ -83,7 +83,10 @@ def connect(path: Path | None = None, *, memory_limit: str = DEFAULT_MEMORY_LIMI
     DuckDB's own default lets it take 80% of the machine's memory; tierwise caps it and
     spills to ``temp_directory`` instead, so a 50M-order import stays inside a few GB.
     """
-    config: dict[str, str | bool | int | float | list[str]] = {"memory_limit": memory_limit}
+    # Never download an extension at run time (a path like s3://… would fetch httpfs):
+    # only what ships in the wheel loads.
+    config: dict[str, str | bool | int | float | list[str]] = {
+        "memory_limit": memory_limit, "autoinstall_known_extensions": False}
     if threads:
         config["threads"] = threads
     if temp_directory is not None:

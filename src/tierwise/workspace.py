@@ -378,7 +378,9 @@ class Workspace:
                         runs_dir=self.runs_dir, as_of=as_of, user=current_user(),
                         lang=self.language, assignments=choice.assignments)
         summary = dataclasses.replace(summary, rejected_rows=found.rejected)
-        if not specs and engines.is_local(self.snapshot(self.run(summary.run_id))):
+        record = self.run(summary.run_id)
+        if not specs and engines.is_local(snapshot_location(self.runs_dir, record.id,
+                                                            record.snapshot)):
             summary = dataclasses.replace(summary, tasks=self._derive_tasks(summary, policy))
         return summary
 
@@ -534,8 +536,11 @@ class Workspace:
         return dataset.to_table()
 
     def snapshot(self, record: history.RunRecord) -> str:
-        """Where a run's assignments are: a Parquet file, or a glob over its part files."""
-        return snapshot_location(self.runs_dir, record.id, record.snapshot)
+        """Where a run's assignments are on this machine: a Parquet file, or a glob over its
+        part files (a clear error for a run written to a cluster filesystem)."""
+        location = snapshot_location(self.runs_dir, record.id, record.snapshot)
+        snapshot_files(location)                      # raises for s3a://, hdfs:// …
+        return location
 
     def override(self, customer_id: str, tier: str, *, reason: str,
                  until: dt.date | None = None, user: str | None = None) -> int:
