@@ -131,20 +131,25 @@ def snapshot_location(runs_dir: Path, run_id: int, stored: str | None) -> str:
     (relative to the workspace when inside it), else the embedded engine's file."""
     if stored is None:
         return str(snapshot_path(runs_dir, run_id))
-    if is_local(stored) and not Path(local_path(stored)).is_absolute():
+    if is_local(stored) and not local_path(stored).is_absolute():
         return str(runs_dir.parent / stored)
     return stored
 
 
-def snapshot_files(location: str) -> list[str]:
-    """The Parquet files of a snapshot on this machine's disk (a file, or a run's part
-    files); empty when it is missing. A run whose assignments Spark wrote to a cluster
-    filesystem (s3a://, hdfs://) is read there, not here."""
+def local_snapshot(location: str) -> str:
+    """``location``, which must be on this machine: a run whose assignments Spark wrote to
+    a cluster filesystem (s3a://, hdfs://) is read there, not here."""
     if not is_local(location):
         raise TierwiseError(f"this run's assignments are at {location}: read them with Spark "
                             "(or keep engine.assignments on a local or mounted path for the "
                             "workbench and exports)")
-    return sorted(glob.glob(str(local_path(location))))
+    return location
+
+
+def snapshot_files(location: str) -> list[str]:
+    """The Parquet files of a snapshot on this machine's disk (a file, or a run's part
+    files); empty when it is missing."""
+    return sorted(glob.glob(str(local_path(local_snapshot(location)))))
 
 
 def run_partition(folder: str, run_id: int) -> str:
@@ -406,7 +411,7 @@ def _previous_assignments(backend: Any, runs_dir: Path,
     if previous is None:
         return None
     location = snapshot_location(runs_dir, previous["id"], previous.get("snapshot"))
-    if is_local(location) and not glob.glob(str(local_path(location))):
+    if is_local(location) and not snapshot_files(location):
         raise TierwiseError(f"the snapshot of run {previous['id']} is missing ({location}); "
                             "hysteresis and changes need it")
     t = backend.read_parquet(location)
@@ -567,12 +572,12 @@ def _light_columns(snapshot: ir.Table) -> list[str]:
 
 def _stored_location(runs_dir: Path, location: str) -> str:
     """Inside the workspace: relative to it, so that a moved workspace keeps its runs."""
+    folder = location
     if is_local(location):
-        try:
-            return str(Path(local_path(location)).relative_to(runs_dir.parent)) + "/*.parquet"
-        except ValueError:
-            return str(local_path(location)) + "/*.parquet"
-    return location + "/*.parquet"
+        path = local_path(location)
+        folder = str(path.relative_to(runs_dir.parent) if path.is_relative_to(runs_dir.parent)
+                     else path)
+    return folder + "/*.parquet"
 
 
 def _insert_assignments(connection: sa.Connection, run_id: int, light: pa.Table) -> None:

@@ -24,6 +24,7 @@ from urllib.parse import unquote, urlparse
 import duckdb
 import ibis
 import ibis.expr.types as ir
+import pyarrow as pa
 
 from tierwise import store
 from tierwise.engines import DEBIAN_JDBC_JARS, described, is_spark, materialise
@@ -31,8 +32,8 @@ from tierwise.errors import InputError, WorkspaceError
 from tierwise.grading import Sources
 from tierwise.ingest import KINDS
 from tierwise.ingest.fields import ATTRIBUTE_PREFIX, IGNORED, detect_mapping
-from tierwise.ingest.parsing import INTERACTION_TYPES
-from tierwise.sources import Source, safe_url, stream_sql
+from tierwise.ingest.parsing import INTERACTION_TYPES, sql_string
+from tierwise.sources import Source, database_kind, quoted_table, safe_url, stream_sql
 
 # Columns a row cannot be graded without, per kind.
 REQUIRED = {
@@ -70,8 +71,7 @@ def store_as_parquet(con: duckdb.DuckDBPyConnection, folder: Path) -> dict[str, 
     files: dict[str, str] = {}
     for kind in KINDS:
         target = folder / f"{kind}.parquet"
-        con.execute(f"COPY {kind} TO '{str(target).replace(chr(39), chr(39) * 2)}' "
-                    "(FORMAT parquet)")
+        con.execute(f"COPY {kind} TO {sql_string(str(target))} (FORMAT parquet)")
         files[kind] = str(target)
     return files
 
@@ -154,7 +154,7 @@ def _read_sql(backend: Any, spec: Source, scratch: Path) -> ir.Table:
     rows are streamed through connectorx into a Parquet file (local mode)."""
     assert spec.sql is not None
     url = urlparse(spec.sql)
-    scheme = "postgresql" if url.scheme.split("+")[0] in ("postgresql", "postgres") else "mysql"
+    scheme = database_kind(spec.sql)
     prefix, driver, jar = _JDBC[scheme]
     if not is_spark(backend) or not Path(jar).exists():
         return backend.read_parquet(str(stream_sql(spec, scratch / f"{spec.kind}.parquet")))
@@ -177,10 +177,7 @@ def _read_sql(backend: Any, spec: Source, scratch: Path) -> ir.Table:
     if spec.query is not None:
         reader = reader.option("query", spec.query)
     else:
-        quote = "`" if scheme == "mysql" else '"'
-        reader = reader.option("dbtable", ".".join(
-            quote + part.replace(quote, quote * 2) + quote
-            for part in (spec.table or "").split(".")))
+        reader = reader.option("dbtable", quoted_table(spec.table or "", scheme))
     frame = reader.load()
     name = f"_tw_jdbc_{spec.kind}"
     frame.createOrReplaceTempView(name)
@@ -279,6 +276,4 @@ def _union(first: ir.Table, second: ir.Table) -> ir.Table:
 
 
 def _empty(backend: Any, schema: ibis.Schema) -> ir.Table:
-    import pyarrow as pa
-
     return ibis.memtable(pa.Table.from_pylist([], schema=schema.to_pyarrow()))

@@ -129,9 +129,9 @@ def stream_sql(spec: Source, target: Path) -> Path:
     import connectorx as cx
 
     assert spec.sql is not None
-    scheme, rest = spec.sql.split(":", 1)
-    url = _SCHEMES[scheme.split("+", 1)[0].lower()] + ":" + rest
-    query = spec.query or f"SELECT * FROM {_quoted(spec.table or '', url)}"
+    kind = database_kind(spec.sql)
+    url = kind + ":" + spec.sql.split(":", 1)[1]
+    query = spec.query or f"SELECT * FROM {quoted_table(spec.table or '', kind)}"
     try:
         reader = cast(pa.RecordBatchReader, cx.read_sql(
             url, query, return_type="arrow_stream", batch_size=BATCH_ROWS))
@@ -152,8 +152,13 @@ def stream_sql(spec: Source, target: Path) -> Path:
     return target
 
 
-def _quoted(table: str, url: str) -> str:
-    """A table name quoted for the database (dots separate schema and table)."""
-    if url.startswith("mysql"):
+def database_kind(url: str) -> str:
+    """postgresql or mysql (MariaDB speaks MySQL) for a source's database URL."""
+    return _SCHEMES[url.split(":", 1)[0].split("+", 1)[0].lower()]
+
+
+def quoted_table(table: str, kind: str) -> str:
+    """A table name quoted for the database kind (dots separate schema and table)."""
+    if kind == "mysql":
         return ".".join("`" + part.replace("`", "``") + "`" for part in table.split("."))
     return ".".join('"' + part.replace('"', '""') + '"' for part in table.split("."))

@@ -35,7 +35,14 @@ from tierwise.backtest import Backtest, backtest
 from tierwise.breakdown import Breakdown, breakdown
 from tierwise.errors import RunNotFound, WorkspaceError
 from tierwise.explain import Explanation, explain_row, snapshot_attributes
-from tierwise.grading import RunSummary, Sources, grade, snapshot_files, snapshot_location
+from tierwise.grading import (
+    RunSummary,
+    Sources,
+    grade,
+    local_snapshot,
+    snapshot_files,
+    snapshot_location,
+)
 from tierwise.ingest import ImportResult, Kind, import_files
 from tierwise.interactions import Logged, log_interaction
 from tierwise.policy.loading import load_policy_file, load_policy_text
@@ -385,9 +392,9 @@ class Workspace:
         return summary
 
     def _derive_tasks(self, summary: RunSummary, policy: Policy) -> TaskSync:
-        found = candidates(self.store(), policy,
-                           self.snapshot(self.run(summary.run_id)), summary.as_of,
-                           self.run(summary.run_id).aggregate_values())
+        record = self.run(summary.run_id)
+        found = candidates(self.store(), policy, self.snapshot(record), summary.as_of,
+                           record.aggregate_values())
         return sync_tasks(self.appdb, summary.run_id, summary.as_of, found)
 
     def tasks(self, *, owner: str | None = None, kind: str | None = None,
@@ -526,10 +533,10 @@ class Workspace:
         """The run's snapshot: every customer's metrics, scores, tiers and bases (or one
         customer's row, read with a filter rather than the whole file)."""
         record = self.run(run_id)
-        files = snapshot_files(self.snapshot(record))
+        location = self.snapshot(record)
+        files = snapshot_files(location)
         if not files:
-            raise WorkspaceError(f"the snapshot of run {record.id} is missing: "
-                                 f"{self.snapshot(record)}")
+            raise WorkspaceError(f"the snapshot of run {record.id} is missing: {location}")
         dataset = pa_dataset.dataset(files, format="parquet")
         if customer_id is not None:
             return dataset.to_table(filter=pc.field("customer_id") == customer_id)
@@ -538,9 +545,7 @@ class Workspace:
     def snapshot(self, record: history.RunRecord) -> str:
         """Where a run's assignments are on this machine: a Parquet file, or a glob over its
         part files (a clear error for a run written to a cluster filesystem)."""
-        location = snapshot_location(self.runs_dir, record.id, record.snapshot)
-        snapshot_files(location)                      # raises for s3a://, hdfs:// …
-        return location
+        return local_snapshot(snapshot_location(self.runs_dir, record.id, record.snapshot))
 
     def override(self, customer_id: str, tier: str, *, reason: str,
                  until: dt.date | None = None, user: str | None = None) -> int:
