@@ -125,7 +125,9 @@ def _read(backend: Any, spec: Source, root: Path, scratch: Path) -> ir.Table:
                 location = str(root / location)
             lowered = location.lower()
             if lowered.endswith(".csv"):
-                return backend.read_csv(location, inferSchema=False)
+                # Every column as text: the casts below decide, as for other sources.
+                options = {"inferSchema": False} if is_spark(backend) else {"all_varchar": True}
+                return backend.read_csv(location, **options)
             if lowered.endswith(".parquet") or lowered.endswith("/") or "." not in lowered[-8:]:
                 return backend.read_parquet(location)
             raise WorkspaceError(f"source {spec.label}: the Spark engine reads Parquet or CSV; "
