@@ -1,7 +1,7 @@
 """The raw-SQL baseline: tierwise's metrics, value-tiers scorecard and tiers as one DuckDB query.
 
-Hand-written to be the least work that gives the same answer as ``tierwise.metrics`` +
-``tierwise.policy.scorecard`` + the value-tiers rules (see ``src/tierwise/presets``): one scan
+Hand-written to be the least work that gives the same answer as ``tierwise.metrics.per_customer`` +
+``tierwise.grading.scorecard`` + the value-tiers rules (see ``src/tierwise/presets``): one scan
 of the orders with filtered aggregates, one join with the customers, the window functions for
 the quintiles and the spend share, and CASE expressions for the scorecard and the tiers. It
 does none of what a tierwise run adds around that (hysteresis, overrides, the data

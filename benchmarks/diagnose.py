@@ -8,11 +8,11 @@ seconds, CPU seconds (all DuckDB threads) and the process's peak RSS.
 
 Experiments:
 
-* ``fingerprint-tierwise``: ``tierwise.grading.data_fingerprint`` as a run computes it (every
+* ``fingerprint-tierwise``: ``tierwise.grading.run.data_fingerprint`` as a run computes it (every
   column of every row cast to text, concatenated and hashed);
 * ``fingerprint-native``: the same digest idea with DuckDB's hash of the row itself
   (``sum(hash(t) % p)``), no text;
-* ``metrics-tierwise``: ``tierwise.grading.evaluation`` (metrics + scorecard into a temp table);
+* ``metrics-tierwise``: ``tierwise.grading.run.evaluation`` (metrics + scorecard into a temp table);
 * ``metrics-sql``: the hand-written baseline query into a temp table;
 * ``import-plain``: the orders Parquet copied into a new store table, typed, no checks;
 * ``import-distinct``: only the ``SELECT DISTINCT`` over all columns that an import does to
@@ -53,7 +53,7 @@ def _store(data: Path) -> Any:
 def _sources(con: Any) -> Any:
     import ibis
 
-    from tierwise.grading import Sources
+    from tierwise.grading.run import Sources
 
     backend = ibis.duckdb.from_connection(con)
     return backend, Sources(backend.table("customers"), backend.table("orders"),
@@ -63,7 +63,7 @@ def _sources(con: Any) -> Any:
 def experiment(name: str, data: Path) -> dict[str, Any]:
     """Run one experiment in this process; returns what it found (timed by the caller)."""
     if name == "fingerprint-tierwise":
-        from tierwise.grading import data_fingerprint
+        from tierwise.grading.run import data_fingerprint
 
         backend, sources = _sources(_store(data))
         return {"fingerprint": data_fingerprint(backend, sources, AS_OF)}
@@ -77,7 +77,7 @@ def experiment(name: str, data: Path) -> dict[str, Any]:
                                      f"FROM {table} t {where}").fetchone())
         return {"parts": [list(map(str, p)) for p in parts]}
     if name == "metrics-tierwise":
-        from tierwise.grading import evaluation
+        from tierwise.grading.run import evaluation
         from tierwise.policy.loading import load_policy_text
         from tierwise.policy.presets import preset_text
 
@@ -117,7 +117,7 @@ def child(name: str, data: Path) -> None:
     import duckdb  # noqa: F401  (imports are not what is measured)
     import ibis  # noqa: F401
 
-    import tierwise.grading  # noqa: F401
+    import tierwise.grading.run  # noqa: F401
 
     started, cpu = time.perf_counter(), resource.getrusage(resource.RUSAGE_SELF)
     found = experiment(name, data)

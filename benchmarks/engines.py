@@ -132,15 +132,15 @@ def install_probes() -> None:
     import ibis.backends.duckdb
     import ibis.backends.pyspark
 
-    import tierwise.engines
-    import tierwise.grading as grading
-    import tierwise.lake
-    import tierwise.workspace as workspace
+    import tierwise.data.engines
+    import tierwise.data.lake
+    import tierwise.grading.run as grading
+    import tierwise.workspace.handle as workspace
 
-    _wrap(workspace, "grade", "grade (tierwise.grading.grade)")
+    _wrap(workspace, "grade", "grade (tierwise.grading.run.grade)")
     _wrap(workspace, "import_files", "import files into the scratch DuckDB")
-    _wrap(tierwise.engines, "spark_backend", "start Spark (JVM, session)")
-    _wrap(tierwise.lake, "read_lake", "read sources (cast, count rejects, cache)")
+    _wrap(tierwise.data.engines, "spark_backend", "start Spark (JVM, session)")
+    _wrap(tierwise.data.lake, "read_lake", "read sources (cast, count rejects, cache)")
     _wrap(grading, "_materialise_metrics", "metrics (computed and materialised)")
     _wrap(grading, "materialise", lambda backend, name, expr: (
         "per-customer metrics (materialised)" if name.endswith("_base")
@@ -280,9 +280,9 @@ def _grade_direct(ws: Any, customers: Path, orders: list[Path], as_of: dt.date) 
     the workspace's settings (4GB cap, spill folder), no import; then the same grade."""
     import ibis
 
-    from tierwise import lake, store
-    from tierwise.grading import grade
-    from tierwise.sources import Source
+    from tierwise.data import lake, store
+    from tierwise.data.sources import Source
+    from tierwise.grading.run import grade
 
     with _phase("connect (in-memory DuckDB, workspace settings)"):
         con = store.connect(**ws.engine_settings())
@@ -292,7 +292,7 @@ def _grade_direct(ws: Any, customers: Path, orders: list[Path], as_of: dt.date) 
     found = lake.read_lake(backend, specs, root=ws.root, rejects_dir=ws.rejects_dir,
                            store_con=ws.store())
     policy, text = ws.policy()
-    with _phase("grade (tierwise.grading.grade)"):
+    with _phase("grade (tierwise.grading.run.grade)"):
         summary = grade(backend, found.sources, policy, text, appdb=ws.appdb,
                         runs_dir=ws.runs_dir, as_of=as_of, user="bench", lang="zh")
     con.close()
@@ -307,9 +307,9 @@ def step_models(args: argparse.Namespace) -> dict[str, Any]:
     import numpy as np
 
     import tierwise
-    from tierwise.models.bgnbd import BetaGeo
-    from tierwise.models.gamma_gamma import GammaGamma
-    from tierwise.models.summary import rfm_summary, triples
+    from tierwise.metrics.models.bgnbd import BetaGeo
+    from tierwise.metrics.models.gamma_gamma import GammaGamma
+    from tierwise.metrics.models.summary import rfm_summary, triples
 
     say(f"tierwise imported from {tierwise.__file__}")
     found: dict[str, Any] = {"tierwise_file": tierwise.__file__}

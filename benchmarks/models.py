@@ -167,7 +167,7 @@ def step_generate(args: argparse.Namespace) -> dict[str, Any]:
 def step_tierwise_summary(args: argparse.Namespace) -> dict[str, Any]:
     import ibis
 
-    from tierwise.models import rfm_summary
+    from tierwise.metrics.models import rfm_summary
 
     clock = Clock()
     con = ibis.duckdb.connect()
@@ -205,8 +205,8 @@ def step_tierwise_fit(args: argparse.Namespace) -> dict[str, Any]:
     import ibis
     import numpy as np
 
-    import tierwise.models.fitting as fitting
-    from tierwise.models import BetaGeo, GammaGamma, triples
+    import tierwise.metrics.models.fitting as fitting
+    from tierwise.metrics.models import BetaGeo, GammaGamma, triples
 
     calls = _record_minimize(fitting)
     clock = Clock()
@@ -236,7 +236,7 @@ def step_tierwise_fit(args: argparse.Namespace) -> dict[str, Any]:
     params = {"bgnbd": dataclasses.asdict(bgnbd), "gamma_gamma": dataclasses.asdict(spend)}
 
     # Diagnosis: the BG/NBD optimum to a tight tolerance, on tierwise's own likelihood.
-    from tierwise.models.bgnbd import _log_likelihood
+    from tierwise.metrics.models.bgnbd import _log_likelihood
 
     total = float(np.sum(cols["n"]))
     data = [np.asarray(cols[c], dtype=np.float64) for c in ("frequency", "recency", "T", "n")]
@@ -275,7 +275,7 @@ def step_tierwise_score(args: argparse.Namespace) -> dict[str, Any]:
     import pyarrow.parquet as pq
     from scipy.special import hyp2f1
 
-    from tierwise.models import BetaGeo, GammaGamma, clv
+    from tierwise.metrics.models import BetaGeo, GammaGamma, clv
 
     params = json.loads((args.data / "tierwise-params.json").read_text())
     bgnbd, spend = BetaGeo(**params["bgnbd"]), GammaGamma(**params["gamma_gamma"])

@@ -18,7 +18,7 @@ backtest, each against one plain grading run measured in the same invocation.
      and ``predicted_clv`` in its rules and a ``models:`` block (same metrics, scorecard and
      hysteresis, so the extra time is the models'); the run's fitted parameters are kept;
    * auto: ``ws.grade(as_of=D, policy="auto")`` (k-means);
-   * calibrate: ``tierwise.calibration.calibrate`` on annual_spend with value-tiers'
+   * calibrate: ``tierwise.grading.calibration.calibrate`` on annual_spend with value-tiers'
      ``target_share``s, as ``tierwise policy calibrate --metric annual_spend`` does;
    * what-if: ``ws.what_if(policy="abc")`` against the latest run (the auto run);
    * backtest: ``ws.backtest(period_ends(FROM, TO), policies=[None])`` for ``--periods``
@@ -158,14 +158,14 @@ def install_probes() -> None:
     but the timing). Called before tierwise.workspace is imported."""
     import ibis.backends.duckdb as ibis_duckdb
 
-    import tierwise.backtest as backtest
-    import tierwise.calibration as calibration
-    import tierwise.clustering as clustering
-    import tierwise.grading as grading
-    import tierwise.models.predictions as predictions
-    import tierwise.what_if as what_if
-    from tierwise.models.bgnbd import BetaGeo
-    from tierwise.models.gamma_gamma import GammaGamma
+    import tierwise.grading.backtest as backtest
+    import tierwise.grading.calibration as calibration
+    import tierwise.grading.clustering as clustering
+    import tierwise.grading.run as grading
+    import tierwise.grading.what_if as what_if
+    import tierwise.metrics.models.predictions as predictions
+    from tierwise.metrics.models.bgnbd import BetaGeo
+    from tierwise.metrics.models.gamma_gamma import GammaGamma
 
     backend = ibis_duckdb.Backend
     backend.create_table = _timed(_table_label("create"), backend.create_table)
@@ -282,7 +282,7 @@ def step_grade(args: argparse.Namespace) -> dict[str, Any]:
 def step_calibrate(args: argparse.Namespace) -> dict[str, Any]:
     import ibis
 
-    from tierwise.calibration import calibrate
+    from tierwise.grading.calibration import calibrate
 
     ws = _open(args)
     chosen, text = ws.policy(args.policy)
@@ -310,7 +310,7 @@ def step_what_if(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def step_backtest(args: argparse.Namespace) -> dict[str, Any]:
-    from tierwise.backtest import period_ends
+    from tierwise.grading.backtest import period_ends
 
     ws = _open(args)
     ends = period_ends(args.period_from, args.period_to)
@@ -333,8 +333,8 @@ def step_diagnose_outcomes(args: argparse.Namespace) -> dict[str, Any]:
     (every customer in every period, tier from a hash; the outcome does not depend on it)."""
     import ibis
 
-    from tierwise.backtest import OUTCOME_MONTHS, _outcomes, period_ends
-    from tierwise.metrics import add_months
+    from tierwise.grading.backtest import OUTCOME_MONTHS, _outcomes, period_ends
+    from tierwise.metrics.per_customer import add_months
 
     ws = _open(args)
     con = ws.store()
@@ -401,9 +401,9 @@ def step_diagnose_fit(args: argparse.Namespace) -> dict[str, Any]:
     import ibis
     import numpy as np
 
-    import tierwise.models.fitting as fitting
-    from tierwise.models import bgnbd
-    from tierwise.models.summary import rfm_summary, triples
+    import tierwise.metrics.models.fitting as fitting
+    from tierwise.metrics.models import bgnbd
+    from tierwise.metrics.models.summary import rfm_summary, triples
 
     ws = _open(args)
     backend = ibis.duckdb.from_connection(ws.store())

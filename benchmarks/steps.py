@@ -44,7 +44,7 @@ def _timed(name: str, function: Any) -> Any:
 
 # --- imports ---------------------------------------------------------------------------------
 
-_SQL_LABELS = [  # first match wins; the statements of tierwise.ingest.load
+_SQL_LABELS = [  # first match wins; the statements of tierwise.data.ingest.load
     (r"^CREATE OR REPLACE TEMP TABLE __tw_stage", "stage: parse every row into __tw_stage"),
     (r"^CREATE OR REPLACE TEMP TABLE __tw_rejects", "check values into __tw_rejects"),
     (r"^CREATE OR REPLACE TEMP TABLE __tw_incoming",
@@ -148,7 +148,7 @@ def step_import(args: argparse.Namespace, kind: str) -> dict[str, Any]:
 def _instrument_grade() -> None:
     import ibis.backends.duckdb as ibis_duckdb
 
-    import tierwise.grading as grading
+    import tierwise.grading.run as grading
 
     original_evaluation = grading.evaluation
 

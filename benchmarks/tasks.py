@@ -26,10 +26,10 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from tierwise import owners, tasks
 from tierwise.appdb import schema
-from tierwise.grading import snapshot_path
+from tierwise.grading.run import snapshot_path
 from tierwise.policy.model import Policy
+from tierwise.work import owners, tasks
 from tierwise.workspace import Workspace
 
 HERE = Path(__file__).resolve().parent

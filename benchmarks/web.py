@@ -59,10 +59,10 @@ from typing import Any
 
 import httpx
 
-from tierwise import users
-from tierwise.demo import build_demo
+from tierwise.demo.build import build_demo
 from tierwise.errors import TierwiseError
-from tierwise.grading import snapshot_path
+from tierwise.grading.run import snapshot_path
+from tierwise.work import users
 from tierwise.workspace import CONFIG_NAME, Workspace
 
 HERE = Path(__file__).resolve().parent
@@ -349,9 +349,9 @@ def profile(root: Path, setup: Setup, top: int) -> dict[str, Any]:
     """Time, in this process and one after another, the library calls the two page handlers
     make (``pages.customers`` and ``pages.customer``; median of 5 each), then cProfile the
     two biggest, ``list_customers`` and ``Workspace.explain``."""
-    from tierwise.customers import CustomerFilter, list_customers, visible
-    from tierwise.history import overrides_for
-    from tierwise.interactions import customer_interactions
+    from tierwise.data.interactions import customer_interactions
+    from tierwise.record.history import overrides_for
+    from tierwise.reports.customers import CustomerFilter, list_customers, visible
 
     rng = random.Random(SEED)
     steps: dict[str, float] = {}

@@ -14,8 +14,8 @@ from hypothesis import HealthCheck, given, settings
 from schemathesis.checks import not_a_server_error
 
 from tests.conftest import DATA
-from tierwise import users
 from tierwise.web import create_app
+from tierwise.work import users
 from tierwise.workspace import Workspace
 
 

@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 
 from tests.test_cli import run
-from tierwise.backtest import Backtest, period_ends
 from tierwise.errors import TierwiseError
+from tierwise.grading.backtest import Backtest, period_ends
 from tierwise.workspace import Workspace
 
 POLICY = """

@@ -22,9 +22,9 @@ import pyarrow as pa
 import pytest
 from click.testing import CliRunner, Result
 
-from tierwise.breakdown import breakdown
 from tierwise.cli import main
 from tierwise.errors import TierwiseError
+from tierwise.reports.breakdown import breakdown
 
 TOTAL_SPEND = 1_720_000.0
 

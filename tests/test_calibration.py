@@ -1,4 +1,5 @@
-"""Specification of `tierwise policy calibrate` (tierwise.calibration): thresholds on one metric
+"""Specification of `tierwise policy calibrate` (tierwise.grading.calibration): thresholds on one
+metric
 move so that each tier's share of customers lands in its target range, and the policy is
 written back with its comments, layout and the rest of every rule untouched."""
 
@@ -17,7 +18,9 @@ import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner, Result
 
-from tierwise.calibration import (
+from tierwise.cli import main
+from tierwise.demo.synthetic import generate
+from tierwise.grading.calibration import (
     Calibration,
     CalibrationError,
     _Counter,
@@ -26,8 +29,6 @@ from tierwise.calibration import (
     parse_targets,
     write_number,
 )
-from tierwise.cli import main
-from tierwise.demo_data import generate
 from tierwise.policy.loading import load_policy_file, load_policy_text
 from tierwise.policy.model import Policy
 from tierwise.policy.presets import preset_text

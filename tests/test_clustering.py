@@ -13,12 +13,12 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
-from tierwise import store
-from tierwise.clustering import ClusteringError, cluster_tiers, with_cluster_tiers
+from tierwise.data import store
+from tierwise.data.ingest import import_files
 from tierwise.errors import PolicyError
-from tierwise.grading import Sources
-from tierwise.ingest import import_files
-from tierwise.metrics import Window, customer_metrics
+from tierwise.grading.clustering import ClusteringError, cluster_tiers, with_cluster_tiers
+from tierwise.grading.run import Sources
+from tierwise.metrics.per_customer import Window, customer_metrics
 from tierwise.policy.loading import load_policy_text
 from tierwise.policy.presets import PRESETS, preset_text
 
@@ -240,7 +240,7 @@ def test_log_defaults_to_the_count_money_and_day_features() -> None:
 
 @pytest.fixture(scope="module")
 def auto_ws(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    from tierwise.demo_data import generate, write_files
+    from tierwise.demo.synthetic import generate, write_files
     from tierwise.workspace import Workspace
 
     folder = tmp_path_factory.mktemp("auto")

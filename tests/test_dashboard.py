@@ -1,4 +1,4 @@
-"""The dashboard's numbers (tierwise.dashboard) and their charts (tierwise.charts).
+"""The dashboard's numbers (tierwise.reports.dashboard) and their charts (tierwise.reports.charts).
 
 Data: tests/data graded as of 2025-06-30 and 2025-07-31 with tests/data/policy.yaml plus
 target shares and playbooks. As of 2025-07-31: C1 (张伟) is VIP, C2 (王芳) important, C3 and
@@ -15,9 +15,9 @@ import pyarrow.compute as pc
 import pytest
 
 from tests.conftest import DATA
-from tierwise import charts
-from tierwise import dashboard as db
-from tierwise.tasks import WARNING_KINDS
+from tierwise.reports import charts
+from tierwise.reports import dashboard as db
+from tierwise.work.tasks import WARNING_KINDS
 from tierwise.workspace import Workspace
 
 TARGETS = {"label_en: VIP,": "label_en: VIP, target_share: [10%, 30%],",

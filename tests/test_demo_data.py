@@ -1,4 +1,4 @@
-"""Specification of the synthetic demo data (`tierwise.demo_data`)."""
+"""Specification of the synthetic demo data (`tierwise.demo.synthetic`)."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ import openpyxl
 import pyarrow as pa
 import pytest
 
-from tierwise.demo import build_demo
-from tierwise.demo_data import (
+from tierwise.demo.build import build_demo
+from tierwise.demo.synthetic import (
     INDUSTRIES,
     INTERACTION_TYPES,
     REGIONS,
@@ -23,9 +23,9 @@ from tierwise.demo_data import (
     generate,
     write_files,
 )
-from tierwise.owners import read_reps
 from tierwise.policy.loading import load_policy_text
 from tierwise.policy.presets import preset_text
+from tierwise.work.owners import read_reps
 from tierwise.workspace import Workspace
 
 END = datetime.date(2025, 6, 30)

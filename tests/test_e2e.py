@@ -19,8 +19,8 @@ import pytest
 import uvicorn
 
 from tests.conftest import DATA
-from tierwise import users
 from tierwise.web import create_app
+from tierwise.work import users
 from tierwise.workspace import Workspace
 
 PASSWORD = "correct horse battery"

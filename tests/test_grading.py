@@ -10,8 +10,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from tests.conftest import DATA
-from tierwise import grading
 from tierwise.errors import TierwiseError
+from tierwise.grading import run as grading
 from tierwise.workspace import Workspace
 
 AS_OF = dt.date(2025, 6, 30)
@@ -228,7 +228,7 @@ def test_a_run_on_a_cluster_filesystem_is_named_not_read_here(ws: Workspace) -> 
 
 
 def test_the_store_never_downloads_a_duckdb_extension(tmp_path: Path) -> None:
-    from tierwise import store
+    from tierwise.data import store
 
     con = store.connect(tmp_path / "store.duckdb")
     try:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from tierwise.data.ingest import detect_mapping
 from tierwise.errors import InputError
-from tierwise.ingest import detect_mapping
 
 
 def test_chinese_customer_headers_map_to_canonical_fields() -> None:

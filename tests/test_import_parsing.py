@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tierwise.ingest.parsing import (
+from tierwise.data.ingest.parsing import (
     amount_sql,
     clean_sql,
     date_sql,

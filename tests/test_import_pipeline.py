@@ -15,9 +15,9 @@ import pyarrow.parquet as pq
 import pytest
 from openpyxl import Workbook
 
+from tierwise.data.ingest import ImportResult, Kind, import_files
+from tierwise.data.store import customer_attribute_columns, ensure_schema
 from tierwise.errors import InputError
-from tierwise.ingest import ImportResult, Kind, import_files
-from tierwise.store import customer_attribute_columns, ensure_schema
 
 ORDER_HEADER = ["订单号", "客户编号", "下单日期", "金额"]
 

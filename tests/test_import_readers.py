@@ -11,8 +11,8 @@ import pyarrow.parquet as pq
 import pytest
 from openpyxl import Workbook
 
+from tierwise.data.ingest.readers import detect_encoding, expand_paths, open_source
 from tierwise.errors import InputError
-from tierwise.ingest.readers import detect_encoding, expand_paths, open_source
 
 
 def rows_of(path: Path, tmp_path: Path) -> tuple[list[str], list[tuple]]:

@@ -7,9 +7,9 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from tierwise.data.ingest import import_files
+from tierwise.data.store import customer_attribute_columns, ensure_schema
 from tierwise.errors import InputError
-from tierwise.ingest import import_files
-from tierwise.store import customer_attribute_columns, ensure_schema
 
 
 def columns(con: duckdb.DuckDBPyConnection, table: str) -> list[tuple[str, str, bool]]:

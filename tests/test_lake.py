@@ -1,4 +1,4 @@
-"""tierwise.lake reads sources in place; besides Spark (tests/test_spark_runs.py) the same
+"""tierwise.data.lake reads sources in place; besides Spark (tests/test_spark_runs.py) the same
 code runs on DuckDB, as benchmarks/engines.py uses it: a CSV with Chinese headers is read
 as text and cast, like an import."""
 
@@ -9,8 +9,8 @@ from pathlib import Path
 import ibis
 
 from tests.conftest import DATA
-from tierwise import lake, store
-from tierwise.sources import Source
+from tierwise.data import lake, store
+from tierwise.data.sources import Source
 
 
 def test_a_csv_read_in_place_on_duckdb_gives_the_canonical_orders(tmp_path: Path) -> None:

@@ -15,7 +15,7 @@ import pytest
 
 from tests.conftest import DATA
 from tierwise.api import grade_frames
-from tierwise.metrics import Window, add_months, customer_metrics, with_rank_metrics
+from tierwise.metrics.per_customer import Window, add_months, customer_metrics, with_rank_metrics
 from tierwise.workspace import Workspace
 
 AS_OF = dt.date(2025, 6, 30)
@@ -25,7 +25,7 @@ AS_OF = dt.date(2025, 6, 30)
 def metrics(tmp_path_factory: pytest.TempPathFactory,
             request: pytest.FixtureRequest) -> dict[str, dict[str, Any]]:
     """The metrics of tests/data; ranks in one range (as on DuckDB) and in three (as on
-    Spark, tierwise.ranking) give the same values."""
+    Spark, tierwise.metrics.ranking) give the same values."""
     with Workspace.init(tmp_path_factory.mktemp("metrics") / "ws") as ws:
         for kind in ("customers", "orders", "interactions"):
             ws.import_files(kind, [DATA / f"{kind}.csv"])

@@ -16,7 +16,7 @@ import pandas as pd
 import pytest
 
 from tests.conftest import DATA
-from tierwise.models import BetaGeo, GammaGamma, clv, rfm_summary, triples
+from tierwise.metrics.models import BetaGeo, GammaGamma, clv, rfm_summary, triples
 from tierwise.workspace import Workspace
 
 AS_OF = dt.date(1997, 9, 30)        # the end of the published 39-week calibration period

@@ -23,9 +23,9 @@ import pandas as pd
 import pytest
 
 from tests.conftest import cdnow_dataset
-from tierwise.demo_data import generate
+from tierwise.demo.synthetic import generate
 from tierwise.errors import TierwiseError
-from tierwise.models import BetaGeo, GammaGamma, ModelError, clv, rfm_summary, triples
+from tierwise.metrics.models import BetaGeo, GammaGamma, ModelError, clv, rfm_summary, triples
 
 CALIBRATION_END = dt.date(1997, 9, 30)  # 39 weeks after the cohort's first purchases
 

@@ -12,8 +12,8 @@ import pytest
 
 from tests.test_cli import run
 from tierwise.errors import InputError, TierwiseError
-from tierwise.owners import Account, Rep, owner_history, propose, read_reps
 from tierwise.policy.loading import load_policy_file
+from tierwise.work.owners import Account, Rep, owner_history, propose, read_reps
 from tierwise.workspace import Workspace
 
 TIERS = ["vip", "important", "ordinary"]

@@ -29,14 +29,14 @@ from click.testing import CliRunner
 
 from tests.conftest import DATA
 from tests.test_import_pipeline import store_in_memory, write_csv
-from tierwise import store
 from tierwise.api import grade_frames
 from tierwise.cli import main
-from tierwise.grading import Sources
-from tierwise.ingest import ImportResult, import_files
-from tierwise.metrics import Window, customer_metrics
-from tierwise.store import ensure_schema
-from tierwise.vocabulary import METRICS
+from tierwise.common.vocabulary import METRICS
+from tierwise.data import store
+from tierwise.data.ingest import ImportResult, import_files
+from tierwise.data.store import ensure_schema
+from tierwise.grading.run import Sources
+from tierwise.metrics.per_customer import Window, customer_metrics
 from tierwise.workspace import Workspace
 
 PAYMENTS = DATA / "payments.csv"

@@ -1,4 +1,4 @@
-"""Ranks over all customers without an unpartitioned window (tierwise.ranking): the rank
+"""Ranks over all customers without an unpartitioned window (tierwise.metrics.ranking): the rank
 of every value and the quintile cut-offs are exact, whatever the number of ranges the
 values are cut into — checked against counting by hand, on random values with many ties."""
 
@@ -14,7 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tierwise.ranking import quintile, quintile_cutoffs, rank_keys
+from tierwise.metrics.ranking import quintile, quintile_cutoffs, rank_keys
 
 
 @pytest.fixture(scope="module")

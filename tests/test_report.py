@@ -15,7 +15,7 @@ import pytest
 
 from tests.test_cli import GOLDEN, run
 from tests.test_dashboard import TODAY, grade_twice
-from tierwise.charts import plotly_js_path
+from tierwise.reports.charts import plotly_js_path
 from tierwise.reports.html_report import render_report, write_report
 from tierwise.workspace import Workspace
 

@@ -13,6 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tierwise.common.vocabulary import ValueType
 from tierwise.errors import ExpressionError
 from tierwise.policy.expr import (
     And,
@@ -32,7 +33,6 @@ from tierwise.policy.expr import (
     shortfalls,
     to_ibis,
 )
-from tierwise.vocabulary import ValueType
 
 TYPES: dict[str, ValueType] = {
     "annual_spend": "number",

@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 
 from tests.test_cli import run
-from tierwise import schedule as scheduling
 from tierwise.errors import WorkspaceError
-from tierwise.schedule import Schedule, Slot, claim, parse_schedule
 from tierwise.web.context import Server
+from tierwise.work import schedule as scheduling
+from tierwise.work.schedule import Schedule, Slot, claim, parse_schedule
 from tierwise.workspace import Workspace
 
 MONTHLY = {"every": "month", "day": 1, "at": "06:00"}

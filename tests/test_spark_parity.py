@@ -19,7 +19,7 @@ import ibis
 import pytest
 
 from tests.conftest import DATA
-from tierwise.grading import Sources, evaluation
+from tierwise.grading.run import Sources, evaluation
 from tierwise.workspace import Workspace
 
 KINDS = ("customers", "orders", "interactions", "payments")

@@ -37,9 +37,9 @@ from tests.test_sql_sources import (  # noqa: F401  (fixtures, used by name)
     tiers,
 )
 from tierwise.cli import main
-from tierwise.engines import DEBIAN_JDBC_JARS
+from tierwise.data.engines import DEBIAN_JDBC_JARS
 from tierwise.errors import WorkspaceError
-from tierwise.grading import RunSummary
+from tierwise.grading.run import RunSummary
 from tierwise.workspace import Workspace
 
 FIRST, SECOND = dt.date(2025, 6, 30), dt.date(2026, 2, 28)
@@ -321,7 +321,7 @@ def test_an_erp_in_postgresql_and_mariadb_read_over_jdbc_grades_as_on_duckdb(
     pg_url, pg_prefix = postgres_erp
     maria_url, maria_prefix = mariadb_erp
     # Spark's JDBC reader, never the connectorx fallback.
-    monkeypatch.setattr("tierwise.lake.stream_sql", _no_fallback)
+    monkeypatch.setattr("tierwise.data.lake.stream_sql", _no_fallback)
     with Workspace.init(tmp_path / "sql", policy=str(DATA / "policy.yaml")) as ws, \
             graded_from_csv(tmp_path / "csv") as from_csv:
         ws._set_config("sources", {

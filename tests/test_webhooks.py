@@ -22,11 +22,11 @@ from ruamel.yaml import YAML
 
 from tests.conftest import DATA
 from tests.test_grading import AS_OF, add_order
-from tierwise import webhooks
 from tierwise.appdb.database import connect
 from tierwise.cli import main
 from tierwise.errors import WorkspaceError
-from tierwise.webhooks import Endpoint, Event, deliver, notify, verify_signature
+from tierwise.work import webhooks
+from tierwise.work.webhooks import Endpoint, Event, deliver, notify, verify_signature
 from tierwise.workspace import CONFIG_TEMPLATE, Workspace
 
 SECRET = "s3cret-密钥"

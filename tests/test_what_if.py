@@ -11,7 +11,7 @@ from pathlib import Path
 
 from tests.conftest import DATA
 from tests.test_cli import run
-from tierwise.history import Move
+from tierwise.record.history import Move
 from tierwise.workspace import Workspace
 
 AS_OF = dt.date(2025, 6, 30)

@@ -21,10 +21,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from tierwise import store
+from tierwise.data import store
+from tierwise.data.ingest import ImportResult, import_files
 from tierwise.errors import WorkspaceError
-from tierwise.explain import Explanation, explain_row, snapshot_attributes
-from tierwise.grading import (
+from tierwise.grading.explanation import Explanation, explain_row, snapshot_attributes
+from tierwise.grading.run import (
     Sources,
     TierSummary,
     effective_tiers,
@@ -32,7 +33,6 @@ from tierwise.grading import (
     latest_order_date,
     summarise,
 )
-from tierwise.ingest import ImportResult, import_files
 from tierwise.policy.loading import load_policy_text
 from tierwise.policy.model import Policy
 from tierwise.policy.presets import policy_source

@@ -28,7 +28,7 @@ runs = sa.Table(
     sa.Column("previous_run_id", sa.Integer, nullable=True),
     sa.Column("summary", sa.JSON, nullable=False),
     sa.Column("aggregates", sa.JSON, nullable=False),
-    # Fitted model parameters, settings and notes (tierwise.models.predictions.ModelReport),
+    # Fitted model parameters, settings and notes (tierwise.metrics.models.predictions.ModelReport),
     # and cluster centres for clustering policies; null when the run used neither.
     sa.Column("models", sa.JSON, nullable=True),
     # The engine that made the run (null: duckdb) and where its assignments are: a Parquet
@@ -106,7 +106,7 @@ webhook_deliveries = sa.Table(
     sa.Index("ix_webhook_deliveries_created", "created_at"),
 )
 
-# Work derived from grading runs (tierwise.tasks): open until done by hand or closed when its
+# Work derived from grading runs (tierwise.work.tasks): open until done by hand or closed when its
 # condition clears; a done task keeps cleared_at null while its condition lasts.
 tasks = sa.Table(
     "tasks",
@@ -131,7 +131,7 @@ tasks = sa.Table(
     sa.Index("ix_tasks_owner", "owner"),
 )
 
-# Sales reps for owner assignment (tierwise.owners): capacity is {tier key: accounts or null}.
+# Sales reps for owner assignment (tierwise.work.owners): capacity is {tier key: accounts or null}.
 reps = sa.Table(
     "reps",
     metadata,
@@ -143,7 +143,7 @@ reps = sa.Table(
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
 )
 
-# Every owner change `tierwise assign --apply` made, with why (tierwise.owners.REASONS).
+# Every owner change `tierwise assign --apply` made, with why (tierwise.work.owners.REASONS).
 owner_changes = sa.Table(
     "owner_changes",
     metadata,
@@ -158,7 +158,7 @@ owner_changes = sa.Table(
     sa.Index("ix_owner_changes_customer", "customer_id"),
 )
 
-# People who use the web app and the API (tierwise.users).
+# People who use the web app and the API (tierwise.work.users).
 users = sa.Table(
     "users",
     metadata,
@@ -229,7 +229,7 @@ policy_versions = sa.Table(
     sa.Column("saved_by", sa.String(128), nullable=False),
 )
 
-# Scheduled runs (tierwise.schedule): one row per slot, claimed before it runs.
+# Scheduled runs (tierwise.work.schedule): one row per slot, claimed before it runs.
 scheduled_runs = sa.Table(
     "scheduled_runs",
     metadata,

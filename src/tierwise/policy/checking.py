@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from datetime import date
 from functools import lru_cache
 
+from tierwise.common.vocabulary import ValueType
 from tierwise.errors import ExpressionError
 from tierwise.policy.syntax import (
     NUMERIC_TEXT,
@@ -28,7 +29,6 @@ from tierwise.policy.syntax import (
     String,
     children,
 )
-from tierwise.vocabulary import ValueType
 
 _NUMERIC_TEXT_RE = re.compile(NUMERIC_TEXT)
 _ISO_DATE_RE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")

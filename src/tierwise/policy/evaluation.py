@@ -18,6 +18,7 @@ import ibis
 import ibis.expr.operations as ops
 import ibis.expr.types as ir
 
+from tierwise.common.vocabulary import ValueType
 from tierwise.errors import ExpressionError
 from tierwise.policy.checking import (
     check_rule,
@@ -47,7 +48,6 @@ from tierwise.policy.syntax import (
     String,
     walk,
 )
-from tierwise.vocabulary import ValueType
 
 _COMPARE_FUNCS: dict[str, Callable[[Any, Any], Any]] = {
     "<": operator.lt, "<=": operator.le, ">": operator.gt,

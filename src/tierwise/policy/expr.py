@@ -13,14 +13,14 @@ division by zero, give null; ``is null`` tests for it.
 from __future__ import annotations
 
 from tierwise.policy.checking import check_rule
-from tierwise.policy.evaluation import evaluate, to_ibis
-from tierwise.policy.explaining import (
+from tierwise.policy.conditions import (
     Condition,
     Shortfall,
     conditions,
     deciding_conditions,
     shortfalls,
 )
+from tierwise.policy.evaluation import evaluate, to_ibis
 from tierwise.policy.syntax import (
     GRAMMAR,
     Aggregate,

@@ -11,10 +11,10 @@ from pydantic import ValidationError
 from ruamel.yaml import YAML
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
+from tierwise.common.vocabulary import CUSTOMER_FIELDS, METRICS, ValueType
 from tierwise.errors import ExpressionError, PolicyError
 from tierwise.policy.expr import check_rule, parse_rule
 from tierwise.policy.model import Policy
-from tierwise.vocabulary import CUSTOMER_FIELDS, METRICS, ValueType
 
 
 def load_policy_text(

@@ -15,9 +15,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from tierwise.common.vocabulary import METRICS, MODEL_METRICS
 from tierwise.policy.expr import Rule, parse_rule
 from tierwise.policy.syntax import number_literal
-from tierwise.vocabulary import METRICS, MODEL_METRICS
 
 _KEY = r"^[A-Za-z0-9_\-\u4e00-\u9fff]+$"
 
@@ -152,7 +152,7 @@ class Hysteresis(_Strict):
 
 class Models(_Strict):
     """Settings of the customer-base models behind p_alive, expected_orders_12m,
-    expected_order_value and predicted_clv (BG/NBD and Gamma-Gamma, see tierwise.models)."""
+    expected_order_value and predicted_clv (BG/NBD and Gamma-Gamma, see tierwise.metrics.models)."""
 
     clv_months: int = Field(default=12, ge=1, le=120)   # horizon of predicted_clv
     discount_rate: float = Field(default=0.10, ge=0, le=10)  # per year, e.g. 10%
@@ -196,7 +196,7 @@ class Clustering(_Strict):
     """Automatic grading: k-means on standardised metrics, one cluster per tier.
 
     Clusters are ranked best first by the mean of `value` among their members (higher is
-    better) and take the tiers in order; see tierwise.clustering.
+    better) and take the tiers in order; see tierwise.grading.clustering.
     """
 
     method: Literal["kmeans"] = "kmeans"
@@ -278,7 +278,7 @@ class Cadence(_Strict):
 
 
 class Warnings(_Strict):
-    """When a run raises warning and opportunity tasks (tierwise.tasks). The policy's
+    """When a run raises warning and opportunity tasks (tierwise.work.tasks). The policy's
     ``warnings`` block sets them for every tier; a playbook's ``warnings`` overrides the
     fields it names for its tier. ``null`` switches a test off."""
 
@@ -317,7 +317,7 @@ class Playbook(_Strict):
     def _channels(cls, value: Any) -> Any:
         # Written as people say them (拜访, 视频会议, phone); kept as the canonical
         # interaction types, so a logged 拜访 counts as contact by the 'visit' channel.
-        from tierwise.ingest.parsing import INTERACTION_TYPES, canonical_interaction_type
+        from tierwise.data.ingest.parsing import INTERACTION_TYPES, canonical_interaction_type
 
         channels = []
         for channel in value or ():
@@ -340,7 +340,7 @@ class Playbook(_Strict):
 
 
 class Lifecycle(_Strict):
-    """Thresholds of the lifecycle stages (see tierwise.lifecycle for the order of tests)."""
+    """Thresholds of the lifecycle stages (tierwise.grading.lifecycle has the order of tests)."""
 
     churned_after_days: int = Field(default=365, ge=1)
     at_risk_after_days: int = Field(default=120, ge=1)

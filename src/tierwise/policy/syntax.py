@@ -13,8 +13,8 @@ from typing import Any, cast
 from lark import Lark, Token, Transformer
 from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedToken, VisitError
 
+from tierwise.common.vocabulary import AGGREGATES
 from tierwise.errors import ExpressionError
-from tierwise.vocabulary import AGGREGATES
 
 # The grammar lives here rather than in a .lark file: package data is declared for the top
 # package only, so a file in this subpackage would be missing from built wheels.

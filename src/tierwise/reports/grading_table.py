@@ -13,11 +13,11 @@ from openpyxl import Workbook
 from openpyxl.styles import Alignment, Border, Font, PatternFill, Side
 from openpyxl.utils import get_column_letter
 
+from tierwise.common.i18n import is_zh
+from tierwise.common.vocabulary import METRICS, metric_label
 from tierwise.errors import TierwiseError
-from tierwise.explain import Explanation
-from tierwise.i18n import is_zh
+from tierwise.grading.explanation import Explanation
 from tierwise.policy.model import Policy
-from tierwise.vocabulary import METRICS, metric_label
 
 BASIC_FIELDS = ("customer_id", "name", "contact", "industry", "region", "owner")
 GROUPS = {

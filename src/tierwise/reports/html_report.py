@@ -1,7 +1,8 @@
 """The HTML report: one self-contained file (inline CSS, plotly.js inlined once, the charts
 and their tables) that opens offline and prints well.
 
-The numbers come from tierwise.dashboard, the figures from tierwise.charts, the page from
+The numbers come from tierwise.reports.dashboard, the figures from tierwise.reports.charts, the
+page from
 the Jinja2 template ``templates/report.html`` (package data).
 """
 
@@ -13,9 +14,11 @@ from typing import Any
 
 import jinja2
 
-from tierwise import __version__, charts, formatting
-from tierwise.dashboard import Dashboard, dashboard
-from tierwise.i18n import is_zh
+from tierwise import __version__
+from tierwise.common import formatting
+from tierwise.common.i18n import is_zh
+from tierwise.reports import charts
+from tierwise.reports.dashboard import Dashboard, dashboard
 from tierwise.workspace import Workspace
 
 WORDS: dict[str, tuple[str, str]] = {

@@ -13,10 +13,10 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 from tierwise.errors import InputError, PolicyError, RunNotFound, TierwiseError
-from tierwise.web.api import router as api_router
 from tierwise.web.context import Forbidden, Server
 from tierwise.web.pages import error_page, plotly_js
 from tierwise.web.pages import router as pages_router
+from tierwise.web.rest import router as api_router
 
 STATIC = Path(__file__).parent / "static"
 

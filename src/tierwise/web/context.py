@@ -13,9 +13,9 @@ from typing import Any
 
 from fastapi import HTTPException, Request
 
-from tierwise import users
-from tierwise.customers import visible
 from tierwise.errors import TierwiseError
+from tierwise.reports.customers import visible
+from tierwise.work import users
 from tierwise.workspace import Workspace
 
 SESSION_COOKIE = "tw_session"
@@ -93,7 +93,7 @@ class Server:
         return job
 
     def start_scheduler(self, every: float = 60.0) -> None:
-        """Run due scheduled runs in the background (tierwise.schedule), checking each
+        """Run due scheduled runs in the background (tierwise.work.schedule), checking each
         ``every`` seconds; a run started from the web holds them off until it ends."""
         if self.workspace.schedule() is None or self._scheduler is not None:
             return

@@ -18,16 +18,15 @@ from fastapi import APIRouter, Depends, File, Form, HTTPException, Request, Uplo
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
-from tierwise import formatting, users
-from tierwise.customers import WARNINGS, CustomerFilter, owned_ids
+from tierwise.common import formatting
+from tierwise.common.vocabulary import INTERACTION_LABELS, interaction_label, metric_label
+from tierwise.data.ingest import KINDS
+from tierwise.data.ingest.preview import preview
+from tierwise.data.interactions import customer_interactions
 from tierwise.errors import RunNotFound, TierwiseError, WorkspaceError
-from tierwise.history import overrides_for
-from tierwise.ingest import KINDS
-from tierwise.ingest.preview import preview
-from tierwise.interactions import customer_interactions
-from tierwise.lifecycle import STAGES, stage_label
-from tierwise.tasks import KINDS as TASK_KINDS
-from tierwise.vocabulary import INTERACTION_LABELS, interaction_label, metric_label
+from tierwise.grading.lifecycle import STAGES, stage_label
+from tierwise.record.history import overrides_for
+from tierwise.reports.customers import WARNINGS, CustomerFilter, owned_ids
 from tierwise.web.context import (
     LANG_COOKIE,
     SESSION_COOKIE,
@@ -38,6 +37,8 @@ from tierwise.web.context import (
     signed_in,
 )
 from tierwise.web.text import word
+from tierwise.work import users
+from tierwise.work.tasks import KINDS as TASK_KINDS
 from tierwise.workspace import Workspace
 
 router = APIRouter(include_in_schema=False)
@@ -91,7 +92,7 @@ def error_page(request: Request, status: int, message: str) -> Response:
 
 def plotly_js() -> FileResponse:
     """plotly.js from the installed plotly package: no CDN."""
-    from tierwise.charts import plotly_js_path
+    from tierwise.reports.charts import plotly_js_path
 
     return FileResponse(plotly_js_path(), media_type="text/javascript",
                         headers={"Cache-Control": "public, max-age=86400"})
@@ -165,8 +166,8 @@ async def logout(page: PageDep) -> Response:
 
 @router.get("/", response_class=HTMLResponse)
 def dashboard(page: PageDep) -> Response:
-    from tierwise import charts
-    from tierwise import dashboard as data
+    from tierwise.reports import charts
+    from tierwise.reports import dashboard as data
 
     try:
         board = data.dashboard(page.ws, owner=page.user.owner_scope, lang=page.lang)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tierwise.i18n import phrase
+from tierwise.common.i18n import phrase
 
 WORDS: dict[str, tuple[str, str]] = {
     "app": ("客户分级工作台", "Customer tiering workbench"),

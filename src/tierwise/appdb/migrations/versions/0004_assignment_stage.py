@@ -1,4 +1,4 @@
-"""Assignments keep the customer's lifecycle stage of the run (tierwise.lifecycle).
+"""Assignments keep the customer's lifecycle stage of the run (tierwise.grading.lifecycle).
 
 Revision ID: 0004
 Revises: 0003

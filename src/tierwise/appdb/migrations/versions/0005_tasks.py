@@ -1,4 +1,4 @@
-"""Tasks derived from grading runs (tierwise.tasks).
+"""Tasks derived from grading runs (tierwise.work.tasks).
 
 Revision ID: 0005
 Revises: 0004

@@ -1,4 +1,4 @@
-"""Sales reps and the history of owner changes (tierwise.owners).
+"""Sales reps and the history of owner changes (tierwise.work.owners).
 
 Revision ID: 0006
 Revises: 0005

@@ -1,4 +1,4 @@
-"""Users, sessions, API tokens, login attempts, the audit log (tierwise.users) and saved
+"""Users, sessions, API tokens, login attempts, the audit log (tierwise.work.users) and saved
 policy versions.
 
 Revision ID: 0007

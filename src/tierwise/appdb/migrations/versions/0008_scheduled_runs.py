@@ -1,4 +1,4 @@
-"""Scheduled runs, one row per slot (tierwise.schedule).
+"""Scheduled runs, one row per slot (tierwise.work.schedule).
 
 Revision ID: 0008
 Revises: 0007

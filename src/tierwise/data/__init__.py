@@ -1,0 +1,1 @@
+"""Data in: the embedded store, compute engines, imports, sources where the data lives."""

@@ -1,0 +1,115 @@
+"""The embedded DuckDB store: canonical customers, orders, interactions and payments
+tables.
+
+There are no PRIMARY KEY or UNIQUE constraints: DuckDB keeps those as in-memory ART indexes,
+too costly at tens of millions of orders. Keys stay unique because every write goes through
+the set-based merges in ``tierwise.data.ingest.load``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+
+# Canonical columns of customers, in table order; any other column is an extra attribute.
+CUSTOMER_COLUMNS = (
+    "customer_id",
+    "name",
+    "contact",
+    "industry",
+    "region",
+    "size",
+    "owner",
+    "since",
+    "placeholder",
+)
+# Store bookkeeping, not a customer attribute: rules and exports never see it.
+BOOKKEEPING_COLUMNS = frozenset({"placeholder"})
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS customers (
+    customer_id VARCHAR NOT NULL,
+    name VARCHAR,
+    contact VARCHAR,
+    industry VARCHAR,
+    region VARCHAR,
+    size VARCHAR,
+    owner VARCHAR,
+    since DATE,
+    -- true while the customer is known only from an order or interaction
+    placeholder BOOLEAN NOT NULL DEFAULT false
+);
+CREATE TABLE IF NOT EXISTS orders (
+    order_id VARCHAR NOT NULL,
+    customer_id VARCHAR NOT NULL,
+    order_date DATE NOT NULL,
+    amount DOUBLE NOT NULL,  -- negative for refunds and returns
+    cost DOUBLE,
+    profit DOUBLE,
+    product VARCHAR,
+    category VARCHAR,
+    channel VARCHAR
+);
+CREATE TABLE IF NOT EXISTS interactions (
+    interaction_id VARCHAR NOT NULL,  -- content hash: identical rows re-import as no-ops
+    customer_id VARCHAR NOT NULL,
+    date DATE NOT NULL,
+    type VARCHAR NOT NULL,
+    satisfaction DOUBLE,  -- 1 to 5
+    note VARCHAR
+);
+-- Invoices (receivables). Created by every connect, so older stores gain it empty.
+CREATE TABLE IF NOT EXISTS payments (
+    invoice_id VARCHAR NOT NULL,
+    customer_id VARCHAR NOT NULL,
+    invoice_date DATE,
+    due_date DATE NOT NULL,
+    amount DOUBLE NOT NULL,  -- more than 0
+    paid_date DATE,  -- NULL while unpaid
+    paid_amount DOUBLE  -- NULL with a paid_date: paid in full
+);
+"""
+
+
+DEFAULT_MEMORY_LIMIT = "4GB"
+
+
+def connect(path: Path | None = None, *, memory_limit: str = DEFAULT_MEMORY_LIMIT,
+            threads: int | None = None, temp_directory: Path | None = None,
+            ) -> duckdb.DuckDBPyConnection:
+    """A DuckDB connection with the store's tables: a file, or in memory when path is None.
+
+    DuckDB's own default lets it take 80% of the machine's memory; tierwise caps it and
+    spills to ``temp_directory`` instead, so a 50M-order import stays inside a few GB.
+    """
+    # Never download an extension at run time (a path like s3://… would fetch httpfs):
+    # only what ships in the wheel loads.
+    config: dict[str, str | bool | int | float | list[str]] = {
+        "memory_limit": memory_limit, "autoinstall_known_extensions": False}
+    if threads:
+        config["threads"] = threads
+    if temp_directory is not None:
+        temp_directory.mkdir(parents=True, exist_ok=True)
+        config["temp_directory"] = str(temp_directory)
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    con = duckdb.connect(str(path) if path is not None else ":memory:", config=config)
+    ensure_schema(con)
+    return con
+
+
+def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
+    """Create the canonical tables if they do not exist; existing data is left alone."""
+    con.execute(_SCHEMA)
+
+
+def customer_attribute_columns(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """Extra customer attribute columns (e.g. ``员工人数``), in the order they were added."""
+    rows = con.execute(
+        "SELECT column_name FROM duckdb_columns() "
+        "WHERE table_name = 'customers' AND schema_name = current_schema() "
+        "AND database_name = current_database() ORDER BY column_index"
+    ).fetchall()
+    canonical = set(CUSTOMER_COLUMNS)
+    return [name for (name,) in rows if name not in canonical]

@@ -1,0 +1,5 @@
+"""`tierwise demo`: a workspace of synthetic Chinese B2B data, graded monthly."""
+
+from tierwise.demo.build.build import build_demo
+
+__all__ = ["build_demo"]

@@ -1,0 +1,1 @@
+"""The record: runs, their history, overrides, snapshots."""

@@ -1,0 +1,235 @@
+"""The customer list of a run: filter, search, sort and page, within what the reader may see.
+
+One DuckDB query over the run's snapshot joined with today's owners from the store. A sales
+rep's scope (tierwise.work.users.User.owner_scope) is a condition of every query here — list,
+counts, facets and exports alike — so no filter or page number can reach past it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+import sqlalchemy as sa
+
+from tierwise.appdb import schema
+from tierwise.errors import TierwiseError
+
+WARNINGS = ("churn_risk", "complaint", "credit_risk", "contact_overdue", "upgrade")
+LIST_COLUMNS = ("customer_id", "name", "tier", "stage", "owner", "industry", "region",
+                "annual_spend", "profit", "score", "recency_days", "change", "p_alive",
+                "predicted_clv")
+FACETS = ("stage", "owner", "industry", "region")
+MAX_PER_PAGE = 500
+
+
+@dataclass(frozen=True)
+class CustomerFilter:
+    tier: str | None = None
+    stage: str | None = None
+    owner: str | None = None
+    industry: str | None = None
+    region: str | None = None
+    warning: str | None = None       # one of WARNINGS: an open task of that kind
+    search: str | None = None        # part of the id or the name
+    sort: str = "tier"               # a column; "-annual_spend" sorts descending
+    page: int = 1
+    per_page: int = 50
+
+
+@dataclass(frozen=True)
+class CustomerPage:
+    rows: list[dict[str, Any]]
+    total: int
+    page: int
+    per_page: int
+    facets: dict[str, list[str]] = field(default_factory=dict)
+
+    @property
+    def pages(self) -> int:
+        return max(1, -(-self.total // self.per_page))
+
+    def to_json(self) -> dict[str, Any]:
+        return {"total": self.total, "page": self.page, "per_page": self.per_page,
+                "pages": self.pages, "customers": self.rows}
+
+
+def warned_customers(engine: sa.Engine, kind: str, today: dt.date) -> pa.Table:
+    """The customers with an open task of a warning kind (contact_overdue: a contact task
+    past its due date)."""
+    if kind not in WARNINGS:
+        raise TierwiseError(f"unknown warning {kind!r}; warnings: {', '.join(WARNINGS)}")
+    t = schema.tasks
+    query = sa.select(t.c.customer_id).where(t.c.status == "open").distinct()
+    if kind == "contact_overdue":
+        query = query.where(t.c.kind == "contact", t.c.due_date < today)
+    else:
+        query = query.where(t.c.kind == kind)
+    with engine.connect() as connection:
+        ids = [row[0] for row in connection.execute(query)]
+    return pa.table({"customer_id": pa.array(ids, pa.string())})
+
+
+@dataclass(frozen=True)
+class _Selection:
+    """The SQL of a filtered, scoped list over one cursor: ``FROM … WHERE …`` and its
+    parameters, the order, the snapshot's columns and the scope's own base query."""
+
+    source: str
+    params: list[Any]
+    order: str
+    shown: list[str]
+    columns: set[str]
+    base: str
+    base_params: list[Any]
+
+
+def _select(cursor: duckdb.DuckDBPyConnection, snapshot: str, tiers: list[str],
+            flt: CustomerFilter, scope: str | None, warned: pa.Table | None) -> _Selection:
+    columns = {r[0] for r in cursor.execute(
+        f"DESCRIBE SELECT * FROM read_parquet('{snapshot}')").fetchall()}
+    base, params = _base(snapshot, columns, scope)
+    where, where_params = _conditions(flt, warned is not None, columns | {"owner"})
+    if warned is not None:
+        cursor.register("_tw_warned", warned)
+    shown = [c for c in LIST_COLUMNS if c in columns or c == "owner"]
+    return _Selection(f"FROM ({base}) b {where}", params + where_params,
+                      _order(flt.sort, shown, tiers), shown, columns, base, params)
+
+
+def list_customers(con: duckdb.DuckDBPyConnection, snapshot: str, tiers: list[str],
+                   flt: CustomerFilter, *, scope: str | None,
+                   warned: pa.Table | None = None, facets: bool = False) -> CustomerPage:
+    """One page of the run's customers that pass the filter and the scope (an owner name,
+    or None for everyone)."""
+    cursor = con.cursor()
+    try:
+        chosen = _select(cursor, snapshot, tiers, flt, scope, warned)
+        total = cursor.execute(f"SELECT count(*) {chosen.source}", chosen.params).fetchone()
+        per_page = min(max(flt.per_page, 1), MAX_PER_PAGE)
+        page = max(flt.page, 1)
+        rows = cursor.execute(
+            f"SELECT {', '.join(chosen.shown)} {chosen.source} ORDER BY {chosen.order} "
+            f"LIMIT {per_page} OFFSET {(page - 1) * per_page}", chosen.params)
+        names = [d[0] for d in rows.description or []]
+        found = [dict(zip(names, row, strict=True)) for row in rows.fetchall()]
+        values = (_cached_facets(cursor, snapshot, chosen.base, chosen.base_params,
+                                 chosen.columns) if facets else {})
+    finally:
+        cursor.close()
+    return CustomerPage(found, int(total[0]) if total else 0, page, per_page, values)
+
+
+def matching_ids(con: duckdb.DuckDBPyConnection, snapshot: str, tiers: list[str],
+                 flt: CustomerFilter, *, scope: str | None,
+                 warned: pa.Table | None = None) -> list[str]:
+    """The ids of every customer the filter and scope let through, in the list's order (an
+    export of the filtered list): one query, not a walk over the pages."""
+    cursor = con.cursor()
+    try:
+        chosen = _select(cursor, snapshot, tiers, flt, scope, warned)
+        rows = cursor.execute(f"SELECT customer_id {chosen.source} ORDER BY {chosen.order}",
+                              chosen.params).fetchall()
+    finally:
+        cursor.close()
+    return [r[0] for r in rows]
+
+
+def _base(snapshot: str, columns: set[str], scope: str | None) -> tuple[str, list[Any]]:
+    """The snapshot with today's owner (an assignment since the run counts) and the scope."""
+    others = ", ".join(f"s.{_quoted(c)}" for c in sorted(columns) if c != "owner")
+    sql = (f"SELECT {others}, coalesce(c.owner, s.owner) AS owner "
+           f"FROM read_parquet('{snapshot}') s LEFT JOIN customers c USING (customer_id)")
+    if scope is None:
+        return sql, []
+    return f"SELECT * FROM ({sql}) WHERE owner = ?", [scope]
+
+
+def _conditions(flt: CustomerFilter, warned: bool,
+                columns: set[str]) -> tuple[str, list[Any]]:
+    parts, params = [], []
+    for name in ("tier", "stage", "owner", "industry", "region"):
+        value = getattr(flt, name)
+        if value and name not in columns:
+            raise TierwiseError(f"the run has no {name} column to filter by")
+        if value:
+            parts.append(f"{name} = ?")
+            params.append(value)
+    if flt.search:
+        parts.append("(customer_id ILIKE ? OR coalesce(name, '') ILIKE ?)")
+        pattern = "%" + flt.search.replace("%", r"\%").replace("_", r"\_") + "%"
+        params += [pattern, pattern]
+    if warned:
+        parts.append("customer_id IN (SELECT customer_id FROM _tw_warned)")
+    return ("WHERE " + " AND ".join(parts)) if parts else "", params
+
+
+def _order(sort: str, shown: list[str], tiers: list[str]) -> str:
+    descending = sort.startswith("-")
+    name = sort.lstrip("-") or "tier"
+    if name not in shown:
+        raise TierwiseError(f"cannot sort by {name!r}; columns: {', '.join(shown)}")
+    direction = "DESC" if descending else "ASC"
+    if name == "tier":
+        ranks = " ".join(f"WHEN '{k}' THEN {i}" for i, k in enumerate(tiers))
+        value = "score" if "score" in shown else "annual_spend"
+        return (f"CASE tier {ranks} END {direction}, {value} DESC NULLS LAST, customer_id")
+    return f"{_quoted(name)} {direction} NULLS LAST, customer_id"
+
+
+_FACETS_FOR = 60.0                       # seconds: owners may change, runs do not
+_facet_cache: dict[tuple[str, str | None], tuple[float, dict[str, list[str]]]] = {}
+
+
+def _cached_facets(cursor: duckdb.DuckDBPyConnection, snapshot: str, base: str,
+                   params: list[Any], columns: set[str]) -> dict[str, list[str]]:
+    """The filter choices of a run and scope, kept for a minute: four DISTINCT scans of the
+    book on every page of the list would cost more than the page itself."""
+    key = (snapshot, params[0] if params else None)
+    found = _facet_cache.get(key)
+    if found is None or time.monotonic() - found[0] > _FACETS_FOR:
+        found = (time.monotonic(), _facets(cursor, base, params, columns | {"owner"}))
+        _facet_cache[key] = found
+    return found[1]
+
+
+def _facets(cursor: duckdb.DuckDBPyConnection, base: str, params: list[Any],
+            columns: set[str]) -> dict[str, list[str]]:
+    values = {}
+    for name in (f for f in FACETS if f in columns):
+        rows = cursor.execute(f"SELECT DISTINCT {name} FROM ({base}) WHERE {name} IS NOT NULL "
+                              f"ORDER BY 1 LIMIT 500", params).fetchall()
+        values[name] = [str(r[0]) for r in rows]
+    return values
+
+
+def _quoted(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def owned_ids(con: duckdb.DuckDBPyConnection, owner: str) -> set[str]:
+    """The customers an owner has today (a rep's scope over lists that are not the list)."""
+    cursor = con.cursor()
+    try:
+        rows = cursor.execute("SELECT customer_id FROM customers WHERE owner = ?",
+                              [owner]).fetchall()
+    finally:
+        cursor.close()
+    return {r[0] for r in rows}
+
+
+def visible(con: duckdb.DuckDBPyConnection, customer_id: str, scope: str | None) -> bool:
+    """Whether a reader with this scope may see the customer (None: everyone may)."""
+    cursor = con.cursor()
+    try:
+        row = cursor.execute("SELECT owner FROM customers WHERE customer_id = ?",
+                             [customer_id]).fetchone()
+    finally:
+        cursor.close()
+    if row is None:
+        return False
+    return scope is None or row[0] == scope

@@ -1,0 +1,1 @@
+"""From tiers to work: tasks, owners, webhooks, the schedule, users."""
