@@ -15,9 +15,9 @@ import pytest
 
 from tierwise.data import store
 from tierwise.data.ingest import import_files
+from tierwise.data.tables import Sources
 from tierwise.errors import PolicyError
 from tierwise.grading.clustering import ClusteringError, cluster_tiers, with_cluster_tiers
-from tierwise.grading.run import Sources
 from tierwise.metrics.per_customer import Window, customer_metrics
 from tierwise.policy.loading import load_policy_text
 from tierwise.policy.presets import PRESETS, preset_text

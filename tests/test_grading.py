@@ -11,7 +11,7 @@ import pytest
 
 from tests.conftest import DATA
 from tierwise.errors import TierwiseError
-from tierwise.grading import run as grading
+from tierwise.record import runs
 from tierwise.workspace import Workspace
 
 AS_OF = dt.date(2025, 6, 30)
@@ -102,7 +102,7 @@ def test_a_failed_run_leaves_nothing_behind(ws: Workspace,
     def broken(*_args: object, **_kwargs: object) -> None:
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(grading, "_insert_assignments", broken)
+    monkeypatch.setattr(runs, "_insert_assignments", broken)
     with pytest.raises(RuntimeError):
         ws.grade(as_of=AS_OF)
     assert [r.id for r in ws.runs()] == [1]
@@ -184,7 +184,7 @@ def test_diff_lists_moves_and_the_migration_matrix(ws: Workspace, tmp_path: Path
 
 def test_snapshot_keeps_metrics_scores_and_tiers(ws: Workspace) -> None:
     run = ws.grade(as_of=AS_OF)
-    snapshot = pq.read_table(grading.snapshot_path(ws.runs_dir, run.run_id))
+    snapshot = pq.read_table(runs.snapshot_path(ws.runs_dir, run.run_id))
     for column in ("annual_spend", "tenure_years", "r_score", "tier", "computed_tier", "basis"):
         assert column in snapshot.column_names
 

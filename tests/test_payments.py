@@ -35,7 +35,7 @@ from tierwise.common.vocabulary import METRICS
 from tierwise.data import store
 from tierwise.data.ingest import ImportResult, import_files
 from tierwise.data.store import ensure_schema
-from tierwise.grading.run import Sources
+from tierwise.data.tables import Sources
 from tierwise.metrics.per_customer import Window, customer_metrics
 from tierwise.workspace import Workspace
 

@@ -19,7 +19,8 @@ import ibis
 import pytest
 
 from tests.conftest import DATA
-from tierwise.grading.run import Sources, evaluation
+from tierwise.data.tables import Sources
+from tierwise.grading.run import evaluation
 from tierwise.workspace import Workspace
 
 KINDS = ("customers", "orders", "interactions", "payments")

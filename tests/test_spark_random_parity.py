@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.test_spark_parity import KINDS, graded, same
-from tierwise.grading.run import Sources
+from tierwise.data.tables import Sources
 from tierwise.workspace import Workspace
 
 AS_OF = dt.date(2025, 6, 30)

@@ -39,7 +39,7 @@ from tests.test_sql_sources import (  # noqa: F401  (fixtures, used by name)
 from tierwise.cli import main
 from tierwise.data.engines import DEBIAN_JDBC_JARS
 from tierwise.errors import WorkspaceError
-from tierwise.grading.run import RunSummary
+from tierwise.record.runs import RunSummary
 from tierwise.workspace import Workspace
 
 FIRST, SECOND = dt.date(2025, 6, 30), dt.date(2026, 2, 28)

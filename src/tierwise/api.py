@@ -23,19 +23,14 @@ import pyarrow.parquet as pq
 
 from tierwise.data import store
 from tierwise.data.ingest import ImportResult, import_files
+from tierwise.data.tables import Sources, latest_order_date
 from tierwise.errors import WorkspaceError
 from tierwise.grading.explanation import Explanation, explain_row, snapshot_attributes
-from tierwise.grading.run import (
-    Sources,
-    TierSummary,
-    effective_tiers,
-    evaluation,
-    latest_order_date,
-    summarise,
-)
+from tierwise.grading.run import effective_tiers, evaluation
 from tierwise.policy.loading import load_policy_text
 from tierwise.policy.model import Policy
 from tierwise.policy.presets import policy_source
+from tierwise.record.runs import TierSummary, summarise
 from tierwise.workspace import Workspace
 
 __all__ = ["Graded", "Workspace", "grade_frames", "load_policy", "open_workspace"]

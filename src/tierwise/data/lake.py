@@ -32,8 +32,8 @@ from tierwise.data.ingest import KINDS
 from tierwise.data.ingest.fields import ATTRIBUTE_PREFIX, IGNORED, detect_mapping
 from tierwise.data.ingest.parsing import INTERACTION_TYPES, sql_string
 from tierwise.data.sources import Source, database_kind, quoted_table, safe_url, stream_sql
+from tierwise.data.tables import Sources
 from tierwise.errors import InputError, WorkspaceError
-from tierwise.grading.run import Sources
 
 # Columns a row cannot be graded without, per kind.
 REQUIRED = {

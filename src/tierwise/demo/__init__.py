@@ -1,5 +1,5 @@
 """`tierwise demo`: a workspace of synthetic Chinese B2B data, graded monthly."""
 
-from tierwise.demo.build.build import build_demo
+from tierwise.demo.build import build_demo
 
 __all__ = ["build_demo"]

@@ -9,8 +9,8 @@ from pathlib import Path
 
 from tierwise.demo.synthetic import generate, write_files
 from tierwise.errors import WorkspaceError
-from tierwise.grading.run import RunSummary
 from tierwise.metrics.per_customer import add_months
+from tierwise.record.runs import RunSummary
 from tierwise.workspace import CONFIG_NAME, Workspace
 
 

@@ -28,14 +28,9 @@ import ibis.expr.types as ir
 import pyarrow as pa
 
 from tierwise.common.i18n import is_zh
+from tierwise.data.tables import Sources, latest_order_date
 from tierwise.errors import TierwiseError
-from tierwise.grading.run import (
-    Sources,
-    effective_tiers,
-    evaluation,
-    latest_order_date,
-    tier_rank,
-)
+from tierwise.grading.run import effective_tiers, evaluation, tier_rank
 from tierwise.metrics.per_customer import add_months
 from tierwise.policy.model import Policy
 

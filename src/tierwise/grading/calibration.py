@@ -45,8 +45,9 @@ from ruamel.yaml.nodes import MappingNode, ScalarNode, SequenceNode
 from ruamel.yaml.nodes import Node as YamlNode
 
 from tierwise.common.vocabulary import ValueType
+from tierwise.data.tables import Sources, latest_order_date
 from tierwise.errors import TierwiseError
-from tierwise.grading.run import Sources, computed_tiers, evaluation, latest_order_date
+from tierwise.grading.run import computed_tiers, evaluation
 from tierwise.policy.evaluation import to_ibis
 from tierwise.policy.loading import load_policy_text, name_types
 from tierwise.policy.model import Policy, Tier, parse_quantity

@@ -17,16 +17,11 @@ import ibis.expr.types as ir
 import pyarrow as pa
 import sqlalchemy as sa
 
-from tierwise.grading.run import (
-    Sources,
-    TierSummary,
-    final_tiers,
-    latest_order_date,
-    snapshot_location,
-    summarise,
-)
+from tierwise.data.tables import Sources, latest_order_date
+from tierwise.grading.run import final_tiers
 from tierwise.policy.model import Policy
 from tierwise.record.history import Move, RunRecord, list_runs
+from tierwise.record.runs import TierSummary, snapshot_location, summarise
 
 
 @dataclass(frozen=True)

@@ -32,9 +32,9 @@ import sqlalchemy as sa
 from tierwise.appdb import schema
 from tierwise.common.i18n import is_zh
 from tierwise.errors import RunNotFound, WorkspaceError
-from tierwise.grading.run import snapshot_files
 from tierwise.policy.model import Policy
 from tierwise.record.history import RunRecord
+from tierwise.record.runs import snapshot_files
 from tierwise.work.tasks import WARNING_KINDS
 from tierwise.workspace import Workspace
 

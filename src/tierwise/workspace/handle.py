@@ -33,22 +33,17 @@ from tierwise.data import sources as data_sources
 from tierwise.data.ingest import ImportResult, Kind, import_files
 from tierwise.data.interactions import Logged, log_interaction
 from tierwise.data.store import DEFAULT_MEMORY_LIMIT, customer_attribute_columns
+from tierwise.data.tables import Sources
 from tierwise.errors import RunNotFound, WorkspaceError
 from tierwise.grading.backtest import Backtest, backtest
 from tierwise.grading.explanation import Explanation, explain_row, snapshot_attributes
-from tierwise.grading.run import (
-    RunSummary,
-    Sources,
-    grade,
-    local_snapshot,
-    snapshot_files,
-    snapshot_location,
-)
+from tierwise.grading.run import grade
 from tierwise.grading.what_if import WhatIf, what_if
 from tierwise.policy.loading import load_policy_file, load_policy_text
 from tierwise.policy.model import Policy
 from tierwise.policy.presets import PRESETS, policy_source, preset_text
 from tierwise.record import history
+from tierwise.record.runs import RunSummary, local_snapshot, snapshot_files, snapshot_location
 from tierwise.reports import customers
 from tierwise.reports.breakdown import Breakdown, breakdown
 from tierwise.reports.grading_table import columns_for, table_rows, write_grading_table

@@ -1,0 +1,77 @@
+"""The canonical tables a run reads (customers, orders, interactions, payments) on one
+backend, and the fingerprint of what they hold as of a date."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from dataclasses import dataclass
+from typing import Any
+
+import ibis
+import ibis.expr.types as ir
+
+from tierwise.data.store import BOOKKEEPING_COLUMNS
+from tierwise.errors import TierwiseError
+
+
+@dataclass(frozen=True)
+class Sources:
+    """The canonical tables a run reads, as Ibis tables on one backend."""
+
+    customers: ir.Table
+    orders: ir.Table
+    interactions: ir.Table
+    label: str = "workspace store"
+    # Invoices (tierwise.data.store payments); None: no receivables, their metrics are NULL.
+    payments: ir.Table | None = None
+
+    @classmethod
+    def of_store(cls, backend: Any, label: str) -> Sources:
+        """The canonical tables of a store connection (see tierwise.data.store)."""
+        payments = backend.table("payments") if "payments" in backend.list_tables() else None
+        return cls(backend.table("customers"), backend.table("orders"),
+                   backend.table("interactions"), label=label, payments=payments)
+
+    @property
+    def attributes(self) -> list[str]:
+        return [c for c in self.customers.columns
+                if c not in BOOKKEEPING_COLUMNS and c != "customer_id"]
+
+
+def latest_order_date(backend: Any, orders: ir.Table) -> dt.date:
+    value = backend.execute(orders.order_date.max())
+    if value is None or str(value) in ("NaT", "nan"):
+        raise TierwiseError("there are no orders to grade; import orders first "
+                            "(tierwise import orders FILE) or give --as-of")
+    return value.date() if isinstance(value, dt.datetime) else value
+
+
+def data_fingerprint(backend: Any, sources: Sources, as_of: dt.date) -> str:
+    """A digest of the input rows as of the date: the same data gives the same fingerprint,
+    and rows dated after the as-of date do not count."""
+    as_of_day = ibis.date(as_of)
+    tables = {
+        "customers": sources.customers,
+        "orders": sources.orders.filter(sources.orders.order_date <= as_of_day),
+        "interactions": sources.interactions.filter(sources.interactions.date <= as_of_day),
+    }
+    if sources.payments is not None:
+        # An invoice's state as of the date: a payment made later does not count either.
+        p = sources.payments
+        as_of_payments = p.filter(p.invoice_date.coalesce(p.due_date) <= as_of_day).mutate(
+            paid_date=ibis.cases((p.paid_date <= as_of_day, p.paid_date),
+                                 else_=ibis.null("date")),
+            paid_amount=ibis.cases((p.paid_date <= as_of_day, p.paid_amount),
+                                   else_=ibis.null("float64")))
+        if backend.execute(as_of_payments.count()):
+            tables["payments"] = as_of_payments
+    parts: list[Any] = [as_of.isoformat()]
+    for table in tables.values():
+        # Order-independent: one hash per row (of the row as a struct, far cheaper than
+        # hashing text), reduced below 2**31 and summed: no int64 overflow below 2**32 rows.
+        row = ibis.struct({c: table[c] for c in sorted(table.columns)})
+        result = backend.execute(table.aggregate(n=table.count(),
+                                                 h=(row.hash() % 2_147_483_647).sum()))
+        parts.extend(str(v) for v in result.iloc[0].tolist())
+    return hashlib.sha256("/".join(parts).encode()).hexdigest()[:16]
