@@ -15,7 +15,7 @@ import pytest
 
 from tierwise.data import store
 from tierwise.data.ingest import import_files
-from tierwise.data.tables import Sources
+from tierwise.data.tables import CanonicalTables
 from tierwise.errors import PolicyError
 from tierwise.grading.clustering import ClusteringError, cluster_tiers, with_cluster_tiers
 from tierwise.metrics.per_customer import Window, customer_metrics
@@ -181,7 +181,7 @@ def test_metrics_computed_from_orders_without_cost_cluster_on_rfm(tmp_path: Path
             frame.to_parquet(tmp_path / f"{kind}.parquet")
             import_files(con, kind, [tmp_path / f"{kind}.parquet"], rejects_dir=tmp_path)
         backend = ibis.duckdb.from_connection(con)
-        s = Sources.of_store(backend, "test")
+        s = CanonicalTables.of_store(backend, "test")
         metrics = customer_metrics(s.customers, s.orders, s.interactions, Window(AS_OF))
         table = backend.create_table("metrics", metrics, temp=True)
         policy = load_policy_text(preset_text("auto"), source="auto")
@@ -240,7 +240,8 @@ def test_log_defaults_to_the_count_money_and_day_features() -> None:
 
 @pytest.fixture(scope="module")
 def auto_ws(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    from tierwise.demo.synthetic import generate, write_files
+    from tierwise.demo.export_files import write_files
+    from tierwise.demo.synthetic import generate
     from tierwise.workspace import Workspace
 
     folder = tmp_path_factory.mktemp("auto")

@@ -20,7 +20,7 @@ def test_a_csv_read_in_place_on_duckdb_gives_the_canonical_orders(tmp_path: Path
         found = lake.read_lake(backend, [Source("orders", path=str(DATA / "orders.csv"))],
                                root=tmp_path, rejects_dir=tmp_path / "rejects",
                                store_con=store_con)
-        orders = backend.to_pyarrow(found.sources.orders.order_by("order_id")).to_pylist()
+        orders = backend.to_pyarrow(found.tables.orders.order_by("order_id")).to_pylist()
     finally:
         con.close()
         store_con.close()

@@ -29,7 +29,7 @@ def metrics(tmp_path_factory: pytest.TempPathFactory,
     with Workspace.init(tmp_path_factory.mktemp("metrics") / "ws") as ws:
         for kind in ("customers", "orders", "interactions"):
             ws.import_files(kind, [DATA / f"{kind}.csv"])
-        s = ws.sources()
+        s = ws.tables()
         backend = ibis.duckdb.from_connection(ws.store())
         base = backend.create_table(
             "base", customer_metrics(s.customers, s.orders, s.interactions, Window(AS_OF)),

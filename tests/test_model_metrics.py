@@ -135,7 +135,7 @@ def test_weekly_histories_are_fewer_and_fit_the_published_weekly_model(
     the fit runs on are bounded by weeks, not by customers, and the parameters stay near
     the published fit."""
     as_of = AS_OF
-    orders = cdnow_ws.sources().orders
+    orders = cdnow_ws.tables().orders
     backend = ibis.duckdb.from_connection(cdnow_ws.store())
     daily = backend.execute(triples(rfm_summary(orders, as_of, period_days=1)).count())
     weekly = backend.execute(triples(rfm_summary(orders, as_of, period_days=7,

@@ -35,7 +35,7 @@ from tierwise.common.vocabulary import METRICS
 from tierwise.data import store
 from tierwise.data.ingest import ImportResult, import_files
 from tierwise.data.store import ensure_schema
-from tierwise.data.tables import Sources
+from tierwise.data.tables import CanonicalTables
 from tierwise.metrics.per_customer import Window, customer_metrics
 from tierwise.workspace import Workspace
 
@@ -70,7 +70,7 @@ def read_rejects(path: Path) -> list[dict[str, str]]:
 
 
 def metrics_as_of(con: duckdb.DuckDBPyConnection, as_of: dt.date) -> dict[str, dict[str, Any]]:
-    s = Sources.of_store(ibis.duckdb.from_connection(con), "test")
+    s = CanonicalTables.of_store(ibis.duckdb.from_connection(con), "test")
     table = customer_metrics(s.customers, s.orders, s.interactions, Window(as_of), s.payments)
     rows = ibis.duckdb.from_connection(con).to_pyarrow(table).to_pylist()
     return {row["customer_id"]: row for row in rows}
@@ -286,7 +286,7 @@ def test_metrics_are_null_before_any_invoice_or_without_payments_data(
     import_files(empty, "customers", [write], rejects_dir=tmp_path / "rejects")
     assert credit(metrics_as_of(empty, dt.date(2025, 3, 1))["C1"]) == (None, None, None)
 
-    s = Sources.of_store(ibis.duckdb.from_connection(empty), "test")
+    s = CanonicalTables.of_store(ibis.duckdb.from_connection(empty), "test")
     without = customer_metrics(s.customers, s.orders, s.interactions, Window(dt.date(2025, 3, 1)))
     [row] = ibis.duckdb.from_connection(empty).to_pyarrow(without).to_pylist()
     assert credit(row) == (None, None, None)

@@ -19,7 +19,7 @@ import ibis
 import pytest
 
 from tests.conftest import DATA
-from tierwise.data.tables import Sources
+from tierwise.data.tables import CanonicalTables
 from tierwise.grading.run import evaluation
 from tierwise.workspace import Workspace
 
@@ -39,10 +39,10 @@ def book(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Workspace, 
         yield ws, folder
 
 
-def graded(backend: Any, sources: Sources, ws: Workspace, policy_ref: str,
+def graded(backend: Any, tables: CanonicalTables, ws: Workspace, policy_ref: str,
            as_of: dt.date) -> list[dict[str, Any]]:
     policy, _ = ws.policy(policy_ref)
-    with evaluation(backend, sources, policy, as_of) as ev:
+    with evaluation(backend, tables, policy, as_of) as ev:
         frame = ev.graded.order_by("customer_id").to_pyarrow()
     return frame.to_pylist()
 
@@ -65,9 +65,9 @@ def test_duckdb_and_spark_grade_alike(spark: Any, book: tuple[Workspace, Path],
     for kind in KINDS:
         spark.read.parquet(str(folder / f"{kind}.parquet")).createOrReplaceTempView(kind)
     on_spark = ibis.pyspark.connect(spark)
-    expected = graded(ibis.duckdb.from_connection(ws.store()), ws.sources(), ws, policy_ref,
+    expected = graded(ibis.duckdb.from_connection(ws.store()), ws.tables(), ws, policy_ref,
                       as_of)
-    found = graded(on_spark, Sources.of_store(on_spark, "spark"), ws, policy_ref, as_of)
+    found = graded(on_spark, CanonicalTables.of_store(on_spark, "spark"), ws, policy_ref, as_of)
     assert [r["customer_id"] for r in found] == [r["customer_id"] for r in expected]
     for left, right in zip(expected, found, strict=True):
         different = {k: (left[k], right.get(k)) for k in left

@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.test_spark_parity import KINDS, graded, same
-from tierwise.data.tables import Sources
+from tierwise.data.tables import CanonicalTables
 from tierwise.workspace import Workspace
 
 AS_OF = dt.date(2025, 6, 30)
@@ -62,9 +62,9 @@ def test_random_books_grade_alike_on_duckdb_and_spark(spark: Any, tmp_path_facto
             ws.store().execute(f"COPY {kind} TO '{folder / kind}.parquet' (FORMAT parquet)")
             spark.read.parquet(str(folder / f"{kind}.parquet")).createOrReplaceTempView(kind)
         on_spark = ibis.pyspark.connect(spark)
-        expected = graded(ibis.duckdb.from_connection(ws.store()), ws.sources(), ws,
+        expected = graded(ibis.duckdb.from_connection(ws.store()), ws.tables(), ws,
                           "value-tiers", AS_OF)
-        found = graded(on_spark, Sources.of_store(on_spark, "spark"), ws, "value-tiers",
+        found = graded(on_spark, CanonicalTables.of_store(on_spark, "spark"), ws, "value-tiers",
                        AS_OF)
     assert [r["customer_id"] for r in found] == [r["customer_id"] for r in expected]
     for left, right in zip(expected, found, strict=True):

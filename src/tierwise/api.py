@@ -23,7 +23,7 @@ import pyarrow.parquet as pq
 
 from tierwise.data import store
 from tierwise.data.ingest import ImportResult, import_files
-from tierwise.data.tables import Sources, latest_order_date
+from tierwise.data.tables import CanonicalTables, latest_order_date
 from tierwise.errors import WorkspaceError
 from tierwise.grading.explanation import Explanation, explain_row, snapshot_attributes
 from tierwise.grading.run import effective_tiers, evaluation
@@ -99,7 +99,7 @@ def grade_frames(orders: Any, customers: Any = None, interactions: Any = None, *
                                    customers=customers, interactions=interactions,
                                    payments=payments)
         backend = ibis.duckdb.from_connection(con)
-        sources = Sources.of_store(backend, "frames")
+        sources = CanonicalTables.of_store(backend, "frames")
         day = as_of or latest_order_date(backend, sources.orders)
         with evaluation(backend, sources, chosen, day) as ev:
             final = effective_tiers(ev.graded, chosen, None).order_by("customer_id")

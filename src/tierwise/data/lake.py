@@ -32,7 +32,7 @@ from tierwise.data.ingest import KINDS
 from tierwise.data.ingest.fields import ATTRIBUTE_PREFIX, IGNORED, detect_mapping
 from tierwise.data.ingest.parsing import INTERACTION_TYPES, sql_string
 from tierwise.data.sources import Source, database_kind, quoted_table, safe_url, stream_sql
-from tierwise.data.tables import Sources
+from tierwise.data.tables import CanonicalTables
 from tierwise.errors import InputError, WorkspaceError
 
 # Columns a row cannot be graded without, per kind.
@@ -50,8 +50,8 @@ _JDBC = {"postgresql": ("jdbc:postgresql", "org.postgresql.Driver", DEBIAN_JDBC_
 
 
 @dataclass(frozen=True)
-class LakeSources:
-    sources: Sources
+class LakeTables:
+    tables: CanonicalTables
     rejected: int                      # rows set aside, written under rejects/
 
 
@@ -77,13 +77,13 @@ def store_as_parquet(con: duckdb.DuckDBPyConnection, folder: Path) -> dict[str, 
 
 
 def read_lake(backend: Any, specs: Sequence[Source], *, root: Path, rejects_dir: Path,
-              store_con: duckdb.DuckDBPyConnection) -> LakeSources:
+              store_con: duckdb.DuckDBPyConnection) -> LakeTables:
     """The canonical tables on Spark: from ``specs``, or the store when there are none."""
     schemas = canonical_schemas()
     if not specs:
         files = store_as_parquet(store_con, root / "data" / "lake")
         exported = {kind: backend.read_parquet(path) for kind, path in files.items()}
-        return LakeSources(_sources(backend, exported, schemas), 0)
+        return LakeTables(_canonical_tables(backend, exported, schemas), 0)
     rejected = 0
     stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
     with tempfile.TemporaryDirectory(prefix="tierwise-lake-") as scratch:
@@ -108,9 +108,9 @@ def read_lake(backend: Any, specs: Sequence[Source], *, root: Path, rejects_dir:
                                    str(rejects_dir / f"spark-{stamp}-{kind}"))
                 rejected += count
             tables[kind] = held.filter(held._tw_reason.isnull()).drop("_tw_reason")
-    sources = _sources(backend, tables, schemas)
-    customers = _cached(backend, sources.customers)      # with the placeholders, once
-    return LakeSources(dataclasses.replace(sources, customers=customers), rejected)
+    read = _canonical_tables(backend, tables, schemas)
+    customers = _cached(backend, read.customers)      # with the placeholders, once
+    return LakeTables(dataclasses.replace(read, customers=customers), rejected)
 
 
 def _cached(backend: Any, table: ir.Table) -> ir.Table:
@@ -245,8 +245,8 @@ def _marked(table: ir.Table, kind: str) -> ir.Table:
     return table.mutate(_tw_reason=ibis.cases(*problems, else_=ibis.null("string")))
 
 
-def _sources(backend: Any, tables: Mapping[str, ir.Table],
-             schemas: Mapping[str, ibis.Schema]) -> Sources:
+def _canonical_tables(backend: Any, tables: Mapping[str, ir.Table],
+                      schemas: Mapping[str, ibis.Schema]) -> CanonicalTables:
     """Every kind present (empty tables for the missing ones), and a placeholder customer
     for every id that has orders or interactions but no customer row, as the store does."""
     full = {kind: tables.get(kind) for kind in KINDS}
@@ -265,7 +265,7 @@ def _sources(backend: Any, tables: Mapping[str, ir.Table],
                                  else ibis.null(customers[name].type()))
                           for name in customers.columns if name != "customer_id"})
     customers = _union(customers, placeholders.select(*customers.columns))
-    return Sources(customers, full["orders"], full["interactions"],
+    return CanonicalTables(customers, full["orders"], full["interactions"],
                    label=STORE_LABEL, payments=full["payments"])
 
 

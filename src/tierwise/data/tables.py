@@ -16,7 +16,7 @@ from tierwise.errors import TierwiseError
 
 
 @dataclass(frozen=True)
-class Sources:
+class CanonicalTables:
     """The canonical tables a run reads, as Ibis tables on one backend."""
 
     customers: ir.Table
@@ -27,7 +27,7 @@ class Sources:
     payments: ir.Table | None = None
 
     @classmethod
-    def of_store(cls, backend: Any, label: str) -> Sources:
+    def of_store(cls, backend: Any, label: str) -> CanonicalTables:
         """The canonical tables of a store connection (see tierwise.data.store)."""
         payments = backend.table("payments") if "payments" in backend.list_tables() else None
         return cls(backend.table("customers"), backend.table("orders"),
@@ -47,27 +47,27 @@ def latest_order_date(backend: Any, orders: ir.Table) -> dt.date:
     return value.date() if isinstance(value, dt.datetime) else value
 
 
-def data_fingerprint(backend: Any, sources: Sources, as_of: dt.date) -> str:
+def data_fingerprint(backend: Any, tables: CanonicalTables, as_of: dt.date) -> str:
     """A digest of the input rows as of the date: the same data gives the same fingerprint,
     and rows dated after the as-of date do not count."""
     as_of_day = ibis.date(as_of)
-    tables = {
-        "customers": sources.customers,
-        "orders": sources.orders.filter(sources.orders.order_date <= as_of_day),
-        "interactions": sources.interactions.filter(sources.interactions.date <= as_of_day),
+    dated = {
+        "customers": tables.customers,
+        "orders": tables.orders.filter(tables.orders.order_date <= as_of_day),
+        "interactions": tables.interactions.filter(tables.interactions.date <= as_of_day),
     }
-    if sources.payments is not None:
+    if tables.payments is not None:
         # An invoice's state as of the date: a payment made later does not count either.
-        p = sources.payments
+        p = tables.payments
         as_of_payments = p.filter(p.invoice_date.coalesce(p.due_date) <= as_of_day).mutate(
             paid_date=ibis.cases((p.paid_date <= as_of_day, p.paid_date),
                                  else_=ibis.null("date")),
             paid_amount=ibis.cases((p.paid_date <= as_of_day, p.paid_amount),
                                    else_=ibis.null("float64")))
         if backend.execute(as_of_payments.count()):
-            tables["payments"] = as_of_payments
+            dated["payments"] = as_of_payments
     parts: list[Any] = [as_of.isoformat()]
-    for table in tables.values():
+    for table in dated.values():
         # Order-independent: one hash per row (of the row as a struct, far cheaper than
         # hashing text), reduced below 2**31 and summed: no int64 overflow below 2**32 rows.
         row = ibis.struct({c: table[c] for c in sorted(table.columns)})

@@ -28,7 +28,7 @@ import ibis.expr.types as ir
 import pyarrow as pa
 
 from tierwise.common.i18n import is_zh
-from tierwise.data.tables import Sources, latest_order_date
+from tierwise.data.tables import CanonicalTables, latest_order_date
 from tierwise.errors import TierwiseError
 from tierwise.grading.run import effective_tiers, evaluation, tier_rank
 from tierwise.metrics.per_customer import add_months
@@ -113,19 +113,19 @@ def _month(text: str, option: str) -> tuple[int, int]:
     return day.year, day.month
 
 
-def backtest(backend: Any, sources: Sources, policy: Policy, ends: Sequence[dt.date],
+def backtest(backend: Any, tables: CanonicalTables, policy: Policy, ends: Sequence[dt.date],
              *, lang: str = "zh") -> Backtest:
     """Grade ``policy`` at each of ``ends`` (in order) and measure the result."""
     if not ends:
         raise TierwiseError("a backtest needs at least one period")
-    with _assignments(backend, sources, policy, list(ends)) as table:
-        outcome = _outcomes(backend, sources, table, list(ends))
-        data_end = latest_order_date(backend, sources.orders)
+    with _assignments(backend, tables, policy, list(ends)) as table:
+        outcome = _outcomes(backend, tables, table, list(ends))
+        data_end = latest_order_date(backend, tables.orders)
         return _summarise(backend, policy, table, outcome, list(ends), data_end, lang)
 
 
 @contextmanager
-def _assignments(backend: Any, sources: Sources, policy: Policy,
+def _assignments(backend: Any, tables: CanonicalTables, policy: Policy,
                  ends: list[dt.date]) -> Iterator[ir.Table]:
     """A temporary table of every period's tiers: period, customer_id, rank (0 = best),
     tier, policy_tier, downgrade_streak, annual_spend."""
@@ -139,7 +139,7 @@ def _assignments(backend: Any, sources: Sources, policy: Policy,
                 prior = before.select("customer_id", prev_tier=before.tier,
                                       prev_policy_tier=before.policy_tier,
                                       prev_streak=before.downgrade_streak)
-            with evaluation(backend, sources, policy, as_of) as ev:
+            with evaluation(backend, tables, policy, as_of) as ev:
                 final = effective_tiers(ev.graded, policy, prior)
                 rank = tier_rank(final.tier, policy.keys)   # every tier is a policy key
                 rows = final.select(
@@ -156,10 +156,10 @@ def _assignments(backend: Any, sources: Sources, policy: Policy,
         backend.drop_table(name, force=True)
 
 
-def _outcomes(backend: Any, sources: Sources, table: ir.Table,
+def _outcomes(backend: Any, tables: CanonicalTables, table: ir.Table,
               ends: list[dt.date]) -> ir.Table:
     """Per period and customer, revenue in the 12 months after the period end."""
-    o = sources.orders
+    o = tables.orders
     horizon = ibis.memtable(pa.table({
         "period": pa.array(range(len(ends)), pa.int64()),
         "start": pa.array(ends, pa.date32()),

@@ -27,7 +27,7 @@ from tierwise.data.engines import (
     materialise,
     release,
 )
-from tierwise.data.tables import Sources, data_fingerprint, latest_order_date
+from tierwise.data.tables import CanonicalTables, data_fingerprint, latest_order_date
 from tierwise.errors import TierwiseError
 from tierwise.grading.clustering import ClusterResult, cluster_tiers, with_cluster_tiers
 from tierwise.grading.lifecycle import stage
@@ -81,13 +81,13 @@ def uses_models(policy: Policy) -> bool:
 
 
 @contextmanager
-def evaluation(backend: Any, sources: Sources, policy: Policy,
+def evaluation(backend: Any, tables: CanonicalTables, policy: Policy,
                as_of: dt.date) -> Iterator[Evaluation]:
     """Compute metrics once into a temporary table, and the tier each rule gives."""
     window = Window(as_of, policy.window_months)
-    types = name_types(policy, sources.attributes)
+    types = name_types(policy, tables.attributes)
     scratch = f"_tw_metrics_{uuid.uuid4().hex[:8]}"
-    table, report = _materialise_metrics(backend, sources, policy, window, types, scratch)
+    table, report = _materialise_metrics(backend, tables, policy, window, types, scratch)
     try:
         with described(backend, "rule aggregates"):
             aggregates = compute_aggregates(backend, table, policy)
@@ -102,13 +102,13 @@ def evaluation(backend: Any, sources: Sources, policy: Policy,
         release(backend, scratch)
 
 
-def _materialise_metrics(backend: Any, sources: Sources, policy: Policy, window: Window,
+def _materialise_metrics(backend: Any, tables: CanonicalTables, policy: Policy, window: Window,
                          types: dict[str, ValueType],
                          name: str) -> tuple[ir.Table, ModelReport | None]:
     """The metrics (and model metrics and scores) of every customer, computed once: the
     per-customer metrics first, then the ranks over all of them (tierwise.metrics.ranking)."""
-    metrics = customer_metrics(sources.customers, sources.orders, sources.interactions, window,
-                               sources.payments)
+    metrics = customer_metrics(tables.customers, tables.orders, tables.interactions, window,
+                               tables.payments)
     metrics = with_stage(metrics, policy, window.as_of)
     base = f"{name}_base"
     with ExitStack() as stack:
@@ -116,7 +116,7 @@ def _materialise_metrics(backend: Any, sources: Sources, policy: Policy, window:
         if uses_models(policy):
             with described(backend, "customer-base models (histories and fit)"):
                 predicted = stack.enter_context(model_metrics(
-                    backend, sources.orders, window.as_of, policy.models or Models()))
+                    backend, tables.orders, window.as_of, policy.models or Models()))
             p = predicted.table
             metrics = metrics.left_join(p, "customer_id").select(
                 metrics, *[p[m] for m in MODEL_METRICS])
@@ -136,7 +136,7 @@ def _materialise_metrics(backend: Any, sources: Sources, policy: Policy, window:
 
 def grade(
     backend: Any,
-    sources: Sources,
+    tables: CanonicalTables,
     policy: Policy,
     policy_text: str,
     *,
@@ -153,26 +153,26 @@ def grade(
     ``runs/assignments``, one ``run_id=N`` partition per run) and only the summary comes
     back to the driver; on DuckDB they go to ``runs/run-NNNNNN.parquet`` and the app database.
     """
-    as_of = as_of or latest_order_date(backend, sources.orders)
-    with final_tiers(backend, sources, policy, as_of, appdb=appdb,
+    as_of = as_of or latest_order_date(backend, tables.orders)
+    with final_tiers(backend, tables, policy, as_of, appdb=appdb,
                      runs_dir=runs_dir) as (ev, final, previous):
         return _record(backend, final, policy, policy_text, appdb=appdb, runs_dir=runs_dir,
                        window=ev.window, aggregates=ev.aggregates, previous=previous,
                        models=ev.models_json(),
-                       fingerprint=_fingerprint(backend, sources, as_of),
-                       source=sources.label, user=user, lang=lang,
+                       fingerprint=_fingerprint(backend, tables, as_of),
+                       source=tables.label, user=user, lang=lang,
                        assignments=assignments)
 
 
 @contextmanager
-def final_tiers(backend: Any, sources: Sources, policy: Policy, as_of: dt.date, *,
+def final_tiers(backend: Any, tables: CanonicalTables, policy: Policy, as_of: dt.date, *,
                 appdb: sa.Engine, runs_dir: Path,
                 ) -> Iterator[tuple[Evaluation, ir.Table, Mapping[str, Any] | None]]:
     """The tiers a run would record: computed tiers, then hysteresis from the run it
     continues and the active overrides. Also gives the evaluation and that previous run."""
-    with evaluation(backend, sources, policy, as_of) as ev:
+    with evaluation(backend, tables, policy, as_of) as ev:
         with appdb.connect() as connection:
-            previous = previous_run(connection, as_of, policy, sources.label)
+            previous = previous_run(connection, as_of, policy, tables.label)
             overrides = active_overrides(connection, as_of, policy)
         prior = _previous_assignments(backend, runs_dir, previous)
         yield ev, effective_tiers(ev.graded, policy, prior, overrides), previous
@@ -262,9 +262,9 @@ def _previous_assignments(backend: Any, runs_dir: Path,
                     prev_streak=t.downgrade_streak)
 
 
-def _fingerprint(backend: Any, sources: Sources, as_of: dt.date) -> str:
+def _fingerprint(backend: Any, tables: CanonicalTables, as_of: dt.date) -> str:
     with described(backend, "data fingerprint"):
-        return data_fingerprint(backend, sources, as_of)
+        return data_fingerprint(backend, tables, as_of)
 
 
 def _float_or_none(value: Any) -> float | None:

@@ -17,7 +17,7 @@ import ibis.expr.types as ir
 import pyarrow as pa
 import sqlalchemy as sa
 
-from tierwise.data.tables import Sources, latest_order_date
+from tierwise.data.tables import CanonicalTables, latest_order_date
 from tierwise.grading.run import final_tiers
 from tierwise.policy.model import Policy
 from tierwise.record.history import Move, RunRecord, list_runs
@@ -60,15 +60,15 @@ class WhatIf:
         }
 
 
-def what_if(backend: Any, sources: Sources, policy: Policy, *, appdb: sa.Engine,
+def what_if(backend: Any, tables: CanonicalTables, policy: Policy, *, appdb: sa.Engine,
             runs_dir: Path, as_of: dt.date | None = None, lang: str = "zh") -> WhatIf:
     """Grade with ``policy`` as of ``as_of`` (default: the latest run's date, so that the
     comparison is like for like) and compare with the latest recorded run."""
     runs = list_runs(appdb)
     against = runs[-1] if runs else None
     if as_of is None:
-        as_of = against.as_of if against else latest_order_date(backend, sources.orders)
-    with final_tiers(backend, sources, policy, as_of, appdb=appdb,
+        as_of = against.as_of if against else latest_order_date(backend, tables.orders)
+    with final_tiers(backend, tables, policy, as_of, appdb=appdb,
                      runs_dir=runs_dir) as (_ev, final, _previous):
         light = backend.to_pyarrow(final.select(
             "customer_id", "tier", "change", "annual_spend", "profit"))

@@ -33,7 +33,7 @@ from tierwise.data import sources as data_sources
 from tierwise.data.ingest import ImportResult, Kind, import_files
 from tierwise.data.interactions import Logged, log_interaction
 from tierwise.data.store import DEFAULT_MEMORY_LIMIT, customer_attribute_columns
-from tierwise.data.tables import Sources
+from tierwise.data.tables import CanonicalTables
 from tierwise.errors import RunNotFound, WorkspaceError
 from tierwise.grading.backtest import Backtest, backtest
 from tierwise.grading.explanation import Explanation, explain_row, snapshot_attributes
@@ -331,8 +331,10 @@ class Workspace:
                                                  column_map=spec.map or None))
         return results
 
-    def sources(self) -> Sources:
-        return Sources.of_store(ibis.duckdb.from_connection(self.store()), "workspace store")
+    def tables(self) -> CanonicalTables:
+        """The canonical tables of the workspace store, for the embedded engine."""
+        backend = ibis.duckdb.from_connection(self.store())
+        return CanonicalTables.of_store(backend, "workspace store")
 
     def grade(self, *, as_of: dt.date | None = None, policy: str | None = None,
               files: dict[str, Sequence[str]] | None = None,
@@ -358,7 +360,7 @@ class Workspace:
                                         column_map=column_map)
         else:
             backend = ibis.duckdb.from_connection(self.store())
-            summary = grade(backend, self.sources(), chosen, text, appdb=self.appdb,
+            summary = grade(backend, self.tables(), chosen, text, appdb=self.appdb,
                             runs_dir=self.runs_dir, as_of=as_of, user=current_user(),
                             lang=self.language)
             # Only the workspace's own book turns into work; graded files are a look.
@@ -379,7 +381,7 @@ class Workspace:
         backend = engines.spark_backend(choice)
         found = lake.read_lake(backend, specs, root=self.root, rejects_dir=self.rejects_dir,
                                store_con=self.store())
-        summary = grade(backend, found.sources, policy, text, appdb=self.appdb,
+        summary = grade(backend, found.tables, policy, text, appdb=self.appdb,
                         runs_dir=self.runs_dir, as_of=as_of, user=current_user(),
                         lang=self.language, assignments=choice.assignments)
         summary = dataclasses.replace(summary, rejected_rows=found.rejected)
@@ -458,14 +460,14 @@ class Workspace:
         chosen = (self.check_policy(policy_text) if policy_text is not None
                   else self.policy(policy)[0])
         backend = ibis.duckdb.from_connection(self.store())
-        return what_if(backend, self.sources(), chosen, appdb=self.appdb,
+        return what_if(backend, self.tables(), chosen, appdb=self.appdb,
                        runs_dir=self.runs_dir, as_of=as_of, lang=self.language)
 
     def backtest(self, ends: Sequence[dt.date], *,
                  policies: Sequence[str | None] = (None,)) -> list[Backtest]:
         """Grade each period end with each policy, recording nothing (tierwise.grading.backtest)."""
         backend = ibis.duckdb.from_connection(self.store())
-        return [backtest(backend, self.sources(), self.policy(ref)[0], ends,
+        return [backtest(backend, self.tables(), self.policy(ref)[0], ends,
                          lang=self.language) for ref in policies]
 
     def _grade_files(self, files: dict[str, Sequence[str]], policy: Policy, text: str, *,
@@ -481,7 +483,7 @@ class Workspace:
             backend = ibis.duckdb.from_connection(scratch)
             label = "files: " + "; ".join(f"{k}={','.join(map(str, v))}"
                                           for k, v in files.items() if v)
-            sources = Sources.of_store(backend, label)
+            sources = CanonicalTables.of_store(backend, label)
             summary = grade(backend, sources, policy, text, appdb=self.appdb,
                             runs_dir=self.runs_dir, as_of=as_of, user=current_user(),
                             lang=self.language)
