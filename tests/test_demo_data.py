@@ -14,6 +14,7 @@ import pyarrow as pa
 import pytest
 
 from tierwise.demo.build import build_demo
+from tierwise.demo.export_files import write_files
 from tierwise.demo.synthetic import (
     INDUSTRIES,
     INTERACTION_TYPES,
@@ -21,7 +22,6 @@ from tierwise.demo.synthetic import (
     SIZES,
     DemoData,
     generate,
-    write_files,
 )
 from tierwise.policy.loading import load_policy_text
 from tierwise.policy.presets import preset_text

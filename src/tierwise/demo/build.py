@@ -7,7 +7,8 @@ import datetime as dt
 from collections.abc import Callable
 from pathlib import Path
 
-from tierwise.demo.synthetic import generate, write_files
+from tierwise.demo.export_files import write_files
+from tierwise.demo.synthetic import generate
 from tierwise.errors import WorkspaceError
 from tierwise.metrics.per_customer import add_months
 from tierwise.record.runs import RunSummary

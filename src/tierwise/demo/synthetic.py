@@ -14,33 +14,30 @@ renewal process (gamma-distributed gaps) whose
 frequency and ticket size both move with the customer's trajectory (growing, steady,
 declining, lapsed, new, prospect), normalised so the expected spend over the last
 12 months of activity equals ``W``.
-
-Receivables: one invoice per purchase of the last 18 months, issued on the order date and due
-after the customer's payment terms (30 or 60 days, longer for bigger buyers). Most are paid
-on or a little before the due date; slow payers (more among declining and lapsed customers)
-often pay 10–90 days late; a few recent invoices are partly paid; and about 3% of customers
-(more among declining and lapsed ones) stopped paying some time before ``end``, leaving
-invoices unpaid well past due. The payments are drawn from their own random stream, so
-adding them left the other tables as they were.
 """
 
 from __future__ import annotations
 
-import csv
 import datetime
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-from openpyxl import Workbook
-from openpyxl.cell import WriteOnlyCell
-from openpyxl.styles import Font
-from openpyxl.utils import get_column_letter
 
-__all__ = ["INDUSTRIES", "INTERACTION_TYPES", "REGIONS", "SIZES", "DemoData", "generate",
-           "write_files"]
+from tierwise.demo.columns import (
+    _customer_ids,
+    _dates,
+    _mean_one_lognormal,
+    _order_ids,
+    _ragged_take,
+    _shuffled_quota,
+    _sort_days,
+    _take,
+)
+from tierwise.demo.receivables import _payments
+
+__all__ = ["INDUSTRIES", "INTERACTION_TYPES", "REGIONS", "SIZES", "DemoData", "generate"]
 
 # --------------------------------------------------------------------------- vocabularies
 
@@ -144,35 +141,6 @@ _SPEND_CAP = 100_000_000.0
 # (standard deviation of the noise added to the quantile level before ranking).
 _FRINGE_NOISE = 0.3
 
-# Receivables: days of order history invoiced (~18 months); the share of customers on 60-day
-# rather than 30-day terms by size (大型, 中型, 小型, 微型); per segment (growing, steady,
-# declining, lapsed, new, prospect) the share of slow payers and of customers who stopped
-# paying; how often a slow / other payer pays an invoice late.
-_INVOICE_DAYS = 548
-_NET60_SHARE = np.array([0.6, 0.4, 0.25, 0.15])
-_SLOW_PAYER_SHARE = np.array([0.04, 0.04, 0.12, 0.15, 0.04, 0.0])
-_DEFAULTER_SHARE = np.array([0.015, 0.015, 0.06, 0.12, 0.015, 0.0])
-_LATE_RATE_SLOW, _LATE_RATE_OTHER = 0.3, 0.02
-
-# Sales reps (销售名单.csv): the owners' level, region and whether still employed, and per
-# tier of the value-tiers preset the capacity as a share of an average book (customers /
-# reps); a missing tier (or None) is an empty cell, no limit.
-# The profiles follow _OWNERS: 张伟, 王芳, 李娜, 刘洋, 陈静, 杨帆, 赵磊 (left), 黄婷, 周杰, 吴敏,
-# 徐涛, 孙丽.
-_REP_PROFILES: tuple[tuple[str, str, bool], ...] = (
-    ("资深", "华东", True), ("资深", "华南", True), ("高级", "华北", True),
-    ("高级", "华东", True), ("高级", "华中", True), ("中级", "华南", True),
-    ("中级", "华北", False), ("中级", "西南", True), ("中级", "华东", True),
-    ("中级", "西北", True), ("新人", "东北", True), ("新人", "华东", True),
-)
-_REP_CAPACITY: dict[str, dict[str, float | None]] = {
-    "资深": {"vip": 0.14, "important": 0.30, "ordinary": 0.75},
-    "高级": {"vip": 0.12, "important": 0.28, "ordinary": 0.75},
-    "中级": {"vip": 0.10, "important": 0.26, "ordinary": 0.75},
-    "新人": {"vip": 0.0, "important": 0.15, "ordinary": 0.60},
-}
-_REP_POLICY = "value-tiers"
-
 
 
 @dataclass
@@ -188,18 +156,6 @@ class DemoData:
 # ------------------------------------------------------------------------------ helpers
 
 
-def _shuffled_quota(rng: np.random.Generator, n: int, shares: np.ndarray) -> np.ndarray:
-    """Codes 0..len(shares)-1 in exact proportions (largest remainder), shuffled."""
-    raw = shares / shares.sum() * n
-    counts = np.floor(raw).astype(np.int64)
-    rest = n - int(counts.sum())
-    if rest:
-        counts[np.argsort(counts - raw, kind="stable")[:rest]] += 1
-    codes = np.repeat(np.arange(len(shares)), counts)
-    rng.shuffle(codes)
-    return codes
-
-
 def _spend_quantile(u: np.ndarray) -> np.ndarray:
     """Latent annual spend for quantile levels ``u`` in (0, 1)."""
     body = np.exp(np.interp(u, _SPEND_KNOTS_Q, np.log(_SPEND_KNOTS_V)))
@@ -208,100 +164,6 @@ def _spend_quantile(u: np.ndarray) -> np.ndarray:
     tail = v_top * tail_p ** (-1.0 / _TAIL_ALPHA)
     out: np.ndarray = np.where(u <= q_top, body, np.minimum(tail, _SPEND_CAP))
     return out
-
-
-def _take(values: tuple[str, ...], idx: np.ndarray) -> pa.Array:
-    return pa.array(values, pa.string()).take(pa.array(idx))
-
-
-def _ragged_take(groups: tuple[tuple[str, ...], ...], group: np.ndarray,
-                 u: np.ndarray) -> pa.Array:
-    """For each row pick uniformly (by ``u`` in [0, 1)) from ``groups[group]``."""
-    sizes = np.array([len(g) for g in groups])
-    offsets = np.concatenate([[0], np.cumsum(sizes)[:-1]])
-    flat = tuple(s for g in groups for s in g)
-    within = np.minimum((u * sizes[group]).astype(np.int64), sizes[group] - 1)
-    return _take(flat, offsets[group] + within)
-
-
-def _dates(epoch_days: np.ndarray, mask: np.ndarray | None = None) -> pa.Array:
-    arr = pa.array(epoch_days.astype(np.int32), pa.int32(), mask=mask)
-    return arr.cast(pa.date32())
-
-
-def _group_rank(keys: np.ndarray) -> np.ndarray:
-    """0-based position of each element within its run of equal (sorted) ``keys``."""
-    n = len(keys)
-    if n == 0:
-        return np.zeros(0, dtype=np.int64)
-    starts = np.flatnonzero(np.concatenate([[True], keys[1:] != keys[:-1]]))
-    lengths = np.diff(np.concatenate([starts, [n]]))
-    return np.arange(n) - np.repeat(starts, lengths)
-
-
-def _sort_days(day: np.ndarray) -> np.ndarray:
-    """Stable argsort of small non-negative day numbers (radix sort when they fit int16)."""
-    small = np.int16 if day.size == 0 or int(day.max()) < 32767 else np.int32
-    return np.argsort(day.astype(small), kind="stable")
-
-
-def _digits(values: np.ndarray, width: int) -> np.ndarray:
-    """Zero-padded decimal digits of non-negative integers as an (n, width) ASCII matrix.
-
-    Small ranges (ids, per-day sequence numbers) go through a lookup table of all values,
-    which is one gather instead of ``width`` integer divisions per value."""
-    values = values.astype(np.int64)
-    powers = 10 ** np.arange(width - 1, -1, -1, dtype=np.int64)
-    top = int(values.max()) if values.size else 0
-    if top >= 4_000_000 or top >= len(values):
-        return ((values[:, None] // powers) % 10 + 48).astype(np.uint8)
-    table = ((np.arange(top + 1)[:, None] // powers) % 10 + 48).astype(np.uint8)
-    return _gather_rows(table, values)
-
-
-def _gather_rows(table: np.ndarray, index: np.ndarray) -> np.ndarray:
-    """``table[index]`` for a (k, w) uint8 matrix, gathering each row as one w-byte item."""
-    width = table.shape[1]
-    rows = np.ascontiguousarray(table).view(np.dtype((np.void, width)))[index]
-    return rows.view(np.uint8).reshape(len(index), width)
-
-
-def _ascii_strings(*parts: np.ndarray | bytes, n: int) -> pa.Array:
-    """A string array from fixed-width ASCII pieces: (n, w) uint8 matrices or constants."""
-    cols = [np.broadcast_to(np.frombuffer(p, np.uint8), (n, len(p))) if isinstance(p, bytes)
-            else p for p in parts]
-    chars = np.ascontiguousarray(np.concatenate(cols, axis=1)) if cols else np.zeros((n, 0))
-    width = chars.shape[1]
-    offsets = np.arange(n + 1, dtype=np.int64) * width
-    if offsets[-1] < 2**31:
-        return pa.StringArray.from_buffers(n, pa.py_buffer(offsets.astype(np.int32)),
-                                           pa.py_buffer(chars))
-    return pa.LargeStringArray.from_buffers(n, pa.py_buffer(offsets), pa.py_buffer(chars))
-
-
-def _customer_ids(index: np.ndarray, n_customers: int) -> pa.Array:
-    """C000123-style ids for 0-based customer positions (wider when there are 10^6+)."""
-    width = max(6, len(str(n_customers)))
-    return _ascii_strings(b"C", _digits(index + 1, width), n=len(index))
-
-
-def _width(values: np.ndarray, minimum: int) -> int:
-    return max(minimum, len(str(int(values.max())))) if values.size else minimum
-
-
-def _order_ids(day: np.ndarray, start_day: int, span: int) -> pa.Array:
-    """Ids like SO20250307-000123 for rows sorted by ``day``: date, then rank within the day."""
-    dates = np.arange(start_day, start_day + span + 1).astype("datetime64[D]")
-    ymd = np.char.replace(np.datetime_as_string(dates, unit="D"), "-", "")
-    ymd_chars = np.frombuffer(ymd.astype("S8").tobytes(), np.uint8).reshape(-1, 8)
-    seq = _group_rank(day) + 1
-    return _ascii_strings(b"SO", _gather_rows(ymd_chars, day), b"-", _digits(seq, _width(seq, 6)),
-                          n=len(day))
-
-
-def _mean_one_lognormal(rng: np.random.Generator, sigma: float | np.ndarray,
-                        size: int) -> np.ndarray:
-    return np.exp(sigma * rng.standard_normal(size) - 0.5 * np.square(sigma))
 
 
 # ---------------------------------------------------------------------------- generate
@@ -586,169 +448,3 @@ def _interactions(rng: np.random.Generator, segment: np.ndarray,
         "satisfaction": pa.array(score, pa.float64(), mask=no_answer),
         "note": _ragged_take(_NOTES, kind, note_u),
     })
-
-
-def _payments(rng: np.random.Generator, orders: pa.Table, oc: np.ndarray, epoch: np.ndarray,
-              amount: np.ndarray, segment: np.ndarray, size: np.ndarray,
-              end_day: int) -> pa.Table:
-    """Invoices for the purchases of the last ~18 months (see the module docstring).
-
-    ``oc``, ``epoch`` and ``amount`` are the orders' customer positions, dates (days since
-    1970) and amounts, in the rows' order; invoice ids are the order ids with AR for SO."""
-    n = len(segment)
-    terms = np.where(rng.random(n) < _NET60_SHARE[size], 60, 30)
-    slow = rng.random(n) < _SLOW_PAYER_SHARE[segment]
-    defaulter = rng.random(n) < _DEFAULTER_SHARE[segment]
-    stop_back = np.floor(rng.uniform(0.0, 90.0, n)).astype(np.int64)
-
-    rows = np.flatnonzero((amount > 0) & (epoch > end_day - _INVOICE_DAYS))
-    c, issued = oc[rows], epoch[rows]
-    k = len(rows)
-    due = issued + terms[c]
-    early = np.floor(rng.exponential(6.0, k)).astype(np.int64)
-    late = rng.random(k) < np.where(slow[c], _LATE_RATE_SLOW, _LATE_RATE_OTHER)
-    lateness = rng.integers(10, 91, k)
-    pay_day = np.where(late, due + lateness, np.maximum(due - early, issued + 1))
-    # A few invoices of the last weeks (not yet or just due) are partly paid so far.
-    partial = ((due >= end_day - 30) & (issued < end_day - 3)
-               & (rng.random(k) < 0.1))
-    part_day = issued + 1 + np.floor(rng.random(k) * (end_day - issued)).astype(np.int64)
-    part_amount = np.round(amount[rows] * rng.uniform(0.3, 0.9, k), 2)
-    # Defaulters stopped paying up to 90 days before their last invoice that is more than 30
-    # days past due at the end, so each of them has at least one such invoice.
-    old_enough = issued <= end_day - terms[c] - 31
-    latest = np.full(n, np.iinfo(np.int64).min)
-    np.maximum.at(latest, c[old_enough], issued[old_enough])
-    stop = np.where(defaulter & (latest > np.iinfo(np.int64).min), latest - stop_back,
-                    np.iinfo(np.int64).max)
-    unpaid = issued >= stop[c]
-
-    paid = ((pay_day <= end_day) | partial) & ~unpaid
-    paid_day = np.where(partial, part_day, pay_day)
-    paid_amount = np.where(partial, part_amount, amount[rows])
-    return pa.table({
-        "invoice_id": pc.utf8_replace_slice(orders["order_id"].take(pa.array(rows)), 0, 2,
-                                            "AR").combine_chunks(),
-        "customer_id": orders["customer_id"].take(pa.array(rows)).combine_chunks(),
-        "invoice_date": _dates(issued),
-        "due_date": _dates(due),
-        "amount": pa.array(amount[rows], pa.float64()),
-        "paid_date": _dates(paid_day, ~paid),
-        "paid_amount": pa.array(paid_amount, pa.float64(), mask=~paid),
-    })
-
-
-# --------------------------------------------------------------------------- write_files
-
-_XLSX_HEADERS = (("客户编号", "customer_id"), ("客户名称", "name"), ("联系方式", "contact"),
-                 ("行业", "industry"), ("地区", "region"), ("规模", "size"),
-                 ("合作开始日期", "since"), ("客户经理", "owner"), ("员工人数", "员工人数"))
-_XLSX_WIDTHS = (10, 34, 14, 10, 8, 8, 14, 10, 10)
-
-
-def _yuan(amount: float) -> str:
-    """￥12,345.60 / -￥1,234.00: the full-width yuan sign, since GBK has no ¥."""
-    return f"{'-' if amount < 0 else ''}￥{abs(amount):,.2f}"
-
-
-def write_files(data: DemoData, folder: Path) -> dict[str, Path]:
-    """Write the demo data as a Chinese company's exports and return the paths by table:
-
-    - 客户.xlsx: Chinese headers, 合作开始日期 as real date cells, 员工人数 as text;
-    - 订单.csv: GBK, dates like 2025/3/7, amounts like "￥12,345.60", refunds "-￥1,234.00";
-    - 互动记录.csv: UTF-8 with BOM, types in Chinese (拜访/电话/邮件/投诉/调查/活动);
-    - 应收账款.csv: GBK, one invoice a row, dates like 2025-03-07, plain amounts, 回款日期
-      and 回款金额 empty while nothing is paid;
-    - 销售名单.csv: GBK, the customers' owners as sales reps (姓名, 级别, 区域, 在职) with
-      one capacity column per tier of the value-tiers preset (``VIP客户容量``…; empty: no
-      limit), scaled to the number of customers (under "reps")."""
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    paths = {"customers": folder / "客户.xlsx", "orders": folder / "订单.csv",
-             "interactions": folder / "互动记录.csv", "payments": folder / "应收账款.csv",
-             "reps": folder / "销售名单.csv"}
-    _write_customers_xlsx(data.customers, paths["customers"])
-    o = data.orders.to_pydict()
-    with paths["orders"].open("w", encoding="gbk", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["订单号", "客户编号", "下单日期", "订单金额", "成本", "产品", "品类",
-                         "渠道"])
-        for row in zip(o["order_id"], o["customer_id"], o["order_date"], o["amount"],
-                       o["cost"], o["product"], o["category"], o["channel"], strict=True):
-            order_id, customer, day, amount, cost, *rest = row
-            writer.writerow([order_id, customer, f"{day.year}/{day.month}/{day.day}",
-                             _yuan(amount), "" if cost is None else f"{cost:.2f}", *rest])
-    i = data.interactions.to_pydict()
-    with paths["interactions"].open("w", encoding="utf-8-sig", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["客户编号", "日期", "类型", "满意度", "备注"])
-        for customer, day, kind, score, note in zip(
-                i["customer_id"], i["date"], i["type"], i["satisfaction"], i["note"],
-                strict=True):
-            writer.writerow([customer, day.isoformat(), _INTERACTION_LABELS[kind],
-                             "" if score is None else f"{score:g}", note or ""])
-    _write_payments_csv(data.payments, paths["payments"])
-    _write_reps_csv(data.customers.num_rows, paths["reps"])
-    return paths
-
-
-def _write_payments_csv(payments: pa.Table, path: Path) -> None:
-    p = payments.to_pydict()
-    with path.open("w", encoding="gbk", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["应收单号", "客户编号", "开票日期", "到期日", "应收金额", "回款日期",
-                         "回款金额"])
-        for invoice, customer, issued, due, amount, paid_day, paid in zip(
-                p["invoice_id"], p["customer_id"], p["invoice_date"], p["due_date"],
-                p["amount"], p["paid_date"], p["paid_amount"], strict=True):
-            writer.writerow([invoice, customer, issued.isoformat(), due.isoformat(),
-                             f"{amount:.2f}", "" if paid_day is None else paid_day.isoformat(),
-                             "" if paid is None else f"{paid:.2f}"])
-
-
-def _write_reps_csv(n_customers: int, path: Path) -> None:
-    """The reps table, with capacities in the tiers of the value-tiers preset."""
-    from tierwise.policy.loading import load_policy_text
-    from tierwise.policy.presets import preset_text
-
-    tiers = load_policy_text(preset_text(_REP_POLICY), source=_REP_POLICY).tiers
-    book = n_customers / len(_REP_PROFILES)          # accounts per rep on average
-    with path.open("w", encoding="gbk", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["姓名", "级别", "区域", "在职",
-                         *[f"{t.label or t.key}容量" for t in tiers]])
-        for name, (level, region, active) in zip(_OWNERS, _REP_PROFILES, strict=True):
-            shares = _REP_CAPACITY[level]
-            caps = [shares.get(t.key) for t in tiers]
-            writer.writerow([name, level, region, "是" if active else "否",
-                             *["" if c is None else str(max(round(c * book), 1) if c else 0)
-                               for c in caps]])
-
-
-def _write_customers_xlsx(customers: pa.Table, path: Path) -> None:
-    """One sheet, bold frozen header, start dates as real date cells (write-only openpyxl)."""
-    book = Workbook(write_only=True)
-    sheet = book.create_sheet("客户列表")
-    for index, width in enumerate(_XLSX_WIDTHS, start=1):
-        sheet.column_dimensions[get_column_letter(index)].width = width
-    sheet.freeze_panes = "A2"
-    bold = Font(bold=True)
-    header = []
-    for title, _ in _XLSX_HEADERS:
-        cell = WriteOnlyCell(sheet, value=title)
-        cell.font = bold
-        header.append(cell)
-    sheet.append(header)
-    columns = customers.select([name for _, name in _XLSX_HEADERS]).to_pydict()
-    for values in zip(*columns.values(), strict=True):
-        row: list[object] = []
-        for value in values:
-            if isinstance(value, datetime.date):
-                cell = WriteOnlyCell(sheet, value=datetime.datetime.combine(value,
-                                                                            datetime.time()))
-                cell.number_format = "yyyy-mm-dd"
-                row.append(cell)
-            else:
-                row.append(value)
-        sheet.append(row)
-    book.save(path)
