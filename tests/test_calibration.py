@@ -69,7 +69,7 @@ def calibrated(root: Path, policy_text: str, **options: object) -> Calibration:
     (root / "trial.yaml").write_text(policy_text, encoding="utf-8")
     with Workspace(root) as ws:
         policy, text = ws.policy("trial.yaml")
-        return calibrate(ibis.duckdb.from_connection(ws.store()), ws.sources(), policy, text,
+        return calibrate(ibis.duckdb.from_connection(ws.store()), ws.tables(), policy, text,
                          **options)  # type: ignore[arg-type]
 
 

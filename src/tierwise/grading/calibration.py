@@ -38,7 +38,7 @@ import ibis.expr.types as ir
 import numpy as np
 
 from tierwise.common.vocabulary import ValueType
-from tierwise.data.tables import Sources, latest_order_date
+from tierwise.data.tables import CanonicalTables, latest_order_date
 from tierwise.grading.policy_rewrite import rewrite_policy
 from tierwise.grading.rule_thresholds import (
     CalibrationError,
@@ -300,7 +300,7 @@ def _unmet_note(search: _Search, share: float, candidates: np.ndarray,
             f"{share:.1%} (the rule's other conditions limit it)")
 
 
-def calibrate(backend: Any, sources: Sources, policy: Policy, policy_text: str, *,
+def calibrate(backend: Any, tables: CanonicalTables, policy: Policy, policy_text: str, *,
               metric: str, targets: Mapping[str, Target] | None = None,
               as_of: dt.date | None = None) -> Calibration:
     """Move the thresholds on `metric` so each tier's share lands in its target range.
@@ -314,12 +314,12 @@ def calibrate(backend: Any, sources: Sources, policy: Policy, policy_text: str, 
         raise CalibrationError(
             f"policy {policy.name!r} clusters customers instead of comparing metrics with "
             "thresholds: there is nothing to calibrate (the tiers follow the clusters)")
-    types = name_types(policy, sources.attributes)
+    types = name_types(policy, tables.attributes)
     _check_metric(metric, types)
     goals = _goals(policy, targets)
     plans = _plans(policy, metric, goals)
-    as_of = as_of or latest_order_date(backend, sources.orders)
-    with evaluation(backend, sources, policy, as_of) as ev:
+    as_of = as_of or latest_order_date(backend, tables.orders)
+    with evaluation(backend, tables, policy, as_of) as ev:
         if metric not in ev.graded.columns:
             raise CalibrationError(f"'{metric}' is not computed for this policy")
         counter = _Counter(backend, ev.graded, types, ev.aggregates)
@@ -330,7 +330,7 @@ def calibrate(backend: Any, sources: Sources, policy: Policy, policy_text: str, 
         text = rewrite_policy(policy_text, policy, plans, outcomes, comment=lambda key: (
             _comment(as_of, metric, plans[key], outcomes[key], old_shares[key], goals[key])))
         calibrated = load_policy_text(text, source="calibrated policy",
-                                      attributes=sources.attributes)
+                                      attributes=tables.attributes)
         new_shares = counter.tier_shares(calibrated)
     _check_rules(calibrated, rules)
     tiers = tuple(_result(tier, plans.get(tier.key), outcomes.get(tier.key), goals,
