@@ -19,6 +19,7 @@ from fastapi.testclient import TestClient
 from openpyxl import load_workbook
 
 from tests.conftest import DATA
+from tierwise.record.audit import audit_entries
 from tierwise.web import create_app
 from tierwise.work import users
 from tierwise.workspace import Workspace
@@ -129,7 +130,7 @@ def test_overrides_by_role_and_in_the_history(client: TestClient, app_ws: Worksp
     app_ws.grade(as_of=dt.date(2025, 8, 31))
     profile = client.get("/api/v1/customers/C2", headers=manager).json()
     assert profile["tier"] == "vip" and profile["history"][-1]["basis"] == "override"
-    assert [e.action for e in users.audit_entries(app_ws.appdb)][:1] == ["override"]
+    assert [e.action for e in audit_entries(app_ws.appdb)][:1] == ["override"]
 
 
 def test_a_session_write_needs_the_csrf_token(client: TestClient) -> None:
@@ -152,7 +153,7 @@ def test_logins_are_limited_and_audited(client: TestClient, app_ws: Workspace) -
     locked = client.post("/login", data={"name": "boss", "password": PASSWORD,
                                          "csrf": login_form(client)})
     assert locked.status_code == 401 and "too many" in locked.text
-    actions = [e.action for e in users.audit_entries(app_ws.appdb)]
+    actions = [e.action for e in audit_entries(app_ws.appdb)]
     assert actions.count("login failed") == users.LOGIN_FAILURES_ALLOWED + 1
 
 

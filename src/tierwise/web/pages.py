@@ -25,6 +25,7 @@ from tierwise.data.ingest.preview import preview
 from tierwise.data.interactions import customer_interactions
 from tierwise.errors import RunNotFound, TierwiseError, WorkspaceError
 from tierwise.grading.lifecycle import STAGES, stage_label
+from tierwise.record.audit import audit
 from tierwise.record.history import overrides_for
 from tierwise.reports.customers import WARNINGS, CustomerFilter, owned_ids
 from tierwise.web.context import (
@@ -133,11 +134,11 @@ def login(request: Request, name: Annotated[str, Form()], password: Annotated[st
     try:
         user = users.authenticate(engine, name, password, client=client)
     except users.LoginError as error:
-        users.audit(engine, name, "login failed", client, str(error))
+        audit(engine, name, "login failed", client, str(error))
         message = word("wrong_login", lang) if "wrong" in str(error) else str(error)
         return _login_page(request, next, message, status=401)
     session = users.start_session(engine, user)
-    users.audit(engine, user.name, "login", client)
+    audit(engine, user.name, "login", client)
     response = RedirectResponse(_safe_next(next), status_code=303)
     response.delete_cookie(LOGIN_CSRF_COOKIE)
     response.set_cookie(SESSION_COOKIE, session.token, httponly=True, samesite="lax",
@@ -233,7 +234,7 @@ def customers_export(page: PageDep) -> Response:
         path = Path(folder) / "customers.xlsx"
         ws.export(path, record.id, lang=page.lang, customer_ids=set(ids))
         content = path.read_bytes()
-    users.audit(ws.appdb, page.user.name, "export", f"run {record.id}",
+    audit(ws.appdb, page.user.name, "export", f"run {record.id}",
                 f"{len(ids)} customers")
     name = "客户分级表.xlsx" if page.lang == "zh" else "customer-tiers.xlsx"
     return Response(content, media_type="application/vnd.openxmlformats-officedocument."
@@ -282,13 +283,13 @@ async def customer_override(customer_id: str, page: PageDep) -> Response:
     customer_in_reach(ws, page.user, customer_id, "override")
     if form.get("remove"):
         ws.remove_override(customer_id, user=page.user.name)
-        users.audit(ws.appdb, page.user.name, "override", customer_id, "removed")
+        audit(ws.appdb, page.user.name, "override", customer_id, "removed")
     else:
         until = dt.date.fromisoformat(form["until"]) if form.get("until") else None
         ws.override(customer_id, str(form.get("tier") or ""),
                     reason=str(form.get("reason") or "").strip() or _missing("reason"),
                     until=until, user=page.user.name)
-        users.audit(ws.appdb, page.user.name, "override", customer_id,
+        audit(ws.appdb, page.user.name, "override", customer_id,
                     f"{form.get('tier')}: {form.get('reason')}")
     return RedirectResponse(f"/customers/{customer_id}", status_code=303)
 
@@ -350,7 +351,7 @@ async def start_run(page: PageDep) -> Response:
     require(page.user, "run")
     as_of = dt.date.fromisoformat(form["as_of"]) if form.get("as_of") else None
     server_of(page.request).start_run(page.user, as_of)
-    users.audit(page.ws.appdb, page.user.name, "run", detail=f"as of {as_of or 'today'}")
+    audit(page.ws.appdb, page.user.name, "run", detail=f"as of {as_of or 'today'}")
     return RedirectResponse("/runs", status_code=303)
 
 
@@ -380,7 +381,7 @@ async def policy_post(page: PageDep) -> Response:
     if not problems and action == "apply":
         require(page.user, "policy")
         saved_policy = ws.save_policy(text, user=page.user.name)
-        users.audit(ws.appdb, page.user.name, "policy", saved_policy.name, saved_policy.hash)
+        audit(ws.appdb, page.user.name, "policy", saved_policy.name, saved_policy.hash)
         saved = True
     return page.render("policy.html", text=text, problems=problems, what_if=what_if,
                        saved=saved, versions=ws.policy_versions()[:20], labels=page.labels(),
@@ -424,7 +425,7 @@ async def import_post(page: PageDep, file: Annotated[UploadFile | None, File()] 
     column_map = {str(k)[4:]: str(v) for k, v in form.items()
                   if str(k).startswith("map:") and v}
     result = ws.import_files(kind, [path], column_map=column_map)
-    users.audit(ws.appdb, page.user.name, "import", f"{kind}: {name}",
+    audit(ws.appdb, page.user.name, "import", f"{kind}: {name}",
                 f"accepted {result.accepted}, updated {result.updated}, "
                 f"rejected {result.rejected}")
     return page.render("import.html", kinds=KINDS, step="done", kind=kind, result=result,

@@ -22,6 +22,8 @@ from tierwise.data.ingest import KINDS
 from tierwise.data.ingest.preview import preview
 from tierwise.data.interactions import customer_interactions
 from tierwise.errors import TierwiseError, WorkspaceError
+from tierwise.record.audit import audit as record_audit
+from tierwise.record.audit import audit_entries
 from tierwise.reports.customers import WARNINGS, CustomerFilter, owned_ids
 from tierwise.web.context import (
     Forbidden,
@@ -68,7 +70,7 @@ class TokenRequest(BaseModel):
 def create_token(body: TokenRequest, request: Request, user: User) -> dict[str, Any]:
     engine = server_of(request).workspace.appdb
     token = users.create_token(engine, user, body.label)
-    users.audit(engine, user.name, "token", body.label)
+    record_audit(engine, user.name, "token", body.label)
     return {"token": token, "label": body.label}
 
 
@@ -77,7 +79,7 @@ def audit(request: Request, user: User,
           limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> list[dict[str, Any]]:
     require(user, "users")
     return [{**e.__dict__, "at": e.at.isoformat()}
-            for e in users.audit_entries(server_of(request).workspace.appdb, limit)]
+            for e in audit_entries(server_of(request).workspace.appdb, limit)]
 
 
 @router.get("/dashboard", summary="The dashboard's figures for the latest run, in scope")
@@ -133,7 +135,7 @@ class RunRequest(BaseModel):
 def start_run(body: RunRequest, request: Request, user: User) -> dict[str, Any]:
     require(user, "run")
     job = server_of(request).start_run(user, body.as_of)
-    users.audit(server_of(request).workspace.appdb, user.name, "run",
+    record_audit(server_of(request).workspace.appdb, user.name, "run",
                 detail=f"as of {body.as_of or 'today'}")
     return job.to_json()
 
@@ -193,7 +195,7 @@ def override(customer_id: str, body: OverrideRequest, request: Request,
     customer_in_reach(ws, user, customer_id, "override")
     override_id = ws.override(customer_id, body.tier, reason=body.reason, until=body.until,
                               user=user.name)
-    users.audit(ws.appdb, user.name, "override", customer_id, f"{body.tier}: {body.reason}")
+    record_audit(ws.appdb, user.name, "override", customer_id, f"{body.tier}: {body.reason}")
     return {"override_id": override_id, "customer_id": customer_id, "tier": body.tier}
 
 
@@ -202,7 +204,7 @@ def remove_override(customer_id: str, request: Request, user: User) -> dict[str,
     ws = _ws(request)
     customer_in_reach(ws, user, customer_id, "override")
     removed = ws.remove_override(customer_id, user=user.name)
-    users.audit(ws.appdb, user.name, "override", customer_id, "removed")
+    record_audit(ws.appdb, user.name, "override", customer_id, "removed")
     return {"removed": removed}
 
 
@@ -291,7 +293,7 @@ def policy_save(body: PolicyText, request: Request, user: User) -> dict[str, Any
     require(user, "policy")
     ws = _ws(request)
     saved = ws.save_policy(body.text, user=user.name)
-    users.audit(ws.appdb, user.name, "policy", saved.name, saved.hash)
+    record_audit(ws.appdb, user.name, "policy", saved.name, saved.hash)
     return {"name": saved.name, "hash": saved.hash}
 
 
@@ -320,7 +322,7 @@ def import_file(request: Request, user: User,
     ws = _ws(request)
     with _saved_upload(file) as path:
         result = ws.import_files(_kind(kind), [path], column_map=_column_map(column_map))
-    users.audit(ws.appdb, user.name, "import", f"{kind}: {file.filename}",
+    record_audit(ws.appdb, user.name, "import", f"{kind}: {file.filename}",
                 f"accepted {result.accepted}, updated {result.updated}, "
                 f"rejected {result.rejected}")
     return {"kind": kind, "accepted": result.accepted, "updated": result.updated,
