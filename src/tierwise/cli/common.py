@@ -1,0 +1,75 @@
+"""What every command shares: the `main` group, the error handler, the date parser, the
+shared options and the two consoles (results on stdout, notes on stderr)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import sys
+from collections.abc import Callable
+from functools import wraps
+from typing import Any, TypeVar
+
+import click
+from rich.console import Console
+
+from tierwise.errors import TierwiseError
+
+# Piped output is not cut to 80 columns: tables stay readable in files and pagers.
+out = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 160)
+err = Console(stderr=True, soft_wrap=True)
+F = TypeVar("F", bound=Callable[..., Any])
+
+workspace_option = click.option(
+    "-w", "--workspace", "workspace", type=click.Path(file_okay=False), default=None,
+    help="Workspace folder (default: $TIERWISE_WORKSPACE, else the current folder).")
+format_option = click.option("--format", "fmt", type=click.Choice(["table", "json"]),
+                             default="table", show_default=True, help="Output format.")
+run_option = click.option("--run", "run_id", type=int, default=None,
+                          help="Run id (default: the latest run).")
+
+
+def handles_errors(command: F) -> F:
+    """Turn TierwiseError and file-system errors into a one-line message and exit status 1."""
+    @wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except TierwiseError as error:
+            err.print(f"[bold red]error:[/] {error}", markup=True, highlight=False)
+            sys.exit(1)
+        except OSError as error:     # missing folder, no permission, file open in Excel
+            where = f" ({error.filename})" if error.filename else ""
+            err.print(f"[bold red]error:[/] {error.strerror or error}{where}", markup=True,
+                      highlight=False)
+            sys.exit(1)
+    return wrapper  # type: ignore[return-value]
+
+
+def parse_date(_ctx: Any, _param: Any, value: str | None) -> dt.date | None:
+    if value is None:
+        return None
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter(f"expected a date as YYYY-MM-DD, got {value!r}") from None
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="tierwise")
+def main() -> None:
+    """tierwise — customer tiering (客户分级).
+
+    \b
+    Typical session:
+      tierwise init mycompany && cd mycompany
+      tierwise import customers 客户.xlsx
+      tierwise import orders 订单.csv
+      tierwise grade
+      tierwise explain C000123
+      tierwise export -o 客户分级表.xlsx
+    """
+
+
+engine_option = click.option(
+    "--engine", type=click.Choice(["duckdb", "spark"]),
+    help="Engine to grade on (default: engine: in tierwise.yaml, else duckdb).")
