@@ -215,6 +215,10 @@ audit_log = sa.Table(
     sa.Column("action", sa.String(64), nullable=False),   # login, override, policy, import, …
     sa.Column("target", sa.String(256), nullable=False),
     sa.Column("detail", sa.Text, nullable=False),
+    # Through which interface (cli, web, api, schedule) and from where (client address, host).
+    sa.Column("interface", sa.String(16), nullable=False, server_default=""),
+    sa.Column("address", sa.String(128), nullable=False, server_default=""),
+    sa.Index("ix_audit_log_at", "at"),
 )
 
 # Every policy saved from the web app or the API, newest last (the file holds the current).

@@ -38,6 +38,7 @@ from tierwise.metrics.ranking import ranges_for
 from tierwise.policy.expr import to_ibis
 from tierwise.policy.loading import name_types
 from tierwise.policy.model import Models, Policy
+from tierwise.record.audit import Actor
 from tierwise.record.runs import (
     NO_OVERRIDES,
     RunSummary,
@@ -142,12 +143,13 @@ def grade(
     *,
     appdb: sa.Engine,
     runs_dir: Path,
+    actor: Actor,
     as_of: dt.date | None = None,
-    user: str = "",
     lang: str = "zh",
     assignments: str | None = None,
 ) -> RunSummary:
-    """Grade every customer as of a date and record the run.
+    """Grade every customer as of a date and record the run, started by ``actor`` (the
+    run's creator and its audit row, written in the run's transaction).
 
     On Spark the engine writes the assignments (``assignments``, default
     ``runs/assignments``, one ``run_id=N`` partition per run) and only the summary comes
@@ -160,7 +162,7 @@ def grade(
                        window=ev.window, aggregates=ev.aggregates, previous=previous,
                        models=ev.models_json(),
                        fingerprint=_fingerprint(backend, tables, as_of),
-                       source=tables.label, user=user, lang=lang,
+                       source=tables.label, actor=actor, lang=lang,
                        assignments=assignments)
 
 

@@ -33,6 +33,7 @@ from tierwise.data.engines import (
 from tierwise.errors import TierwiseError
 from tierwise.metrics.per_customer import Window
 from tierwise.policy.model import Policy
+from tierwise.record.audit import Actor, audit
 from tierwise.record.history import new_id
 
 
@@ -207,7 +208,7 @@ def _record(backend: Any, final: ir.Table, policy: Policy, policy_text: str, *,
             appdb: sa.Engine, runs_dir: Path, window: Window,
             aggregates: Mapping[tuple[str, str], float | None],
             previous: Mapping[str, Any] | None, fingerprint: str, source: str,
-            user: str, lang: str, models: dict[str, Any] | None = None,
+            actor: Actor, lang: str, models: dict[str, Any] | None = None,
             assignments: str | None = None) -> RunSummary:
     """Write the snapshot to a staging place, summarise it there, then in one app-database
     transaction record the run and move the snapshot into place: all of it or nothing."""
@@ -230,7 +231,7 @@ def _record(backend: Any, final: ir.Table, policy: Policy, policy_text: str, *,
         created_at = dt.datetime.now(dt.UTC)
         with appdb.begin() as connection:
             run_id = new_id(connection.execute(schema.runs.insert().values(
-                created_at=created_at, created_by=user, as_of=window.as_of,
+                created_at=created_at, created_by=actor.name, as_of=window.as_of,
                 window_months=window.months, policy_name=policy.name,
                 policy_hash=policy.hash, policy_text=policy_text,
                 data_fingerprint=fingerprint, source=source, customers=customers,
@@ -239,6 +240,8 @@ def _record(backend: Any, final: ir.Table, policy: Policy, policy_text: str, *,
                 aggregates={f"{f}({n})": v for (f, n), v in aggregates.items()},
                 models=models, engine="spark" if spark else "duckdb", changes=changes,
             )))
+            audit(connection, actor, "run", f"run {run_id}",
+                  f"as of {window.as_of.isoformat()}, {policy.name}, {customers} customers")
             if spark:
                 target = run_partition(folder, run_id)
                 connection.execute(schema.runs.update().where(schema.runs.c.id == run_id)

@@ -34,9 +34,9 @@ from tierwise.common.i18n import is_zh
 from tierwise.errors import RunNotFound, WorkspaceError
 from tierwise.policy.model import Policy
 from tierwise.record.history import RunRecord
+from tierwise.record.reading import RunReader
 from tierwise.record.runs import snapshot_files
 from tierwise.work.tasks import WARNING_KINDS
-from tierwise.workspace import Workspace
 
 ABC_CUTS = (0.8, 0.95)
 
@@ -50,7 +50,7 @@ def _quoted(path: str | Path) -> str:
     return "'" + str(path).replace("'", "''") + "'"
 
 
-def _snapshot(ws: Workspace, record: RunRecord, needed: Sequence[str],
+def _snapshot(ws: RunReader, record: RunRecord, needed: Sequence[str],
               owner: str | None) -> str:
     """The run's snapshot (a file or a glob), checked to have the columns a query reads."""
     path = ws.snapshot(record)
@@ -70,7 +70,7 @@ def _owner_filter(owner: str | None, column: str = "owner") -> tuple[str, list[A
     return ("", []) if owner is None else (f" WHERE {column} = ?", [owner])
 
 
-def _lang(ws: Workspace, lang: str | None) -> str:
+def _lang(ws: RunReader, lang: str | None) -> str:
     return lang or ws.language
 
 
@@ -115,7 +115,7 @@ class Overview:
                             "new": self.new, "unchanged": self.unchanged}}
 
 
-def overview(ws: Workspace, run_id: int | None = None, owner: str | None = None) -> Overview:
+def overview(ws: RunReader, run_id: int | None = None, owner: str | None = None) -> Overview:
     record = ws.run(run_id)
     path = _snapshot(ws, record, ["change"], owner)
     where, params = _owner_filter(owner)
@@ -171,7 +171,7 @@ class Distribution:
                 "profit": self.profit, "tiers": [t.to_json() for t in self.tiers]}
 
 
-def distribution(ws: Workspace, run_id: int | None = None, owner: str | None = None, *,
+def distribution(ws: RunReader, run_id: int | None = None, owner: str | None = None, *,
                  lang: str | None = None) -> Distribution:
     """Per tier (best first): customers, revenue (annual spend) and profit with their shares,
     and whether the customer share is within the tier's target share."""
@@ -247,7 +247,7 @@ class Pareto:
                 "loss_customers": self.loss_customers, "loss": self.loss}
 
 
-def pareto(ws: Workspace, run_id: int | None = None, owner: str | None = None,
+def pareto(ws: RunReader, run_id: int | None = None, owner: str | None = None,
            points: int = 101, *, lang: str | None = None) -> Pareto:
     """The Pareto curve downsampled to ``points`` points (fewer when there are fewer
     customers), and the ABC cut points."""
@@ -340,7 +340,7 @@ class Migration:
                 "unchanged": self.unchanged, "new": self.new, "gone": self.gone}
 
 
-def _migration_runs(ws: Workspace, run_a: int | None,
+def _migration_runs(ws: RunReader, run_a: int | None,
                     run_b: int | None) -> tuple[RunRecord, RunRecord] | None:
     """As `tierwise diff`: the two latest runs; one id: that run against the run it
     continues; two ids: those. None when there is no earlier run to compare with."""
@@ -358,7 +358,7 @@ def _migration_runs(ws: Workspace, run_a: int | None,
     return ws.run(run_a), ws.run(run_b)
 
 
-def migration(ws: Workspace, run_a: int | None = None, run_b: int | None = None,
+def migration(ws: RunReader, run_a: int | None = None, run_b: int | None = None,
               owner: str | None = None, *, lang: str | None = None) -> Migration | None:
     """Who moved between two runs (default: the two latest), tier by tier; None when there
     is only one run. With an owner: the customers that owner has in run B (in run A for
@@ -438,7 +438,7 @@ class TierHistory:
                 "runs": [r.to_json(self.tiers) for r in self.runs]}
 
 
-def tier_history(ws: Workspace, owner: str | None = None, *,
+def tier_history(ws: RunReader, owner: str | None = None, *,
                  lang: str | None = None) -> TierHistory:
     """Customers per tier in every run, from the stored run summaries; with an owner, from
     the runs' snapshots (the customers the owner had in each run)."""
@@ -528,7 +528,7 @@ class WorkByTier:
                 "today": self.today.isoformat(), "tiers": [t.to_json() for t in self.tiers]}
 
 
-def work_by_tier(ws: Workspace, owner: str | None = None, today: dt.date | None = None, *,
+def work_by_tier(ws: RunReader, owner: str | None = None, today: dt.date | None = None, *,
                  run_id: int | None = None, lang: str | None = None) -> WorkByTier:
     """Open warnings (churn_risk, complaint, credit_risk) and contact tasks per tier of the
     latest run (or ``run_id``), with those overdue as of ``today``; with an owner, that
@@ -591,7 +591,7 @@ class Dashboard:
                 "history": self.history.to_json(), "work": self.work.to_json()}
 
 
-def dashboard(ws: Workspace, run_id: int | None = None, owner: str | None = None, *,
+def dashboard(ws: RunReader, run_id: int | None = None, owner: str | None = None, *,
               lang: str | None = None, today: dt.date | None = None,
               points: int = 101) -> Dashboard:
     """The whole dashboard of a run (default: the latest): its migration is against the

@@ -17,9 +17,9 @@ import jinja2
 from tierwise import __version__
 from tierwise.common import formatting
 from tierwise.common.i18n import is_zh
+from tierwise.record.reading import RunReader
 from tierwise.reports import charts
 from tierwise.reports.dashboard import Dashboard, dashboard
-from tierwise.workspace import Workspace
 
 WORDS: dict[str, tuple[str, str]] = {
     "title": ("客户分级报告", "Customer tiering report"),
@@ -101,7 +101,7 @@ def _environment() -> jinja2.Environment:
     return env
 
 
-def render_report(ws: Workspace, run_id: int | None = None, *, lang: str | None = None,
+def render_report(ws: RunReader, run_id: int | None = None, *, lang: str | None = None,
                   owner: str | None = None, today: dt.date | None = None,
                   generated_at: dt.datetime | None = None) -> str:
     """The report of a run (default: the latest) as one HTML document."""
@@ -146,7 +146,7 @@ def render_dashboard(data: Dashboard, *, lang: str,
     return _environment().get_template("report.html").render(context)
 
 
-def write_report(ws: Workspace, path: str | Path, run_id: int | None = None, *,
+def write_report(ws: RunReader, path: str | Path, run_id: int | None = None, *,
                  lang: str | None = None, owner: str | None = None,
                  today: dt.date | None = None) -> Path:
     """Write the report to ``path`` (UTF-8); returns the path."""

@@ -14,6 +14,7 @@ from typing import Any
 from fastapi import HTTPException, Request
 
 from tierwise.errors import TierwiseError
+from tierwise.record.audit import Actor, Interface
 from tierwise.reports.customers import visible
 from tierwise.work import users
 from tierwise.workspace import Workspace
@@ -67,17 +68,18 @@ class Server:
             self._local.ws = sibling
         return sibling
 
-    def start_run(self, user: users.User, as_of: dt.date | None) -> Job:
-        """Grade in a thread; one run at a time (a second start while one runs is refused)."""
+    def start_run(self, actor: Actor, as_of: dt.date | None) -> Job:
+        """Grade in a thread, as ``actor`` (the signed-in person); one run at a time (a
+        second start while one runs is refused)."""
         if not self._run_lock.acquire(blocking=False):
             raise TierwiseError("a run is in progress; wait for it to finish")
-        job = Job(uuid.uuid4().hex[:12], user.name, as_of)
+        job = Job(uuid.uuid4().hex[:12], actor.name, as_of)
         self.jobs[job.id] = job
 
         def work() -> None:
             ws = self.workspace.sibling()
             try:
-                summary = ws.grade(as_of=as_of)
+                summary = ws.acting_as(actor).grade(as_of=as_of)
                 job.run_id, job.status = summary.run_id, "done"
             except Exception as error:       # shown to the user; the run was not written
                 job.status = "failed"
@@ -124,6 +126,16 @@ class Server:
 def server_of(request: Request) -> Server:
     server: Server = request.app.state.server
     return server
+
+
+def actor_of(request: Request, user: users.User, interface: Interface) -> Actor:
+    """The signed-in person as the audit log records them, with the client's address."""
+    return Actor(user.name, interface, request.client.host if request.client else "")
+
+
+def workspace_for(request: Request, user: users.User, interface: Interface) -> Workspace:
+    """This thread's workspace, its writes recorded as the signed-in person."""
+    return server_of(request).ws().acting_as(actor_of(request, user, interface))
 
 
 def language(request: Request) -> str:

@@ -25,7 +25,7 @@ from tierwise.data.ingest.preview import preview
 from tierwise.data.interactions import customer_interactions
 from tierwise.errors import RunNotFound, TierwiseError, WorkspaceError
 from tierwise.grading.lifecycle import STAGES, stage_label
-from tierwise.record.audit import audit
+from tierwise.record.audit import Actor, audit
 from tierwise.record.history import overrides_for
 from tierwise.reports.customers import WARNINGS, CustomerFilter, owned_ids
 from tierwise.web.context import (
@@ -36,6 +36,7 @@ from tierwise.web.context import (
     require,
     server_of,
     signed_in,
+    workspace_for,
 )
 from tierwise.web.text import word
 from tierwise.work import users
@@ -57,7 +58,7 @@ class Page:
         self.user, session = signed_in(request, api=False)
         self.csrf = session.csrf if session else ""
         self.lang = language(request)
-        self.ws: Workspace = server_of(request).ws()
+        self.ws: Workspace = workspace_for(request, self.user, "web")
 
     def render(self, template: str, status: int = 200, **values: Any) -> HTMLResponse:
         lang = self.lang
@@ -134,11 +135,11 @@ def login(request: Request, name: Annotated[str, Form()], password: Annotated[st
     try:
         user = users.authenticate(engine, name, password, client=client)
     except users.LoginError as error:
-        audit(engine, name, "login failed", client, str(error))
+        audit(engine, Actor(name, "web", client), "login failed", client, str(error))
         message = word("wrong_login", lang) if "wrong" in str(error) else str(error)
         return _login_page(request, next, message, status=401)
     session = users.start_session(engine, user)
-    audit(engine, user.name, "login", client)
+    audit(engine, Actor(user.name, "web", client), "login", client)
     response = RedirectResponse(_safe_next(next), status_code=303)
     response.delete_cookie(LOGIN_CSRF_COOKIE)
     response.set_cookie(SESSION_COOKIE, session.token, httponly=True, samesite="lax",
@@ -234,8 +235,6 @@ def customers_export(page: PageDep) -> Response:
         path = Path(folder) / "customers.xlsx"
         ws.export(path, record.id, lang=page.lang, customer_ids=set(ids))
         content = path.read_bytes()
-    audit(ws.appdb, page.user.name, "export", f"run {record.id}",
-                f"{len(ids)} customers")
     name = "客户分级表.xlsx" if page.lang == "zh" else "customer-tiers.xlsx"
     return Response(content, media_type="application/vnd.openxmlformats-officedocument."
                     "spreadsheetml.sheet", headers={
@@ -282,15 +281,12 @@ async def customer_override(customer_id: str, page: PageDep) -> Response:
     ws = page.ws
     customer_in_reach(ws, page.user, customer_id, "override")
     if form.get("remove"):
-        ws.remove_override(customer_id, user=page.user.name)
-        audit(ws.appdb, page.user.name, "override", customer_id, "removed")
+        ws.remove_override(customer_id)
     else:
         until = dt.date.fromisoformat(form["until"]) if form.get("until") else None
         ws.override(customer_id, str(form.get("tier") or ""),
                     reason=str(form.get("reason") or "").strip() or _missing("reason"),
-                    until=until, user=page.user.name)
-        audit(ws.appdb, page.user.name, "override", customer_id,
-                    f"{form.get('tier')}: {form.get('reason')}")
+                    until=until)
     return RedirectResponse(f"/customers/{customer_id}", status_code=303)
 
 
@@ -322,7 +318,7 @@ async def task_done(task_id: int, page: PageDep) -> Response:
     mine = page.ws.tasks(owner=page.user.owner_scope, task_id=task_id)
     if not mine:
         raise HTTPException(404, word("not_found", page.lang))
-    page.ws.task_done(task_id, str(form.get("note") or "") or None, user=page.user.name)
+    page.ws.task_done(task_id, str(form.get("note") or "") or None)
     return RedirectResponse(str(form.get("back") or "/tasks"), status_code=303)
 
 
@@ -350,8 +346,7 @@ async def start_run(page: PageDep) -> Response:
     form = await page.form()
     require(page.user, "run")
     as_of = dt.date.fromisoformat(form["as_of"]) if form.get("as_of") else None
-    server_of(page.request).start_run(page.user, as_of)
-    audit(page.ws.appdb, page.user.name, "run", detail=f"as of {as_of or 'today'}")
+    server_of(page.request).start_run(page.ws.actor, as_of)
     return RedirectResponse("/runs", status_code=303)
 
 
@@ -380,8 +375,7 @@ async def policy_post(page: PageDep) -> Response:
         what_if = ws.what_if(policy_text=text)
     if not problems and action == "apply":
         require(page.user, "policy")
-        saved_policy = ws.save_policy(text, user=page.user.name)
-        audit(ws.appdb, page.user.name, "policy", saved_policy.name, saved_policy.hash)
+        ws.save_policy(text)
         saved = True
     return page.render("policy.html", text=text, problems=problems, what_if=what_if,
                        saved=saved, versions=ws.policy_versions()[:20], labels=page.labels(),
@@ -425,9 +419,6 @@ async def import_post(page: PageDep, file: Annotated[UploadFile | None, File()] 
     column_map = {str(k)[4:]: str(v) for k, v in form.items()
                   if str(k).startswith("map:") and v}
     result = ws.import_files(kind, [path], column_map=column_map)
-    audit(ws.appdb, page.user.name, "import", f"{kind}: {name}",
-                f"accepted {result.accepted}, updated {result.updated}, "
-                f"rejected {result.rejected}")
     return page.render("import.html", kinds=KINDS, step="done", kind=kind, result=result,
                        preview=None, rejects=_first_rows(result.rejects_path, 20))
 

@@ -22,16 +22,17 @@ from tierwise.data.ingest import KINDS
 from tierwise.data.ingest.preview import preview
 from tierwise.data.interactions import customer_interactions
 from tierwise.errors import TierwiseError, WorkspaceError
-from tierwise.record.audit import audit as record_audit
 from tierwise.record.audit import audit_entries
 from tierwise.reports.customers import WARNINGS, CustomerFilter, owned_ids
 from tierwise.web.context import (
     Forbidden,
+    actor_of,
     customer_in_reach,
     language,
     require,
     server_of,
     signed_in,
+    workspace_for,
 )
 from tierwise.work import users
 from tierwise.work.tasks import KINDS as TASK_KINDS
@@ -51,8 +52,8 @@ def api_user(request: Request) -> users.User:
 User = Annotated[users.User, Depends(api_user)]
 
 
-def _ws(request: Request) -> Workspace:
-    return server_of(request).ws()
+def _ws(request: Request, user: users.User) -> Workspace:
+    return workspace_for(request, user, "api")
 
 
 # -- who am I ---------------------------------------------------------------------------------
@@ -68,9 +69,7 @@ class TokenRequest(BaseModel):
 
 @router.post("/tokens", summary="Create a personal API token (shown once)")
 def create_token(body: TokenRequest, request: Request, user: User) -> dict[str, Any]:
-    engine = server_of(request).workspace.appdb
-    token = users.create_token(engine, user, body.label)
-    record_audit(engine, user.name, "token", body.label)
+    token = _ws(request, user).create_token(user, body.label)
     return {"token": token, "label": body.label}
 
 
@@ -86,14 +85,14 @@ def audit(request: Request, user: User,
 def dashboard(request: Request, user: User) -> dict[str, Any]:
     from tierwise.reports.dashboard import dashboard as board
 
-    return board(_ws(request), owner=user.owner_scope, lang=language(request)).to_json()
+    return board(_ws(request, user), owner=user.owner_scope, lang=language(request)).to_json()
 
 
 # -- runs ---------------------------------------------------------------------------------
 
 @router.get("/runs", summary="Grading runs, newest first")
 def runs(request: Request, user: User) -> list[dict[str, Any]]:
-    return [_run_json(r, user) for r in reversed(_ws(request).runs())]
+    return [_run_json(r, user) for r in reversed(_ws(request, user).runs())]
 
 
 def _run_json(record: Any, user: users.User) -> dict[str, Any]:
@@ -109,17 +108,17 @@ def _run_json(record: Any, user: users.User) -> dict[str, Any]:
 
 @router.get("/runs/{run_id}", summary="One run's summary")
 def run(run_id: RunId, request: Request, user: User) -> dict[str, Any]:
-    return _run_json(_ws(request).run(run_id), user)
+    return _run_json(_ws(request, user).run(run_id), user)
 
 
 @router.get("/runs/{run_a}/diff/{run_b}", summary="Who moved between two runs")
 def diff(run_a: RunId, run_b: RunId, request: Request, user: User,
          limit: Annotated[int, Query(ge=1, le=10_000)] = 1000) -> dict[str, Any]:
-    found = _ws(request).diff(run_a, run_b)
+    found = _ws(request, user).diff(run_a, run_b)
     scope = user.owner_scope
     moves = found.moves
     if scope is not None:
-        owned = owned_ids(_ws(request).store(), scope)
+        owned = owned_ids(_ws(request, user).store(), scope)
         moves = [m for m in moves if m.customer_id in owned]
     return {"run_a": run_a, "run_b": run_b, "moved": len(moves),
             "moves": [m.__dict__ for m in moves[:limit]],
@@ -134,9 +133,7 @@ class RunRequest(BaseModel):
 @router.post("/runs", status_code=202, summary="Start a grading run in the background")
 def start_run(body: RunRequest, request: Request, user: User) -> dict[str, Any]:
     require(user, "run")
-    job = server_of(request).start_run(user, body.as_of)
-    record_audit(server_of(request).workspace.appdb, user.name, "run",
-                detail=f"as of {body.as_of or 'today'}")
+    job = server_of(request).start_run(actor_of(request, user, "api"), body.as_of)
     return job.to_json()
 
 
@@ -163,13 +160,13 @@ def customers(request: Request, user: User,
               ) -> dict[str, Any]:
     flt = CustomerFilter(tier=tier, stage=stage, owner=owner, industry=industry, region=region,
                          warning=warning, search=q, sort=sort, page=page, per_page=per_page)
-    record, found = _ws(request).customer_page(flt, scope=user.owner_scope, run_id=run_id)
+    record, found = _ws(request, user).customer_page(flt, scope=user.owner_scope, run_id=run_id)
     return {"run_id": record.id, **found.to_json()}
 
 
 @router.get("/customers/{customer_id}", summary="A customer: tier, why, history, work")
 def customer(customer_id: str, request: Request, user: User) -> dict[str, Any]:
-    ws = _ws(request)
+    ws = _ws(request, user)
     customer_in_reach(ws, user, customer_id)
     lang = language(request)
     found = ws.explain(customer_id, lang=lang)
@@ -191,20 +188,17 @@ class OverrideRequest(BaseModel):
              summary="Set a manual tier (manager, admin); applies from the next run")
 def override(customer_id: str, body: OverrideRequest, request: Request,
              user: User) -> dict[str, Any]:
-    ws = _ws(request)
+    ws = _ws(request, user)
     customer_in_reach(ws, user, customer_id, "override")
-    override_id = ws.override(customer_id, body.tier, reason=body.reason, until=body.until,
-                              user=user.name)
-    record_audit(ws.appdb, user.name, "override", customer_id, f"{body.tier}: {body.reason}")
+    override_id = ws.override(customer_id, body.tier, reason=body.reason, until=body.until)
     return {"override_id": override_id, "customer_id": customer_id, "tier": body.tier}
 
 
 @router.delete("/customers/{customer_id}/override", summary="Remove a manual tier")
 def remove_override(customer_id: str, request: Request, user: User) -> dict[str, Any]:
-    ws = _ws(request)
+    ws = _ws(request, user)
     customer_in_reach(ws, user, customer_id, "override")
-    removed = ws.remove_override(customer_id, user=user.name)
-    record_audit(ws.appdb, user.name, "override", customer_id, "removed")
+    removed = ws.remove_override(customer_id)
     return {"removed": removed}
 
 
@@ -219,7 +213,7 @@ class InteractionRequest(BaseModel):
              summary="Log a visit, call, complaint, …")
 def log_interaction(customer_id: str, body: InteractionRequest, request: Request,
                     user: User) -> dict[str, Any]:
-    ws = _ws(request)
+    ws = _ws(request, user)
     customer_in_reach(ws, user, customer_id, "log")
     logged = ws.log_interaction(customer_id, body.type, date=body.date, note=body.note,
                                 satisfaction=body.satisfaction)
@@ -233,7 +227,7 @@ def tasks(request: Request, user: User,
           kind: Literal[TASK_KINDS] | None = None,  # type: ignore[valid-type]
           status: Literal["open", "done", "closed", "all"] = "open",
           overdue: bool = False, owner: str | None = None) -> list[dict[str, Any]]:
-    ws = _ws(request)
+    ws = _ws(request, user)
     lang = language(request)
     labels = ws.tier_labels(lang)
     scope = user.owner_scope if user.owner_scope is not None else owner
@@ -251,18 +245,18 @@ class DoneRequest(BaseModel):
 
 @router.post("/tasks/{task_id}/done", summary="Mark a task done")
 def task_done(task_id: TaskId, body: DoneRequest, request: Request, user: User) -> dict[str, Any]:
-    ws = _ws(request)
+    ws = _ws(request, user)
     mine = ws.tasks(owner=user.owner_scope, status="all", task_id=task_id)
     if not mine:
         raise HTTPException(404, f"no task {task_id}")
-    return ws.task_done(task_id, body.note, user=user.name).to_json()
+    return ws.task_done(task_id, body.note).to_json()
 
 
 # -- policy ---------------------------------------------------------------------------------
 
 @router.get("/policy", summary="The workspace's policy: text and parsed")
 def policy(request: Request, user: User) -> dict[str, Any]:
-    chosen, text = _ws(request).policy()
+    chosen, text = _ws(request, user).policy()
     return {"name": chosen.name, "hash": chosen.hash, "text": text,
             "tiers": [{"key": t.key, "label": t.label, "label_en": t.label_en, "when": t.when,
                        "target_share": t.target_share} for t in chosen.tiers]}
@@ -275,7 +269,7 @@ class PolicyText(BaseModel):
 @router.post("/policy/check", summary="Validate a policy text; errors name line and field")
 def policy_check(body: PolicyText, request: Request, user: User) -> dict[str, Any]:
     try:
-        checked = _ws(request).check_policy(body.text)
+        checked = _ws(request, user).check_policy(body.text)
     except TierwiseError as error:
         return {"valid": False, "problems": getattr(error, "problems", [str(error)])}
     return {"valid": True, "name": checked.name, "hash": checked.hash, "problems": []}
@@ -285,22 +279,21 @@ def policy_check(body: PolicyText, request: Request, user: User) -> dict[str, An
 def policy_what_if(body: PolicyText, request: Request, user: User,
                    limit: Annotated[int, Query(ge=1, le=5000)] = 200) -> dict[str, Any]:
     require(user, "run")          # it counts the whole book: managers and admins
-    return _ws(request).what_if(policy_text=body.text).to_json(limit=limit)
+    return _ws(request, user).what_if(policy_text=body.text).to_json(limit=limit)
 
 
 @router.put("/policy", summary="Save and apply a policy (admin); the next run uses it")
 def policy_save(body: PolicyText, request: Request, user: User) -> dict[str, Any]:
     require(user, "policy")
-    ws = _ws(request)
-    saved = ws.save_policy(body.text, user=user.name)
-    record_audit(ws.appdb, user.name, "policy", saved.name, saved.hash)
+    ws = _ws(request, user)
+    saved = ws.save_policy(body.text)
     return {"name": saved.name, "hash": saved.hash}
 
 
 @router.get("/policy/versions", summary="Policies saved from the app, newest first")
 def policy_versions(request: Request, user: User) -> list[dict[str, Any]]:
     return [{**v, "saved_at": v["saved_at"].isoformat()}
-            for v in _ws(request).policy_versions()]
+            for v in _ws(request, user).policy_versions()]
 
 
 # -- imports --------------------------------------------------------------------------------
@@ -319,12 +312,9 @@ def import_file(request: Request, user: User,
                 kind: Annotated[str, Form()], file: Annotated[UploadFile, File()],
                 column_map: Annotated[str | None, Form()] = None) -> dict[str, Any]:
     require(user, "import")
-    ws = _ws(request)
+    ws = _ws(request, user)
     with _saved_upload(file) as path:
         result = ws.import_files(_kind(kind), [path], column_map=_column_map(column_map))
-    record_audit(ws.appdb, user.name, "import", f"{kind}: {file.filename}",
-                f"accepted {result.accepted}, updated {result.updated}, "
-                f"rejected {result.rejected}")
     return {"kind": kind, "accepted": result.accepted, "updated": result.updated,
             "unchanged": result.unchanged, "rejected": result.rejected,
             "created_customers": len(result.created_customers),
@@ -336,7 +326,7 @@ def import_file(request: Request, user: User,
 def rejects(name: str, request: Request, user: User) -> FileResponse:
     require(user, "import")
     try:
-        path = _ws(request).rejects_file(name)
+        path = _ws(request, user).rejects_file(name)
     except WorkspaceError as error:
         raise HTTPException(404, str(error)) from None
     return FileResponse(path, media_type="text/csv", filename=name)

@@ -49,6 +49,7 @@ from tierwise.grading.lifecycle import stage_label
 from tierwise.policy.evaluation import near_misses, to_ibis
 from tierwise.policy.loading import name_types
 from tierwise.policy.model import Cadence, Policy
+from tierwise.record.history import RunRecord
 
 KINDS = ("contact", "churn_risk", "complaint", "credit_risk", "upgrade", "downgrade",
          "welcome")
@@ -203,6 +204,14 @@ def candidates(con: duckdb.DuckDBPyConnection, policy: Policy, snapshot: str,
     upgrades_sql = None if upgrades is None else str(ibis.to_sql(upgrades, dialect="duckdb"))
     return con.execute(candidate_sql(policy, snapshot, as_of, columns,
                                      upgrades_sql)).to_arrow_table()
+
+
+def derive_tasks(con: duckdb.DuckDBPyConnection, engine: sa.Engine, policy: Policy,
+                 record: RunRecord, snapshot: str) -> TaskSync:
+    """The work a recorded run of the workspace's book asks for, synced into the task list:
+    its candidates (warnings, contacts due, upgrades) against the open tasks."""
+    found = candidates(con, policy, snapshot, record.as_of, record.aggregate_values())
+    return sync_tasks(engine, record.id, record.as_of, found)
 
 
 def sync_tasks(engine: sa.Engine, run_id: int, as_of: dt.date, found: pa.Table) -> TaskSync:

@@ -51,6 +51,8 @@ import sqlalchemy as sa
 
 from tierwise.appdb import schema
 from tierwise.errors import WorkspaceError
+from tierwise.record.runs import snapshot_files
+from tierwise.work.tasks import raised_warnings
 
 log = logging.getLogger(__name__)
 
@@ -482,3 +484,21 @@ def moved_customers(files: Sequence[str], labels: Mapping[str, str]) -> list[dic
              "to": row["tier"], "to_label": labels.get(row["tier"]),
              "direction": row["change"], "basis": row.get("basis")}
             for row in table.to_pylist()]
+
+
+def announce(engine: sa.Engine, endpoints: Sequence[Endpoint], summary: Any, snapshot: str,
+             *, lang: str = "zh") -> None:
+    """Send a recorded run's events (run.completed, tier.changed, and warning.created for
+    the warnings it raised): the run is committed, so nothing here may fail it."""
+    if not endpoints:
+        return
+    try:
+        labels = {t.tier: t.label for t in summary.tiers}
+        moved = moved_customers(snapshot_files(snapshot), labels)
+        events = run_events(summary, moved)
+        if summary.tasks is not None and summary.tasks.created:
+            raised = raised_warnings(engine, summary.run_id, lang=lang, labels=labels)
+            events += warning_events(summary, raised)
+        deliver(engine, endpoints, events)
+    except Exception:
+        log.exception("webhooks for run %s could not be sent", summary.run_id)

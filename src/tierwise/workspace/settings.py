@@ -4,6 +4,16 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
+
+from ruamel.yaml import YAML
+
+from tierwise.data import engines
+from tierwise.data import sources as data_sources
+from tierwise.data.store import DEFAULT_MEMORY_LIMIT
+from tierwise.errors import WorkspaceError
+from tierwise.work import schedule as scheduling
+from tierwise.work import webhooks
 
 CONFIG_NAME = "tierwise.yaml"
 
@@ -65,3 +75,85 @@ def resolve_root(path: str | Path | None = None) -> Path:
     """-w/--workspace, else TIERWISE_WORKSPACE, else the current folder."""
     chosen = path or os.environ.get("TIERWISE_WORKSPACE") or "."
     return Path(chosen).expanduser().resolve()
+
+
+class Settings:
+    """tierwise.yaml, read once. Each section is parsed where it is used (and its errors
+    name the setting), so that a bad ``webhooks:`` does not stop ``tierwise runs``.
+
+    >>> Settings.load(Path("mycompany")).language      # doctest: +SKIP
+    'zh'
+    """
+
+    def __init__(self, path: Path, values: dict[str, Any]) -> None:
+        self.path = path
+        self.values = values
+
+    @classmethod
+    def load(cls, root: Path) -> Settings:
+        """The settings of the workspace at ``root``; a WorkspaceError when it is none."""
+        path = root / CONFIG_NAME
+        if not path.exists():
+            raise WorkspaceError(
+                f"{root} is not a tierwise workspace (no {CONFIG_NAME}); "
+                f"create one with: tierwise init {root}")
+        return cls(path, dict(YAML(typ="safe").load(path) or {}))
+
+    @property
+    def root(self) -> Path:
+        return self.path.parent
+
+    @property
+    def policy(self) -> str:
+        """The policy that grades the workspace: a preset name or a file in the folder."""
+        return str(self.values.get("policy") or "value-tiers")
+
+    @property
+    def language(self) -> str:
+        return str(self.values.get("language") or "zh")
+
+    @property
+    def database_url(self) -> str:
+        """TIERWISE_DATABASE_URL, else ``database:``, else tierwise.db in the folder; a
+        relative SQLite path is taken relative to the workspace."""
+        url = os.environ.get("TIERWISE_DATABASE_URL") or self.values.get("database")
+        if not url:
+            return f"sqlite:///{self.root / 'tierwise.db'}"
+        url = str(url)
+        if url.startswith("sqlite:///") and not url.startswith("sqlite:////"):
+            return f"sqlite:///{self.root / url.removeprefix('sqlite:///')}"
+        return url
+
+    def engine(self, override: str | None = None) -> engines.EngineChoice:
+        """``engine:`` (tierwise.data.engines); ``override`` is --engine."""
+        return engines.parse_engine(self.values.get("engine"), override=override,
+                                    source=str(self.path))
+
+    def duckdb_settings(self) -> dict[str, Any]:
+        """``engine:``'s memory_limit and threads for DuckDB connections: the store is DuckDB
+        whichever engine grades; beyond the limit DuckDB spills to data/spill/."""
+        choice = self.engine("duckdb")
+        return {"memory_limit": choice.memory_limit or DEFAULT_MEMORY_LIMIT,
+                "threads": choice.threads,
+                "temp_directory": self.root / "data" / "spill"}
+
+    def schedule(self) -> scheduling.Schedule | None:
+        """``schedule:`` (tierwise.work.schedule), or None."""
+        return scheduling.parse_schedule(self.values.get("schedule"), source=str(self.path))
+
+    def webhooks(self) -> list[webhooks.Endpoint]:
+        """``webhooks:`` (a WorkspaceError naming the setting if invalid)."""
+        return webhooks.parse_endpoints(self.values.get("webhooks"), source=str(self.path))
+
+    def sources(self) -> list[data_sources.Source]:
+        """``sources:`` (tierwise.data.sources): where the book is read from."""
+        return data_sources.parse_sources(self.values.get("sources"), source=str(self.path))
+
+    def set(self, key: str, value: Any) -> None:
+        """Change one top-level setting in the file, keeping its comments."""
+        yaml = YAML()
+        data = yaml.load(self.path)
+        data[key] = value
+        with self.path.open("w", encoding="utf-8") as handle:
+            yaml.dump(data, handle)
+        self.values[key] = value

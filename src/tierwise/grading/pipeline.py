@@ -1,0 +1,142 @@
+"""The grading pipeline: where a recorded run reads the canonical tables, the run itself,
+and the work it hands on.
+
+A run reads one of three places: the workspace store (the default), files given for this run
+(imported into a scratch store first, so they are checked as an import checks them), or, on
+Spark, the sources where they live. Only a run of the workspace's own book turns into work
+(tasks); graded files are a look at other data. The work is derived by the caller's
+``derive_work`` (tierwise.work), which keeps this stage below the work stage.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import duckdb
+import ibis
+import sqlalchemy as sa
+
+from tierwise.data import engines, lake, store
+from tierwise.data import sources as data_sources
+from tierwise.data.ingest import import_files
+from tierwise.data.tables import CanonicalTables
+from tierwise.grading.run import grade
+from tierwise.policy.model import Policy
+from tierwise.record import history
+from tierwise.record.audit import Actor
+from tierwise.record.runs import RunSummary, snapshot_location
+
+STORE_LABEL = "workspace store"
+
+
+@dataclass(frozen=True)
+class RunPlace:
+    """Where a run reads and records: the workspace's store, folders and app database."""
+
+    root: Path
+    store: duckdb.DuckDBPyConnection
+    appdb: sa.Engine
+    duckdb_settings: Mapping[str, Any]
+    language: str = "zh"
+
+    @property
+    def runs_dir(self) -> Path:
+        return self.root / "runs"
+
+    @property
+    def rejects_dir(self) -> Path:
+        return self.root / "rejects"
+
+
+@dataclass(frozen=True)
+class GradeRequest:
+    """What to grade: a policy (with its text, recorded with the run), as of a date (default:
+    the latest order), by whom, on which engine, from which files or sources."""
+
+    policy: Policy
+    policy_text: str
+    actor: Actor
+    engine: engines.EngineChoice
+    as_of: dt.date | None = None
+    files: Mapping[str, Sequence[str]] | None = None
+    column_map: Mapping[str, str] | None = None
+    sources: Sequence[data_sources.Source] = ()     # tierwise.yaml's `sources:` (Spark)
+
+
+class DeriveWork(Protocol):
+    """Turns a recorded run of the workspace's own book into work (tierwise.work.tasks)."""
+
+    def __call__(self, summary: RunSummary, policy: Policy) -> Any: ...
+
+
+def run_grading(place: RunPlace, request: GradeRequest, *,
+                derive_work: DeriveWork | None = None) -> RunSummary:
+    """Make one recorded run (see the module's text for where it reads), and derive its work
+    when it graded the workspace's own book.
+
+    >>> run_grading(place, GradeRequest(policy, text, actor, engine))  # doctest: +SKIP
+    """
+    if request.engine.is_spark:
+        summary, own_book = _on_spark(place, request)
+    elif request.files:
+        summary, own_book = _from_files(place, request), False
+    else:
+        backend = ibis.duckdb.from_connection(place.store)
+        summary = _grade(backend, CanonicalTables.of_store(backend, STORE_LABEL), place,
+                         request)
+        own_book = True
+    if own_book and derive_work is not None:
+        summary = dataclasses.replace(summary, tasks=derive_work(summary, request.policy))
+    return summary
+
+
+def _grade(backend: Any, tables: CanonicalTables, place: RunPlace, request: GradeRequest,
+           assignments: str | None = None) -> RunSummary:
+    return grade(backend, tables, request.policy, request.policy_text, appdb=place.appdb,
+                 runs_dir=place.runs_dir, as_of=request.as_of, actor=request.actor,
+                 lang=place.language, assignments=assignments)
+
+
+def _on_spark(place: RunPlace, request: GradeRequest) -> tuple[RunSummary, bool]:
+    """A recorded run on Spark: sources read by the engine, assignments written by it. It
+    graded the workspace's own book when no sources or files were named and its assignments
+    are on this machine (the work queue reads them here)."""
+    specs = list(request.sources)
+    if request.files:
+        specs = [data_sources.Source(kind, path=str(Path(p).resolve()),
+                                     map=dict(request.column_map or {}))
+                 for kind, paths in request.files.items() for p in paths]
+    backend = engines.spark_backend(request.engine)
+    found = lake.read_lake(backend, specs, root=place.root, rejects_dir=place.rejects_dir,
+                           store_con=place.store)
+    summary = _grade(backend, found.tables, place, request, request.engine.assignments)
+    summary = dataclasses.replace(summary, rejected_rows=found.rejected)
+    record = history.get_run(place.appdb, summary.run_id)
+    local = engines.is_local(snapshot_location(place.runs_dir, record.id, record.snapshot))
+    return summary, not specs and local
+
+
+def _from_files(place: RunPlace, request: GradeRequest) -> RunSummary:
+    """Grade files given for this run: imported into a scratch store (checked, with rejects
+    kept, as an import is), customers first, then graded there."""
+    files = request.files or {}
+    scratch = store.connect(**place.duckdb_settings)
+    try:
+        rejected = 0
+        for kind in ("customers", "orders", "interactions", "payments"):  # customers first
+            if files.get(kind):
+                rejected += import_files(scratch, kind, files[kind],
+                                         rejects_dir=place.rejects_dir,
+                                         column_map=request.column_map).rejected
+        backend = ibis.duckdb.from_connection(scratch)
+        label = "files: " + "; ".join(f"{k}={','.join(map(str, v))}"
+                                      for k, v in files.items() if v)
+        summary = _grade(backend, CanonicalTables.of_store(backend, label), place, request)
+        return dataclasses.replace(summary, rejected_rows=rejected)
+    finally:
+        scratch.close()
