@@ -7,7 +7,7 @@ import math
 from typing import Any
 
 from tierwise.common.i18n import is_zh
-from tierwise.common.vocabulary import METRICS
+from tierwise.common.vocabulary import METRICS, stage_label
 
 
 def money(value: float | None, lang: str = "zh") -> str:
@@ -35,7 +35,6 @@ def value(name: str, raw: Any, lang: str = "zh") -> str:
         return "—"
     metric = METRICS.get(name)
     if name == "stage":
-        from tierwise.grading.lifecycle import stage_label  # lifecycle reads the policy model
         return stage_label(str(raw), lang)
     if isinstance(raw, dt.datetime):
         raw = raw.date()

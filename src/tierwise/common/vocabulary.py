@@ -119,3 +119,29 @@ def metric_label(name: str, lang: str = "zh") -> str:
     if name == "score":
         return "综合得分" if is_zh(lang) else "Score"
     return name
+
+
+@dataclass(frozen=True)
+class Stage:
+    key: str
+    zh: str
+    en: str
+
+    def label(self, lang: str = "zh") -> str:
+        return self.zh if is_zh(lang) else self.en
+
+
+STAGES: dict[str, Stage] = {s.key: s for s in [
+    Stage("potential", "潜在", "Potential"),
+    Stage("churned", "流失", "Churned"),
+    Stage("reactivated", "回流", "Reactivated"),
+    Stage("new", "新客", "New"),
+    Stage("at_risk", "风险", "At risk"),
+    Stage("growing", "成长", "Growing"),
+    Stage("loyal", "忠诚", "Loyal"),
+    Stage("stable", "稳定", "Stable"),
+]}
+
+
+def stage_label(key: str | None, lang: str = "zh") -> str:
+    return STAGES[key].label(lang) if key in STAGES else (key or "—")

@@ -43,6 +43,7 @@ from tierwise.grading.policy_rewrite import rewrite_policy
 from tierwise.grading.rule_thresholds import (
     CalibrationError,
     Target,
+    _Outcome,
     _Plan,
     _plans,
     _significant_digits,
@@ -182,14 +183,6 @@ def _check_metric(metric: str, types: Mapping[str, ValueType]) -> None:
 
 # ---------------------------------------------------------------------------------------
 # Calibrating
-
-
-@dataclass
-class _Outcome:
-    values: tuple[float, ...]
-    share: float
-    status: str
-    note: str = ""
 
 
 @dataclass

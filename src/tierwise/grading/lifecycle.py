@@ -21,39 +21,11 @@ The thresholds come from the policy's ``lifecycle`` block (tierwise.policy.model
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
 
 import ibis
 import ibis.expr.types as ir
 
-from tierwise.common.i18n import is_zh
 from tierwise.policy.model import Lifecycle
-
-
-@dataclass(frozen=True)
-class Stage:
-    key: str
-    zh: str
-    en: str
-
-    def label(self, lang: str = "zh") -> str:
-        return self.zh if is_zh(lang) else self.en
-
-
-STAGES: dict[str, Stage] = {s.key: s for s in [
-    Stage("potential", "潜在", "Potential"),
-    Stage("churned", "流失", "Churned"),
-    Stage("reactivated", "回流", "Reactivated"),
-    Stage("new", "新客", "New"),
-    Stage("at_risk", "风险", "At risk"),
-    Stage("growing", "成长", "Growing"),
-    Stage("loyal", "忠诚", "Loyal"),
-    Stage("stable", "稳定", "Stable"),
-]}
-
-
-def stage_label(key: str | None, lang: str = "zh") -> str:
-    return STAGES[key].label(lang) if key in STAGES else (key or "—")
 
 
 def stage(t: ir.Table, settings: Lifecycle, as_of: dt.date) -> ir.StringValue:

@@ -7,17 +7,13 @@ from __future__ import annotations
 import io
 import re
 from collections.abc import Callable, Mapping, Sequence
-from typing import TYPE_CHECKING
 
 from ruamel.yaml import YAML
 from ruamel.yaml.nodes import MappingNode, ScalarNode, SequenceNode
 from ruamel.yaml.nodes import Node as YamlNode
 
-from tierwise.grading.rule_thresholds import CalibrationError, _Plan
+from tierwise.grading.rule_thresholds import CalibrationError, _Outcome, _Plan
 from tierwise.policy.model import Policy
-
-if TYPE_CHECKING:
-    from tierwise.grading.calibration import _Outcome
 
 _CALIBRATED_COMMENT = re.compile(r"[ \t]*# calibrated .*(?:\r?\n)")
 

@@ -218,3 +218,11 @@ def round_significant(value: float, digits: int, rounding: str) -> float:
 
 def _significant_digits(value: float) -> int:
     return len(Decimal(repr(float(value))).normalize().as_tuple().digits)
+
+
+@dataclass
+class _Outcome:
+    values: tuple[float, ...]
+    share: float
+    status: str
+    note: str = ""

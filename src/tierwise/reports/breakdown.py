@@ -18,10 +18,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from tierwise.common.i18n import is_zh
-from tierwise.common.vocabulary import metric_label
+from tierwise.common.vocabulary import STAGES, metric_label, stage_label
 from tierwise.errors import TierwiseError
 from tierwise.grading.explanation import snapshot_attributes
-from tierwise.grading.lifecycle import STAGES, stage_label
 from tierwise.policy.model import Policy
 
 STAGE = "stage"

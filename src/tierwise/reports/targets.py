@@ -17,9 +17,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from tierwise.common.i18n import is_zh
-from tierwise.common.vocabulary import metric_label
+from tierwise.common.vocabulary import STAGES, metric_label, stage_label
 from tierwise.errors import TierwiseError
-from tierwise.grading.lifecycle import STAGES, stage_label
 from tierwise.policy.model import Policy
 from tierwise.reports.breakdown import STAGE, axis_columns, resolve_column
 from tierwise.reports.grading_table import Column, cell, number_format, write_grading_table

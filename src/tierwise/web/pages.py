@@ -19,12 +19,17 @@ from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Resp
 from fastapi.templating import Jinja2Templates
 
 from tierwise.common import formatting
-from tierwise.common.vocabulary import INTERACTION_LABELS, interaction_label, metric_label
+from tierwise.common.vocabulary import (
+    INTERACTION_LABELS,
+    STAGES,
+    interaction_label,
+    metric_label,
+    stage_label,
+)
 from tierwise.data.ingest import KINDS
 from tierwise.data.ingest.preview import preview
 from tierwise.data.interactions import customer_interactions
 from tierwise.errors import RunNotFound, TierwiseError, WorkspaceError
-from tierwise.grading.lifecycle import STAGES, stage_label
 from tierwise.record.audit import Actor, audit
 from tierwise.record.history import overrides_for
 from tierwise.reports.customers import WARNINGS, CustomerFilter, owned_ids

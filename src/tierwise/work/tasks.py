@@ -42,10 +42,9 @@ from tierwise.appdb.database import bulk_insert, fetch_arrow
 from tierwise.common.formatting import money
 from tierwise.common.formatting import value as shown_value
 from tierwise.common.i18n import is_zh
-from tierwise.common.vocabulary import ValueType, metric_label
+from tierwise.common.vocabulary import ValueType, metric_label, stage_label
 from tierwise.errors import TierwiseError
 from tierwise.grading.explanation import snapshot_attributes
-from tierwise.grading.lifecycle import stage_label
 from tierwise.policy.evaluation import near_misses, to_ibis
 from tierwise.policy.loading import name_types
 from tierwise.policy.model import Cadence, Policy
