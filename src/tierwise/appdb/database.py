@@ -25,18 +25,20 @@ def normalise_url(url: str) -> str:
 
 
 def connect(url: str) -> sa.Engine:
-    """An engine on an up-to-date schema (migrations run on first use)."""
+    """The app database (an SQLAlchemy Engine) on an up-to-date schema: migrations run on
+    first use. ("Engine" in tierwise means the compute engine, DuckDB or Spark: the app
+    database is called ``appdb`` everywhere.)"""
     # The web server runs up to 40 request threads: enough connections that none waits.
-    engine = sa.create_engine(normalise_url(url), pool_size=10, max_overflow=40,
-                              pool_timeout=60)
-    if engine.dialect.name == "sqlite":
-        sa.event.listen(engine, "connect", _sqlite_pragmas)
+    appdb = sa.create_engine(normalise_url(url), pool_size=10, max_overflow=40,
+                             pool_timeout=60)
+    if appdb.dialect.name == "sqlite":
+        sa.event.listen(appdb, "connect", _sqlite_pragmas)
     try:
-        upgrade(engine)
+        upgrade(appdb)
     except sa.exc.OperationalError as error:
-        engine.dispose()
+        appdb.dispose()
         raise WorkspaceError(f"cannot open the app database {_safe(url)}: {error.orig}") from None
-    return engine
+    return appdb
 
 
 def alembic_config(connection: sa.Connection) -> Config:
@@ -47,8 +49,8 @@ def alembic_config(connection: sa.Connection) -> Config:
     return config
 
 
-def upgrade(engine: sa.Engine) -> None:
-    with engine.begin() as connection:
+def upgrade(appdb: sa.Engine) -> None:
+    with appdb.begin() as connection:
         config = alembic_config(connection)
         head = ScriptDirectory.from_config(config).get_current_head()
         if MigrationContext.configure(connection).get_current_revision() != head:

@@ -82,7 +82,7 @@ class AuditEntry:
                 "address": self.address}
 
 
-def audit_entries(engine: sa.Engine, limit: int | None = 100, *,
+def audit_entries(appdb: sa.Engine, limit: int | None = 100, *,
                   since: dt.datetime | dt.date | None = None, user: str | None = None,
                   action: str | None = None) -> list[AuditEntry]:
     """The log newest first, optionally from a date or time on, of one user or one action."""
@@ -99,5 +99,5 @@ def audit_entries(engine: sa.Engine, limit: int | None = 100, *,
         query = query.where(t.c.action == action)
     if limit is not None:
         query = query.limit(limit)
-    with engine.connect() as connection:
+    with appdb.connect() as connection:
         return [AuditEntry(*row) for row in connection.execute(query)]

@@ -61,19 +61,19 @@ def _record(row: Any) -> RunRecord:
     return RunRecord(**{k: row[k] for k in RunRecord.__dataclass_fields__})
 
 
-def list_runs(engine: sa.Engine) -> list[RunRecord]:
-    with engine.connect() as connection:
+def list_runs(appdb: sa.Engine) -> list[RunRecord]:
+    with appdb.connect() as connection:
         rows = connection.execute(sa.select(schema.runs).order_by(schema.runs.c.id)).mappings()
         return [_record(row) for row in rows]
 
 
-def get_run(engine: sa.Engine, run_id: int | None = None) -> RunRecord:
+def get_run(appdb: sa.Engine, run_id: int | None = None) -> RunRecord:
     """A run by id, or the latest run when run_id is None."""
     runs = schema.runs
     query = sa.select(runs)
     query = (query.where(runs.c.id == run_id) if run_id is not None
              else query.order_by(runs.c.id.desc()).limit(1))
-    with engine.connect() as connection:
+    with appdb.connect() as connection:
         row = connection.execute(query).mappings().first()
     if row is None:
         raise RunNotFound(f"no run {run_id}" if run_id is not None
@@ -97,20 +97,20 @@ class Diff:
     unchanged: int
 
 
-def diff_runs(engine: sa.Engine, run_a: int | None = None, run_b: int | None = None) -> Diff:
+def diff_runs(appdb: sa.Engine, run_a: int | None = None, run_b: int | None = None) -> Diff:
     """Who moved between two runs (default: the two latest) and the migration matrix."""
     if run_a is None:
-        runs = list_runs(engine)
+        runs = list_runs(appdb)
         if len(runs) < 2:
             raise RunNotFound(f"diff needs two runs; there is only {len(runs)}")
         a, b = runs[-2], runs[-1]
     elif run_b is None:                       # one run: against the run it continues
-        b = get_run(engine, run_a)
+        b = get_run(appdb, run_a)
         if b.previous_run_id is None:
             raise RunNotFound(f"run {b.id} continues no earlier run; give two run ids")
-        a = get_run(engine, b.previous_run_id)
+        a = get_run(appdb, b.previous_run_id)
     else:
-        a, b = get_run(engine, run_a), get_run(engine, run_b)
+        a, b = get_run(appdb, run_a), get_run(appdb, run_b)
     t = schema.assignments
     left = sa.select(t.c.customer_id, t.c.tier).where(t.c.run_id == a.id).subquery()
     right = sa.select(t.c.customer_id, t.c.tier).where(t.c.run_id == b.id).subquery()
@@ -120,7 +120,7 @@ def diff_runs(engine: sa.Engine, run_a: int | None = None, run_b: int | None = N
     ).select_from(left.join(right, left.c.customer_id == right.c.customer_id, full=True))
     matrix: Counter[tuple[str | None, str | None]] = Counter()
     moves: list[Move] = []
-    with engine.connect() as connection:
+    with appdb.connect() as connection:
         for customer_id, tier_a, tier_b in connection.execute(query):
             matrix[(tier_a, tier_b)] += 1
             if tier_a != tier_b:
@@ -141,13 +141,13 @@ class HistoryEntry:
     stage: str | None = None       # lifecycle stage (runs before it was recorded: None)
 
 
-def customer_history(engine: sa.Engine, customer_id: str) -> list[HistoryEntry]:
+def customer_history(appdb: sa.Engine, customer_id: str) -> list[HistoryEntry]:
     a, r = schema.assignments, schema.runs
     query = (sa.select(a.c.run_id, r.c.as_of, a.c.tier, a.c.computed_tier, a.c.basis, a.c.score,
                        a.c.stage)
              .join(r, r.c.id == a.c.run_id).where(a.c.customer_id == customer_id)
              .order_by(r.c.as_of, a.c.run_id))
-    with engine.connect() as connection:
+    with appdb.connect() as connection:
         return [HistoryEntry(*row) for row in connection.execute(query)]
 
 
@@ -164,22 +164,22 @@ class Override:
     removed_by: str | None
 
 
-def overrides_for(engine: sa.Engine, customer_id: str) -> list[Override]:
+def overrides_for(appdb: sa.Engine, customer_id: str) -> list[Override]:
     o = schema.overrides
-    with engine.connect() as connection:
+    with appdb.connect() as connection:
         rows = connection.execute(sa.select(o).where(o.c.customer_id == customer_id)
                                   .order_by(o.c.id)).mappings()
         return [Override(**row) for row in rows]
 
 
-def add_override(engine: sa.Engine, customer_id: str, tier: str, *, reason: str,
+def add_override(appdb: sa.Engine, customer_id: str, tier: str, *, reason: str,
                  until: dt.date | None, user: str, policy: Policy) -> int:
     if tier not in policy.keys:
         raise TierwiseError(f"unknown tier {tier!r}; the policy's tiers are: "
                             + ", ".join(policy.keys))
     if not reason.strip():
         raise TierwiseError("an override needs a reason (--reason)")
-    with engine.begin() as connection:
+    with appdb.begin() as connection:
         result = connection.execute(schema.overrides.insert().values(
             customer_id=customer_id, tier=tier, reason=reason.strip(), until=until,
             created_at=dt.datetime.now(dt.UTC), created_by=user))
@@ -193,18 +193,18 @@ def new_id(result: sa.CursorResult[Any]) -> int:
     return int(key[0])
 
 
-def remove_overrides(engine: sa.Engine, customer_id: str, *, user: str) -> int:
+def remove_overrides(appdb: sa.Engine, customer_id: str, *, user: str) -> int:
     """End every active override of the customer; returns how many were ended."""
     o = schema.overrides
-    with engine.begin() as connection:
+    with appdb.begin() as connection:
         result = connection.execute(
             o.update().where(o.c.customer_id == customer_id).where(o.c.removed_at.is_(None))
             .values(removed_at=dt.datetime.now(dt.UTC), removed_by=user))
         return int(result.rowcount)
 
 
-def overrides_by_id(engine: sa.Engine) -> dict[int, Override]:
+def overrides_by_id(appdb: sa.Engine) -> dict[int, Override]:
     o = schema.overrides
-    with engine.connect() as connection:
+    with appdb.connect() as connection:
         return {row["id"]: Override(**row)
                 for row in connection.execute(sa.select(o)).mappings()}

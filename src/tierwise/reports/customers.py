@@ -58,7 +58,7 @@ class CustomerPage:
                 "pages": self.pages, "customers": self.rows}
 
 
-def warned_customers(engine: sa.Engine, kind: str, today: dt.date) -> pa.Table:
+def warned_customers(appdb: sa.Engine, kind: str, today: dt.date) -> pa.Table:
     """The customers with an open task of a warning kind (contact_overdue: a contact task
     past its due date)."""
     if kind not in WARNINGS:
@@ -69,7 +69,7 @@ def warned_customers(engine: sa.Engine, kind: str, today: dt.date) -> pa.Table:
         query = query.where(t.c.kind == "contact", t.c.due_date < today)
     else:
         query = query.where(t.c.kind == kind)
-    with engine.connect() as connection:
+    with appdb.connect() as connection:
         ids = [row[0] for row in connection.execute(query)]
     return pa.table({"customer_id": pa.array(ids, pa.string())})
 

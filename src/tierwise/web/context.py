@@ -151,14 +151,14 @@ def language(request: Request) -> str:
 def signed_in(request: Request, *, api: bool) -> tuple[users.User, users.Session | None]:
     """The user of a bearer token or a session cookie; 401 otherwise. A write through the
     API with a session cookie must carry the session's CSRF token in X-CSRF-Token."""
-    engine = server_of(request).workspace.appdb
+    appdb = server_of(request).workspace.appdb
     header = request.headers.get("authorization", "")
     if header.lower().startswith("bearer "):
-        user = users.token_user(engine, header[7:].strip())
+        user = users.token_user(appdb, header[7:].strip())
         if user is None:
             raise HTTPException(401, "invalid or revoked API token")
         return user, None
-    session = users.session_of(engine, request.cookies.get(SESSION_COOKIE))
+    session = users.session_of(appdb, request.cookies.get(SESSION_COOKIE))
     if session is None:
         raise HTTPException(401, "sign in, or send an API token (Authorization: Bearer …)")
     writes = api and request.method not in ("GET", "HEAD", "OPTIONS")

@@ -131,20 +131,20 @@ def login_form(request: Request, next: str = "/") -> Response:
 @router.post("/login", response_class=HTMLResponse)
 def login(request: Request, name: Annotated[str, Form()], password: Annotated[str, Form()],
           next: Annotated[str, Form()] = "/", csrf: Annotated[str, Form()] = "") -> Response:
-    engine = server_of(request).workspace.appdb
+    appdb = server_of(request).workspace.appdb
     client = request.client.host if request.client else "unknown"
     lang = language(request)
     expected = request.cookies.get(LOGIN_CSRF_COOKIE)
     if not expected or not secrets.compare_digest(csrf, expected):
         raise HTTPException(403, "the sign-in form is stale or forged (CSRF); reload the page")
     try:
-        user = users.authenticate(engine, name, password, client=client)
+        user = users.authenticate(appdb, name, password, client=client)
     except users.LoginError as error:
-        audit(engine, Actor(name, "web", client), "login failed", client, str(error))
+        audit(appdb, Actor(name, "web", client), "login failed", client, str(error))
         message = word("wrong_login", lang) if "wrong" in str(error) else str(error)
         return _login_page(request, next, message, status=401)
-    session = users.start_session(engine, user)
-    audit(engine, Actor(user.name, "web", client), "login", client)
+    session = users.start_session(appdb, user)
+    audit(appdb, Actor(user.name, "web", client), "login", client)
     response = RedirectResponse(_safe_next(next), status_code=303)
     response.delete_cookie(LOGIN_CSRF_COOKIE)
     response.set_cookie(SESSION_COOKIE, session.token, httponly=True, samesite="lax",

@@ -354,12 +354,12 @@ class RepsImport:
     ignored_columns: list[str]
 
 
-def save_reps(engine: sa.Engine, reps: Sequence[Rep], ignored: list[str]) -> RepsImport:
+def save_reps(appdb: sa.Engine, reps: Sequence[Rep], ignored: list[str]) -> RepsImport:
     """The file is the whole list: reps it names are added or updated, the others are
     marked inactive (they keep their history, and their accounts move on the next assign)."""
     t = schema.reps
     now = dt.datetime.now(dt.UTC)
-    with engine.begin() as connection:
+    with appdb.begin() as connection:
         stored = {r.name: r for r in _stored_reps(connection)}
         added = [r for r in reps if r.name not in stored]
         updated = [r for r in reps if r.name in stored and stored[r.name] != r]
@@ -378,8 +378,8 @@ def save_reps(engine: sa.Engine, reps: Sequence[Rep], ignored: list[str]) -> Rep
     return RepsImport(len(added), len(updated), len(gone), ignored)
 
 
-def load_reps(engine: sa.Engine) -> list[Rep]:
-    with engine.connect() as connection:
+def load_reps(appdb: sa.Engine) -> list[Rep]:
+    with appdb.connect() as connection:
         return _stored_reps(connection)
 
 
@@ -406,7 +406,7 @@ def accounts(con: duckdb.DuckDBPyConnection, snapshot: str,
     return list(map(Account._make, rows))
 
 
-def apply(con: duckdb.DuckDBPyConnection, engine: sa.Engine, proposal: Proposal, *,
+def apply(con: duckdb.DuckDBPyConnection, appdb: sa.Engine, proposal: Proposal, *,
           user: str) -> int:
     """Write the proposal's placed moves (owners, history, open tasks); how many moved."""
     moves = proposal.placed
@@ -421,7 +421,7 @@ def apply(con: duckdb.DuckDBPyConnection, engine: sa.Engine, proposal: Proposal,
         con.execute("UPDATE customers SET owner = m.owner FROM _tw_moves m "
                     "WHERE customers.customer_id = m.customer_id")
         con.execute("DROP TABLE _tw_moves")
-        with engine.begin() as connection:   # commits before the store does: see below
+        with appdb.begin() as connection:   # commits before the store does: see below
             bulk_insert(connection, schema.owner_changes,
                         ("customer_id", "from_owner", "to_owner", "reason", "run_id",
                          "changed_at", "changed_by"),
@@ -457,10 +457,10 @@ class OwnerChange:
     changed_by: str
 
 
-def owner_history(engine: sa.Engine, customer_id: str) -> list[OwnerChange]:
+def owner_history(appdb: sa.Engine, customer_id: str) -> list[OwnerChange]:
     t = schema.owner_changes
     query = (sa.select(t.c.customer_id, t.c.from_owner, t.c.to_owner, t.c.reason, t.c.run_id,
                        t.c.changed_at, t.c.changed_by)
              .where(t.c.customer_id == customer_id).order_by(t.c.id))
-    with engine.connect() as connection:
+    with appdb.connect() as connection:
         return [OwnerChange(**row) for row in connection.execute(query).mappings()]

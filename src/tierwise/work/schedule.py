@@ -143,11 +143,11 @@ class Outcome:
     error: str | None = None
 
 
-def due_slots(engine: sa.Engine, schedule: Schedule, now: dt.datetime) -> list[Slot]:
+def due_slots(appdb: sa.Engine, schedule: Schedule, now: dt.datetime) -> list[Slot]:
     """Slots due by ``now`` that are not done: since the last done slot (a new schedule starts
     with the latest due slot), at most MAX_CATCH_UP, plus failed or stale ones."""
     t = schema.scheduled_runs
-    with engine.connect() as connection:
+    with appdb.connect() as connection:
         rows = connection.execute(sa.select(t.c.slot, t.c.as_of, t.c.due_at, t.c.status,
                                             t.c.started_at)).all()
     done = {r.slot for r in rows if r.status == "done"}
@@ -164,12 +164,12 @@ def due_slots(engine: sa.Engine, schedule: Schedule, now: dt.datetime) -> list[S
     return sorted(found.values(), key=lambda s: s.due_at)
 
 
-def claim(engine: sa.Engine, slot: Slot) -> bool:
+def claim(appdb: sa.Engine, slot: Slot) -> bool:
     """Mark the slot as running here; False when another call holds it (or it is done)."""
     t = schema.scheduled_runs
     now = _utcnow()
     host = socket.gethostname()
-    with engine.begin() as connection:
+    with appdb.begin() as connection:
         row = connection.execute(sa.select(t.c.status, t.c.started_at).where(
             t.c.slot == slot.key)).first()
         if row is None:
@@ -193,38 +193,38 @@ def claim(engine: sa.Engine, slot: Slot) -> bool:
         return updated.rowcount == 1
 
 
-def record(engine: sa.Engine, slot: Slot, *, run_id: int | None = None,
+def record(appdb: sa.Engine, slot: Slot, *, run_id: int | None = None,
            error: str | None = None) -> None:
     t = schema.scheduled_runs
-    with engine.begin() as connection:
+    with appdb.begin() as connection:
         connection.execute(t.update().where(t.c.slot == slot.key).values(
             status="failed" if error else "done", run_id=run_id, error=error,
             finished_at=_utcnow()))
 
 
-def run_due(engine: sa.Engine, schedule: Schedule, grade: Callable[[dt.date], int], *,
+def run_due(appdb: sa.Engine, schedule: Schedule, grade: Callable[[dt.date], int], *,
             now: dt.datetime | None = None) -> list[Outcome]:
     """Run every due slot once, oldest first; ``grade(as_of)`` makes the run, returns its id."""
     outcomes = []
-    for slot in due_slots(engine, schedule, now or dt.datetime.now()):
-        if not claim(engine, slot):
+    for slot in due_slots(appdb, schedule, now or dt.datetime.now()):
+        if not claim(appdb, slot):
             outcomes.append(Outcome(slot, "skipped"))
             continue
         try:
             run_id = grade(slot.as_of)
         except Exception as error:      # recorded, retried at the next call
             message = f"{type(error).__name__}: {error}"
-            record(engine, slot, error=message)
+            record(appdb, slot, error=message)
             outcomes.append(Outcome(slot, "failed", error=message))
             continue
-        record(engine, slot, run_id=run_id)
+        record(appdb, slot, run_id=run_id)
         outcomes.append(Outcome(slot, "done", run_id=run_id))
     return outcomes
 
 
-def history(engine: sa.Engine, limit: int = 50) -> list[dict[str, Any]]:
+def history(appdb: sa.Engine, limit: int = 50) -> list[dict[str, Any]]:
     t = schema.scheduled_runs
-    with engine.connect() as connection:
+    with appdb.connect() as connection:
         rows = connection.execute(sa.select(t).order_by(t.c.due_at.desc()).limit(limit))
         return [dict(r._mapping) for r in rows]
 

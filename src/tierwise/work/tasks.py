@@ -205,15 +205,15 @@ def candidates(con: duckdb.DuckDBPyConnection, policy: Policy, snapshot: str,
                                      upgrades_sql)).to_arrow_table()
 
 
-def derive_tasks(con: duckdb.DuckDBPyConnection, engine: sa.Engine, policy: Policy,
+def derive_tasks(con: duckdb.DuckDBPyConnection, appdb: sa.Engine, policy: Policy,
                  record: RunRecord, snapshot: str) -> TaskSync:
     """The work a recorded run of the workspace's book asks for, synced into the task list:
     its candidates (warnings, contacts due, upgrades) against the open tasks."""
     found = candidates(con, policy, snapshot, record.as_of, record.aggregate_values())
-    return sync_tasks(engine, record.id, record.as_of, found)
+    return sync_tasks(appdb, record.id, record.as_of, found)
 
 
-def sync_tasks(engine: sa.Engine, run_id: int, as_of: dt.date, found: pa.Table) -> TaskSync:
+def sync_tasks(appdb: sa.Engine, run_id: int, as_of: dt.date, found: pa.Table) -> TaskSync:
     """Bring the task list in line with the run's candidates (see the module docstring).
 
     The open and done tasks are read into Arrow and compared with the candidates in DuckDB,
@@ -221,7 +221,7 @@ def sync_tasks(engine: sa.Engine, run_id: int, as_of: dt.date, found: pa.Table) 
     same from one run to the next."""
     t = schema.tasks
     now = dt.datetime.now(dt.UTC)
-    with engine.begin() as connection:
+    with appdb.begin() as connection:
         open_now = fetch_arrow(connection, sa.select(
             t.c.id, t.c.customer_id, t.c.kind, t.c.due_date, t.c.reason, t.c.owner,
             t.c.priority).where(t.c.status == "open"))
@@ -373,7 +373,7 @@ def _upgrade_reason(parts: list[str], lang: str, labels: dict[str, str]) -> str:
     return (f"接近升级到 {target}{detail}" if zh else f"close to {target}{detail}")
 
 
-def list_tasks(engine: sa.Engine, *, owner: str | None = None, kind: str | None = None,
+def list_tasks(appdb: sa.Engine, *, owner: str | None = None, kind: str | None = None,
                status: str = "open", task_id: int | None = None,
                customer_id: str | None = None) -> list[Task]:
     t = schema.tasks
@@ -392,11 +392,11 @@ def list_tasks(engine: sa.Engine, *, owner: str | None = None, kind: str | None 
             raise TierwiseError(f"unknown task kind {kind!r}; kinds: {', '.join(KINDS)}")
         query = query.where(t.c.kind == kind)
     query = query.order_by(t.c.due_date, t.c.priority, t.c.customer_id)
-    with engine.connect() as connection:
+    with appdb.connect() as connection:
         return [Task(**row) for row in connection.execute(query).mappings()]
 
 
-def raised_warnings(engine: sa.Engine, run_id: int, *, lang: str = "zh",
+def raised_warnings(appdb: sa.Engine, run_id: int, *, lang: str = "zh",
                     labels: dict[str, str] | None = None) -> list[dict[str, Any]]:
     """The warning tasks a run created (not those it found already open), for webhooks."""
     t = schema.tasks
@@ -404,16 +404,16 @@ def raised_warnings(engine: sa.Engine, run_id: int, *, lang: str = "zh",
                        t.c.priority, t.c.reason, t.c.status, t.c.closed_reason, t.c.note)
              .where(t.c.created_run_id == run_id, t.c.kind.in_(WARNING_KINDS))
              .order_by(t.c.customer_id, t.c.kind))
-    with engine.connect() as connection:
+    with appdb.connect() as connection:
         found = [Task(**row) for row in connection.execute(query).mappings()]
     return [{"task_id": w.id, "customer_id": w.customer_id, "kind": w.kind, "owner": w.owner,
              "due_date": w.due_date.isoformat(), "priority": w.priority,
              "text": w.describe(lang, labels)} for w in found]
 
 
-def mark_done(engine: sa.Engine, task_id: int, *, note: str | None, user: str) -> Task:
+def mark_done(appdb: sa.Engine, task_id: int, *, note: str | None, user: str) -> Task:
     t = schema.tasks
-    with engine.begin() as connection:
+    with appdb.begin() as connection:
         status = connection.execute(sa.select(t.c.status).where(t.c.id == task_id)).scalar()
         if status is None:
             raise TierwiseError(f"no task {task_id}")
@@ -421,4 +421,4 @@ def mark_done(engine: sa.Engine, task_id: int, *, note: str | None, user: str) -
             raise TierwiseError(f"task {task_id} is {status}, not open")
         connection.execute(t.update().where(t.c.id == task_id).values(
             status="done", note=note, done_by=user, closed_at=dt.datetime.now(dt.UTC)))
-    return list_tasks(engine, status="all", task_id=task_id)[0]
+    return list_tasks(appdb, status="all", task_id=task_id)[0]

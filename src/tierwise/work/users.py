@@ -85,7 +85,7 @@ def _check_password(password: str) -> None:
         raise TierwiseError(f"a password needs at least {MIN_PASSWORD_LENGTH} characters")
 
 
-def add_user(engine: sa.Engine, name: str, role: str, password: str, *,
+def add_user(appdb: sa.Engine, name: str, role: str, password: str, *,
              rep_name: str | None = None) -> User:
     if role not in ROLES:
         raise TierwiseError(f"unknown role {role!r}; roles: {', '.join(ROLES)}")
@@ -94,53 +94,53 @@ def add_user(engine: sa.Engine, name: str, role: str, password: str, *,
         raise TierwiseError("a user needs a name")
     _check_password(password)
     t = schema.users
-    with engine.begin() as connection:
+    with appdb.begin() as connection:
         if connection.execute(sa.select(t.c.id).where(t.c.name == name)).first():
             raise TierwiseError(f"user {name!r} exists already")
         connection.execute(t.insert().values(
             name=name, role=role, rep_name=rep_name, password_hash=_hasher.hash(password),
             active=True, created_at=_now()))
-    return get_user(engine, name)
+    return get_user(appdb, name)
 
 
-def get_user(engine: sa.Engine, name: str) -> User:
+def get_user(appdb: sa.Engine, name: str) -> User:
     t = schema.users
-    with engine.connect() as connection:
+    with appdb.connect() as connection:
         row = connection.execute(sa.select(t).where(t.c.name == name)).first()
     if row is None:
         raise TierwiseError(f"no user {name!r}")
     return _user(row)
 
 
-def list_users(engine: sa.Engine) -> list[User]:
-    with engine.connect() as connection:
+def list_users(appdb: sa.Engine) -> list[User]:
+    with appdb.connect() as connection:
         return [_user(r) for r in connection.execute(
             sa.select(schema.users).order_by(schema.users.c.name))]
 
 
-def has_users(engine: sa.Engine) -> bool:
-    with engine.connect() as connection:
+def has_users(appdb: sa.Engine) -> bool:
+    with appdb.connect() as connection:
         return connection.execute(sa.select(sa.func.count()).select_from(
             schema.users)).scalar_one() > 0
 
 
-def set_password(engine: sa.Engine, name: str, password: str) -> None:
+def set_password(appdb: sa.Engine, name: str, password: str) -> None:
     _check_password(password)
     t = schema.users
-    with engine.begin() as connection:
+    with appdb.begin() as connection:
         done = connection.execute(t.update().where(t.c.name == name).values(
             password_hash=_hasher.hash(password)))
         if done.rowcount == 0:
             raise TierwiseError(f"no user {name!r}")
 
 
-def authenticate(engine: sa.Engine, name: str, password: str, *, client: str) -> User:
+def authenticate(appdb: sa.Engine, name: str, password: str, *, client: str) -> User:
     """The user whose password this is; LoginError otherwise. After five failures in 15
     minutes for the name or the client address, every attempt fails until the window
     passes (and a correct password then still counts as blocked)."""
     attempts = schema.login_attempts
     since = _now() - LOGIN_WINDOW
-    with engine.begin() as connection:
+    with appdb.begin() as connection:
         failures = connection.execute(
             sa.select(sa.func.count()).select_from(attempts).where(
                 attempts.c.at >= since, attempts.c.ok.is_(False),
@@ -178,9 +178,9 @@ class Session:
     user: User
 
 
-def start_session(engine: sa.Engine, user: User) -> Session:
+def start_session(appdb: sa.Engine, user: User) -> Session:
     token, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
-    with engine.begin() as connection:
+    with appdb.begin() as connection:
         # Expired sessions and day-old login attempts are of no more use: sweep them here.
         connection.execute(schema.sessions.delete().where(
             schema.sessions.c.expires_at < _now()))
@@ -192,11 +192,11 @@ def start_session(engine: sa.Engine, user: User) -> Session:
     return Session(token, csrf, user)
 
 
-def session_of(engine: sa.Engine, token: str | None) -> Session | None:
+def session_of(appdb: sa.Engine, token: str | None) -> Session | None:
     if not token:
         return None
     s, u = schema.sessions, schema.users
-    with engine.connect() as connection:
+    with appdb.connect() as connection:
         row = connection.execute(
             sa.select(s.c.csrf, s.c.expires_at, u).join(u, u.c.id == s.c.user_id)
             .where(s.c.token_hash == _digest(token))).first()
@@ -205,24 +205,24 @@ def session_of(engine: sa.Engine, token: str | None) -> Session | None:
     return Session(token, row.csrf, _user(row))
 
 
-def end_session(engine: sa.Engine, token: str) -> None:
-    with engine.begin() as connection:
+def end_session(appdb: sa.Engine, token: str) -> None:
+    with appdb.begin() as connection:
         connection.execute(schema.sessions.delete().where(
             schema.sessions.c.token_hash == _digest(token)))
 
 
-def create_token(engine: sa.Engine, user: User, label: str) -> str:
+def create_token(appdb: sa.Engine, user: User, label: str) -> str:
     """A personal API token (shown once): ``Authorization: Bearer tw_…``."""
     token = "tw_" + secrets.token_urlsafe(32)
-    with engine.begin() as connection:
+    with appdb.begin() as connection:
         connection.execute(schema.api_tokens.insert().values(
             token_hash=_digest(token), user_id=user.id, label=label, created_at=_now()))
     return token
 
 
-def token_user(engine: sa.Engine, token: str) -> User | None:
+def token_user(appdb: sa.Engine, token: str) -> User | None:
     k, u = schema.api_tokens, schema.users
-    with engine.begin() as connection:
+    with appdb.begin() as connection:
         row = connection.execute(sa.select(k.c.id.label("token_id"), u).join(
             u, u.c.id == k.c.user_id).where(k.c.token_hash == _digest(token),
                                             k.c.revoked_at.is_(None))).first()

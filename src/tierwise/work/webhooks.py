@@ -317,7 +317,7 @@ def send(endpoint: Endpoint, event: Event, *, attempts: int = 4, backoff: float 
     return delivery
 
 
-def deliver(engine: sa.Engine | None, endpoints: Sequence[Endpoint], events: Iterable[Event],
+def deliver(appdb: sa.Engine | None, endpoints: Sequence[Endpoint], events: Iterable[Event],
             *, attempts: int = 4, backoff: float = 0.5,
             sleep: Callable[[float], None] = time.sleep) -> list[Delivery]:
     """Send each event to every endpoint subscribed to it and record every delivery.
@@ -325,7 +325,7 @@ def deliver(engine: sa.Engine | None, endpoints: Sequence[Endpoint], events: Ite
     Endpoints are served in parallel, each one's events in order. Once an endpoint is down
     (a delivery failed on connection errors, timeouts or 5xx), its remaining events are
     recorded as failed without trying, so a dead endpoint costs at most its timeout ×
-    attempts plus the backoff sleeps. Failures are logged and recorded (``engine`` None: not
+    attempts plus the backoff sleeps. Failures are logged and recorded (``appdb`` None: not
     recorded); nothing raises out of here for an endpoint's sake.
     """
     events = list(events)
@@ -348,8 +348,8 @@ def deliver(engine: sa.Engine | None, endpoints: Sequence[Endpoint], events: Ite
     with ThreadPoolExecutor(max_workers=min(len(jobs), 8),
                             thread_name_prefix="tierwise-webhook") as pool:
         deliveries = [d for done in pool.map(serve, jobs) for d in done]
-    if engine is not None:
-        record(engine, deliveries)
+    if appdb is not None:
+        record(appdb, deliveries)
     return deliveries
 
 
@@ -367,12 +367,12 @@ def _skipped(endpoint: Endpoint, event: Event, cause: Delivery) -> Delivery:
                     f"just before ({cause.error})"[:_ERROR_CHARS], created_at, body)
 
 
-def record(engine: sa.Engine, deliveries: Sequence[Delivery]) -> None:
+def record(appdb: sa.Engine, deliveries: Sequence[Delivery]) -> None:
     """Insert deliveries into webhook_deliveries; a database error is logged, not raised."""
     if not deliveries:
         return
     try:
-        with engine.begin() as connection:
+        with appdb.begin() as connection:
             connection.execute(schema.webhook_deliveries.insert(), [
                 {"delivery_id": d.delivery_id, "created_at": d.created_at, "url": d.url,
                  "event": d.event, "status": d.status, "attempts": d.attempts,
@@ -382,10 +382,10 @@ def record(engine: sa.Engine, deliveries: Sequence[Delivery]) -> None:
         log.error("could not record %d webhook deliveries: %s", len(deliveries), error)
 
 
-def recent_deliveries(engine: sa.Engine, limit: int = 20) -> list[Delivery]:
+def recent_deliveries(appdb: sa.Engine, limit: int = 20) -> list[Delivery]:
     """The latest recorded deliveries, newest first."""
     table = schema.webhook_deliveries
-    with engine.connect() as connection:
+    with appdb.connect() as connection:
         rows = connection.execute(
             sa.select(table).order_by(table.c.created_at.desc(), table.c.id.desc())
             .limit(limit)).mappings().all()
@@ -415,8 +415,9 @@ def notify(target: HasWebhooks | sa.Engine, *events: Event,
            sleep: Callable[[float], None] = time.sleep) -> list[Delivery]:
     """Announce events to a workspace's configured endpoints (or the given ones).
 
-    ``notify(ws, Event("warning.created", {...}))`` from any module; with an engine instead
-    of a workspace, pass ``endpoints``. Never raises for an endpoint's failure.
+    ``notify(ws, Event("warning.created", {...}))`` from any module; with the app database
+    (an SQLAlchemy Engine) instead of a workspace, pass ``endpoints``. Never raises for an
+    endpoint's failure.
     """
     for event in events:
         if event.name not in EVENTS:
@@ -424,13 +425,13 @@ def notify(target: HasWebhooks | sa.Engine, *events: Event,
                              + ", ".join(EVENTS))
     if isinstance(target, sa.Engine):
         if endpoints is None:
-            raise TypeError("notify(engine, …) needs endpoints=; pass a workspace to use "
+            raise TypeError("notify(appdb, …) needs endpoints=; pass a workspace to use "
                             "its settings")
-        engine = target
+        appdb = target
     else:
-        engine = target.appdb
+        appdb = target.appdb
         endpoints = target.webhook_endpoints() if endpoints is None else endpoints
-    return deliver(engine, endpoints, events, attempts=attempts, backoff=backoff, sleep=sleep)
+    return deliver(appdb, endpoints, events, attempts=attempts, backoff=backoff, sleep=sleep)
 
 
 # -- run events --------------------------------------------------------------------------
@@ -486,7 +487,7 @@ def moved_customers(files: Sequence[str], labels: Mapping[str, str]) -> list[dic
             for row in table.to_pylist()]
 
 
-def announce(engine: sa.Engine, endpoints: Sequence[Endpoint], summary: Any, snapshot: str,
+def announce(appdb: sa.Engine, endpoints: Sequence[Endpoint], summary: Any, snapshot: str,
              *, lang: str = "zh") -> None:
     """Send a recorded run's events (run.completed, tier.changed, and warning.created for
     the warnings it raised): the run is committed, so nothing here may fail it."""
@@ -497,8 +498,8 @@ def announce(engine: sa.Engine, endpoints: Sequence[Endpoint], summary: Any, sna
         moved = moved_customers(snapshot_files(snapshot), labels)
         events = run_events(summary, moved)
         if summary.tasks is not None and summary.tasks.created:
-            raised = raised_warnings(engine, summary.run_id, lang=lang, labels=labels)
+            raised = raised_warnings(appdb, summary.run_id, lang=lang, labels=labels)
             events += warning_events(summary, raised)
-        deliver(engine, endpoints, events)
+        deliver(appdb, endpoints, events)
     except Exception:
         log.exception("webhooks for run %s could not be sent", summary.run_id)
