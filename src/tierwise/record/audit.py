@@ -18,9 +18,41 @@ from typing import Any, Literal
 import sqlalchemy as sa
 
 from tierwise.appdb import schema
+from tierwise.common.i18n import phrase
 
 Interface = Literal["cli", "web", "api", "schedule"]
 INTERFACES: tuple[Interface, ...] = ("cli", "web", "api", "schedule")
+
+# What the library records, with the words a reader of the log sees (zh, en).
+ACTIONS: dict[str, tuple[str, str]] = {
+    "import": ("导入数据", "Import"),
+    "run": ("分级运行", "Grading run"),
+    "override": ("人工调级", "Override"),
+    "policy": ("保存策略", "Policy saved"),
+    "assign": ("分配客户经理", "Owners assigned"),
+    "reps": ("导入销售名单", "Reps imported"),
+    "task done": ("完成任务", "Task done"),
+    "interaction": ("记录互动", "Interaction logged"),
+    "export": ("导出客户数据", "Export"),
+    "user": ("添加用户", "User added"),
+    "token": ("创建 API 令牌", "API token created"),
+    "login": ("登录", "Sign-in"),
+    "login failed": ("登录失败", "Failed sign-in"),
+}
+INTERFACE_LABELS: dict[str, tuple[str, str]] = {
+    "cli": ("命令行", "Command line"), "web": ("网页", "Web"), "api": ("API", "API"),
+    "schedule": ("定时任务", "Schedule"),
+}
+
+
+def action_label(action: str, lang: str = "zh") -> str:
+    """An audit action in the reader's language (the key itself when it is not known)."""
+    return phrase(ACTIONS, action, lang)
+
+
+def interface_label(interface: str, lang: str = "zh") -> str:
+    """cli, web, api, schedule in the reader's language."""
+    return phrase(INTERFACE_LABELS, interface, lang)
 
 
 def os_user() -> str:

@@ -30,7 +30,14 @@ from tierwise.data.ingest import KINDS
 from tierwise.data.ingest.preview import preview
 from tierwise.data.interactions import customer_interactions
 from tierwise.errors import RunNotFound, TierwiseError, WorkspaceError
-from tierwise.record.audit import Actor, audit
+from tierwise.record.audit import (
+    ACTIONS,
+    Actor,
+    action_label,
+    audit,
+    audit_entries,
+    interface_label,
+)
 from tierwise.record.history import overrides_for
 from tierwise.reports.customers import WARNINGS, CustomerFilter, owned_ids
 from tierwise.web.context import (
@@ -49,6 +56,7 @@ from tierwise.work.tasks import KINDS as TASK_KINDS
 from tierwise.workspace import Workspace
 
 router = APIRouter(include_in_schema=False)
+AUDIT_PAGE_ROWS = 500
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
 templates.env.globals.update(money=formatting.money, share=formatting.share,
                              value=formatting.value, stage_label=stage_label,
@@ -325,6 +333,29 @@ async def task_done(task_id: int, page: PageDep) -> Response:
         raise HTTPException(404, word("not_found", page.lang))
     page.ws.task_done(task_id, str(form.get("note") or "") or None)
     return RedirectResponse(str(form.get("back") or "/tasks"), status_code=303)
+
+
+@router.get("/audit", response_class=HTMLResponse)
+def audit_log(page: PageDep) -> Response:
+    """Who did what, when and from where (admins): filters by date, user and action."""
+    require(page.user, "users")
+    q = page.request.query_params
+    since = _date_or_none(q.get("since"))
+    action = q.get("action") if q.get("action") in ACTIONS else None
+    user = (q.get("user") or "").strip() or None
+    entries = audit_entries(page.ws.appdb, AUDIT_PAGE_ROWS, since=since, user=user,
+                            action=action)
+    return page.render("audit.html", entries=entries, since=q.get("since") or "",
+                       action=action, who=user or "", actions=ACTIONS,
+                       action_label=action_label, interface_label=interface_label,
+                       limit=AUDIT_PAGE_ROWS)
+
+
+def _date_or_none(text: str | None) -> dt.date | None:
+    try:
+        return dt.date.fromisoformat(text) if text else None
+    except ValueError:
+        raise TierwiseError(f"not a date (YYYY-MM-DD): {text!r}") from None
 
 
 # -- runs ----------------------------------------------------------------------------------------

@@ -75,10 +75,13 @@ def create_token(body: TokenRequest, request: Request, user: User) -> dict[str, 
 
 @router.get("/audit", summary="The audit log, newest first (admin)")
 def audit(request: Request, user: User,
-          limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> list[dict[str, Any]]:
+          limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+          since: dt.date | None = None, name: Annotated[str | None, Query(alias="user",
+                                                                         max_length=128)] = None,
+          action: Annotated[str | None, Query(max_length=64)] = None) -> list[dict[str, Any]]:
     require(user, "users")
-    return [{**e.__dict__, "at": e.at.isoformat()}
-            for e in audit_entries(server_of(request).workspace.appdb, limit)]
+    return [e.to_json() for e in audit_entries(_ws(request, user).appdb, limit, since=since,
+                                               user=name, action=action)]
 
 
 @router.get("/dashboard", summary="The dashboard's figures for the latest run, in scope")

@@ -109,6 +109,16 @@ WORDS: dict[str, tuple[str, str]] = {
     "revenue": ("收入", "Revenue"),
     "target": ("目标占比", "Target share"),
     "audit": ("审计日志", "Audit log"),
+    "audit_at": ("时间", "When"),
+    "audit_user": ("操作人", "Who"),
+    "audit_interface": ("途径", "Through"),
+    "audit_address": ("来源地址", "From"),
+    "audit_action": ("操作", "Action"),
+    "audit_target": ("对象", "Object"),
+    "audit_detail": ("详情", "Detail"),
+    "audit_since": ("起始日期", "Since"),
+    "audit_none": ("没有符合条件的记录。", "No entries match."),
+    "audit_newest": ("显示最近 {n} 条。", "The newest {n} are shown."),
 }
 
 
