@@ -37,11 +37,22 @@ __all__ = ["Graded", "Workspace", "grade_frames", "load_policy", "open_workspace
 
 
 def open_workspace(path: str | Path | None = None) -> Workspace:
+    """Open the workspace folder at ``path`` (default: TIERWISE_WORKSPACE, else the current
+    folder); use it in a ``with`` block so its store and app database are closed.
+
+    >>> with open_workspace("mycompany") as ws:                    # doctest: +SKIP
+    ...     print(ws.run().as_of)
+    """
     return Workspace(path)
 
 
 def load_policy(policy: str | Path | Policy) -> Policy:
-    """A Policy from a preset name, a YAML file path, YAML text, or a Policy."""
+    """A Policy from a preset name, a YAML file path, YAML text, or a Policy; a PolicyError
+    naming the line and field when it is not a valid policy.
+
+    >>> load_policy("value-tiers").keys                            # doctest: +SKIP
+    ['vip', 'important', 'ordinary', 'potential']
+    """
     if isinstance(policy, Policy):
         return policy
     if "\n" in str(policy):
@@ -52,7 +63,8 @@ def load_policy(policy: str | Path | Policy) -> Policy:
 
 @dataclass
 class Graded:
-    """The result of grading frames: one row per customer, with summary and explanations."""
+    """The result of :func:`grade_frames`: one row per customer (metrics, scores, tier,
+    stage), the policy and date graded, and the import results of the frames."""
 
     table: pa.Table
     policy: Policy
@@ -61,16 +73,28 @@ class Graded:
     imports: dict[str, ImportResult]
 
     def to_pandas(self) -> Any:
+        """The graded table as a pandas DataFrame."""
         return self.table.to_pandas()
 
     def tiers(self) -> dict[str, str]:
+        """Customer id → tier key.
+
+        >>> grade_frames(orders).tiers()["C1"]                      # doctest: +SKIP
+        'vip'
+        """
         return dict(zip(self.table["customer_id"].to_pylist(), self.table["tier"].to_pylist(),
                         strict=True))
 
     def summary(self) -> list[TierSummary]:
+        """Per tier in policy order: customers, revenue, profit and their shares."""
         return summarise(self.table, self.policy)[0]
 
     def explain(self, customer_id: str, lang: str = "zh") -> Explanation:
+        """Why ``customer_id`` has its tier: which rule held, which failed and by how much,
+        what would move it up; ``lang`` zh or en.
+
+        >>> print(graded.explain("C1").reasons)                      # doctest: +SKIP
+        """
         rows = self.table.filter(pc.equal(self.table["customer_id"], customer_id)).to_pylist()
         if not rows:
             raise WorkspaceError(f"customer {customer_id!r} was not graded")
@@ -90,6 +114,19 @@ def grade_frames(orders: Any, customers: Any = None, interactions: Any = None, *
     headers that imports recognise, or mapped with ``column_map`` ({"单据号": "order_id"}).
     Rejected rows are counted in ``Graded.imports``. ``payments`` (invoices: invoice_id,
     customer_id, due_date, amount, paid_date, …) gives the receivable metrics.
+
+    Args:
+        orders: order rows (order_id, customer_id, order_date, amount, …).
+        customers, interactions, payments: the other canonical tables, optional.
+        policy: a preset name, a policy file, YAML text or a Policy.
+        as_of: the date graded (default: the latest order).
+        column_map: source column → canonical field.
+
+    >>> import pandas as pd
+    >>> orders = pd.DataFrame({"订单号": ["A1"], "客户编号": ["C1"], "下单日期": ["2025-06-01"],
+    ...                        "金额": [1200.0]})
+    >>> grade_frames(orders, policy="abc").tiers()                 # doctest: +SKIP
+    {'C1': 'A'}
     """
     chosen = load_policy(policy)
     con = store.connect()
@@ -99,9 +136,9 @@ def grade_frames(orders: Any, customers: Any = None, interactions: Any = None, *
                                    customers=customers, interactions=interactions,
                                    payments=payments)
         backend = ibis.duckdb.from_connection(con)
-        sources = CanonicalTables.of_store(backend, "frames")
-        day = as_of or latest_order_date(backend, sources.orders)
-        with evaluation(backend, sources, chosen, day) as ev:
+        tables = CanonicalTables.of_store(backend, "frames")
+        day = as_of or latest_order_date(backend, tables.orders)
+        with evaluation(backend, tables, chosen, day) as ev:
             final = effective_tiers(ev.graded, chosen, None).order_by("customer_id")
             table = backend.to_pyarrow(final)
             return Graded(table, chosen, day, ev.aggregates, imports)
@@ -126,6 +163,7 @@ def _load_frames(con: duckdb.DuckDBPyConnection, scratch: Path,
 
 
 def frame_columns(frame: Any) -> list[str]:
+    """The column names of a pandas, polars or Arrow frame."""
     return [str(c) for c in (frame.column_names if isinstance(frame, pa.Table) else frame.columns)]
 
 
