@@ -136,3 +136,17 @@ def test_an_upward_import_is_caught(tmp_path: Path, source: str) -> None:
     probe.write_text(source, encoding="utf-8")
     targets = [t for _, t in imported(probe, set(modules()))]
     assert targets and all(RANK[stage_of(t) or ""] > RANK["metrics"] for t in targets)
+
+
+def test_the_public_api_and_the_workspace_are_documented() -> None:
+    """Every public member of tierwise.api and Workspace says what it does."""
+    import inspect
+
+    import tierwise.api as api
+    from tierwise.workspace import Workspace
+
+    missing = [f"Workspace.{name}" for name, member in inspect.getmembers(Workspace)
+               if not name.startswith("_") and not inspect.getdoc(member)]
+    missing += [f"tierwise.api.{name}" for name in api.__all__
+                if not inspect.getdoc(getattr(api, name))]
+    assert missing == []

@@ -110,9 +110,15 @@ class RunReading:
         return path
 
     def runs(self) -> list[history.RunRecord]:
+        """Every recorded run, oldest first."""
         return history.list_runs(self.appdb)
 
     def run(self, run_id: int | None = None) -> history.RunRecord:
+        """One run (default: the latest); RunNotFound when there is none.
+
+        >>> ws.run().as_of                                             # doctest: +SKIP
+        datetime.date(2025, 12, 31)
+        """
         return history.get_run(self.appdb, run_id)
 
     def assignments(self, run_id: int | None = None, *,
@@ -159,6 +165,12 @@ class RunReading:
 
     def explain(self, customer_id: str, run_id: int | None = None, *,
                 lang: str | None = None) -> Explanation:
+        """Why a customer has their tier in a run (default: the latest): the rule that held,
+        those that failed and by how much, what would move them up, their tier history and
+        owner changes.
+
+        >>> print("\n".join(ws.explain("C000123").reasons))          # doctest: +SKIP
+        """
         found = next(self.explanations(run_id, customer_id=customer_id, lang=lang), None)
         if found is None:
             raise WorkspaceError(f"customer {customer_id!r} is not in run "
@@ -210,4 +222,5 @@ class RunReading:
                            stages=stages, filters=filters, lang=lang or self.language)
 
     def diff(self, run_a: int | None = None, run_b: int | None = None) -> history.Diff:
+        """Who moved between two runs (default: the two latest) and the migration matrix."""
         return history.diff_runs(self.appdb, run_a, run_b)
