@@ -93,7 +93,7 @@ class Graded:
         """Why ``customer_id`` has its tier: which rule held, which failed and by how much,
         what would move it up; ``lang`` zh or en.
 
-        >>> print(graded.explain("C1").reasons)                      # doctest: +SKIP
+        >>> print(graded.explain("C1").reasons())                    # doctest: +SKIP
         """
         rows = self.table.filter(pc.equal(self.table["customer_id"], customer_id)).to_pylist()
         if not rows:

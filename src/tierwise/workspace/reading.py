@@ -169,7 +169,7 @@ class RunReading:
         those that failed and by how much, what would move them up, their tier history and
         owner changes.
 
-        >>> print("\n".join(ws.explain("C000123").reasons))          # doctest: +SKIP
+        >>> print("\n".join(ws.explain("C000123").reasons()))        # doctest: +SKIP
         """
         found = next(self.explanations(run_id, customer_id=customer_id, lang=lang), None)
         if found is None:
