@@ -19,9 +19,23 @@ out = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 160)
 err = Console(stderr=True, soft_wrap=True)
 F = TypeVar("F", bound=Callable[..., Any])
 
+
+def _workspace_before(ctx: click.Context, _param: Any, value: str | None) -> str | None:
+    """A command's own -w/--workspace; without one, the nearest given before it, to the group
+    (`tierwise -w DIR runs`, as git's -C) or to a group in between (`tierwise tasks -w DIR
+    done 42`), which click keeps in the parent contexts' params."""
+    parent = ctx.parent
+    while value is None and parent is not None:
+        value = parent.params.get("workspace")
+        parent = parent.parent
+    return value
+
+
 workspace_option = click.option(
     "-w", "--workspace", "workspace", type=click.Path(file_okay=False), default=None,
-    help="Workspace folder (default: $TIERWISE_WORKSPACE, else the current folder).")
+    callback=_workspace_before,
+    help="Workspace folder (default: a -w before the command, else $TIERWISE_WORKSPACE, "
+         "else the current folder).")
 format_option = click.option("--format", "fmt", type=click.Choice(["table", "json"]),
                              default="table", show_default=True, help="Output format.")
 run_option = click.option("--run", "run_id", type=int, default=None,
@@ -56,18 +70,28 @@ def parse_date(_ctx: Any, _param: Any, value: str | None) -> dt.date | None:
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="tierwise")
-def main() -> None:
+@click.option("-w", "--workspace", "workspace", type=click.Path(file_okay=False), default=None,
+              help="Workspace folder for the command, given before it as git's -C (default: "
+                   "$TIERWISE_WORKSPACE, else the current folder). A -w after the command "
+                   "wins.")
+def main(workspace: str | None) -> None:
     """tierwise — customer tiering (客户分级).
 
+    Every command that works in a workspace takes -w/--workspace DIR, before the command
+    (tierwise -w DIR runs, as git's -C) or after it (tierwise runs -w DIR); without it,
+    $TIERWISE_WORKSPACE, else the current folder. Each command's --help has examples.
+
     \b
-    Typical session:
+    Examples:
       tierwise init mycompany && cd mycompany
       tierwise import customers 客户.xlsx
       tierwise import orders 订单.csv
       tierwise grade
       tierwise explain C000123
       tierwise export -o 客户分级表.xlsx
+      tierwise -w mycompany runs          # from any folder
     """
+    # The value stays in this context's params, where every command's -w option finds it.
 
 
 engine_option = click.option(

@@ -46,10 +46,10 @@ def import_(kind: str, files: tuple[str, ...], mappings: tuple[str, ...], strict
             workspace: str | None) -> None:
     """Import customers, orders, interactions or payments from CSV, Excel (.xlsx) or Parquet.
 
-    \b
     Headers map automatically from English and common Chinese names; encodings (UTF-8,
     UTF-8 with BOM, GBK) are detected. Rejected rows are kept in the workspace's rejects/
     folder with file, row, column and reason. Re-importing the same file changes nothing.
+
     \b
     Examples:
       tierwise import customers 客户.xlsx
@@ -130,8 +130,9 @@ def demo_cmd(directory: str, n_customers: int, seed: int) -> None:
     """Build a demo workspace with synthetic Chinese B2B data, graded monthly for a year.
 
     \b
-    Example:
-      tierwise demo demo --customers 5000 && tierwise -h
+    Examples:
+      tierwise demo
+      tierwise demo demo --customers 5000 && tierwise -w demo runs
     """
     from tierwise.demo.build import build_demo
 

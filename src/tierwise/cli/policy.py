@@ -29,7 +29,15 @@ from tierwise.workspace import Workspace
 
 @main.group()
 def policy() -> None:
-    """Show, list, check and calibrate tier policies."""
+    """Show, list, check and calibrate tier policies.
+
+    \b
+    Examples:
+      tierwise policy list
+      tierwise policy show rfm
+      tierwise policy check policy.yaml
+      tierwise policy calibrate --metric annual_spend
+    """
 
 
 @policy.command("list")

@@ -6,6 +6,7 @@ import csv
 import itertools
 import json
 import sys
+from collections.abc import Sequence
 from typing import Any
 
 import click
@@ -129,16 +130,8 @@ def targets_cmd(tiers: tuple[str, ...], stages: tuple[str, ...], wheres: tuple[s
       tierwise targets --tier vip --tier important --industry 制造业 -o 重点维护名单.xlsx
       tierwise targets --stage 流失 --where region=华东 -o winback.csv --lang en
     """
-    filters: dict[str, list[str]] = {}
-    for text in wheres:
-        name, sep, value = text.partition("=")
-        if not sep or not name.strip():
-            raise click.BadParameter(f"expected ATTR=VALUE, got {text!r}",
-                                     param_hint="--where")
-        filters.setdefault(name.strip(), []).append(value.strip())
-    for name, values in (("industry", industries), ("region", regions), ("owner", owners)):
-        if values:
-            filters.setdefault(name, []).extend(values)
+    filters = _parse_filters(wheres, {"industry": industries, "region": regions,
+                                      "owner": owners})
     with Workspace(workspace) as ws:
         lang = lang or ws.language
         record = ws.run(run_id)
@@ -150,6 +143,22 @@ def targets_cmd(tiers: tuple[str, ...], stages: tuple[str, ...], wheres: tuple[s
                  else f"Targets {record.as_of.isoformat()}")
         rows = write_target_list(output, chosen, lang=lang, title=title)
         out.print(f"wrote {rows} customers to {output}", highlight=False)
+
+
+def _parse_filters(wheres: Sequence[str],
+                   shortcuts: dict[str, Sequence[str]]) -> dict[str, list[str]]:
+    """--where ATTR=VALUE (repeatable), then --industry/--region/--owner as the same."""
+    filters: dict[str, list[str]] = {}
+    for text in wheres:
+        name, sep, value = text.partition("=")
+        if not sep or not name.strip():
+            raise click.BadParameter(f"expected ATTR=VALUE, got {text!r}",
+                                     param_hint="--where")
+        filters.setdefault(name.strip(), []).append(value.strip())
+    for name, values in shortcuts.items():
+        if values:
+            filters.setdefault(name, []).extend(values)
+    return filters
 
 
 def _print_targets(chosen: Any, limit: int | None, lang: str) -> None:

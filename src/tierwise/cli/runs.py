@@ -7,6 +7,7 @@ import datetime as dt
 import itertools
 import json
 import sys
+from collections.abc import Sequence
 from typing import Any
 
 import click
@@ -24,10 +25,9 @@ from tierwise.cli.common import (
 )
 from tierwise.common import formatting
 from tierwise.common.i18n import is_zh, t
-from tierwise.common.vocabulary import metric_label
+from tierwise.common.vocabulary import metric_label, stage_label
 from tierwise.errors import TierwiseError
 from tierwise.grading.explanation import Explanation
-from tierwise.grading.lifecycle import stage_label
 from tierwise.work.owners import REASONS
 from tierwise.workspace import Workspace
 
@@ -222,26 +222,33 @@ def runs_cmd(fmt: str, workspace: str | None) -> None:
     """
     with Workspace(workspace) as ws:
         runs = ws.runs()
-        if fmt == "json":
-            click.echo(json.dumps([{"run_id": r.id, "as_of": r.as_of.isoformat(),
-                                    "created_at": r.created_at.isoformat(),
-                                    "created_by": r.created_by,
-                                    "policy": {"name": r.policy_name, "hash": r.policy_hash},
-                                    "customers": r.customers, "source": r.source,
-                                    "data_fingerprint": r.data_fingerprint,
-                                    "previous_run_id": r.previous_run_id,
-                                    "tiers": {row["tier"]: row["customers"] for row in r.summary}}
-                                   for r in runs], ensure_ascii=False))
-            return
-        table = Table()
-        for header in ("run", "as of", "created", "by", "policy", "customers", "tiers"):
-            table.add_column(header)
-        for r in runs:
-            tiers = " ".join(f"{row['tier']}:{row['customers']}" for row in r.summary)
-            table.add_row(str(r.id), str(r.as_of), f"{r.created_at:%Y-%m-%d %H:%M}",
-                          r.created_by, f"{r.policy_name} ({r.policy_hash})",
-                          f"{r.customers:,}", tiers)
-        out.print(table)
+    if fmt == "json":
+        click.echo(json.dumps([_run_json(r) for r in runs], ensure_ascii=False))
+    else:
+        _print_runs(runs)
+
+
+def _run_json(r: Any) -> dict[str, Any]:
+    return {"run_id": r.id, "as_of": r.as_of.isoformat(),
+            "created_at": r.created_at.isoformat(),
+            "created_by": r.created_by,
+            "policy": {"name": r.policy_name, "hash": r.policy_hash},
+            "customers": r.customers, "source": r.source,
+            "data_fingerprint": r.data_fingerprint,
+            "previous_run_id": r.previous_run_id,
+            "tiers": {row["tier"]: row["customers"] for row in r.summary}}
+
+
+def _print_runs(runs: Sequence[Any]) -> None:
+    table = Table()
+    for header in ("run", "as of", "created", "by", "policy", "customers", "tiers"):
+        table.add_column(header)
+    for r in runs:
+        tiers = " ".join(f"{row['tier']}:{row['customers']}" for row in r.summary)
+        table.add_row(str(r.id), str(r.as_of), f"{r.created_at:%Y-%m-%d %H:%M}",
+                      r.created_by, f"{r.policy_name} ({r.policy_hash})",
+                      f"{r.customers:,}", tiers)
+    out.print(table)
 
 
 @main.command("diff")
@@ -264,30 +271,38 @@ def diff_cmd(run_a: int | None, run_b: int | None, fmt: str, limit: int,
     """
     with Workspace(workspace) as ws:
         d = ws.diff(run_a, run_b)
-        if fmt == "json":
-            click.echo(json.dumps({
-                "run_a": d.run_a.id, "run_b": d.run_b.id, "unchanged": d.unchanged,
-                "moves": [m.__dict__ for m in d.moves],
-                "matrix": [{"from": a, "to": b, "customers": n}
-                           for (a, b), n in sorted(d.matrix.items(), key=str)],
-            }, ensure_ascii=False))
-            return
-        keys = _matrix_keys(d, ws)
-        matrix = Table(title=f"Run {d.run_a.id} ({d.run_a.as_of}) → run {d.run_b.id} "
-                             f"({d.run_b.as_of})")
-        matrix.add_column("from \\ to")
-        for key in keys:
-            matrix.add_column(key or "—", justify="right")
-        for a in keys:
-            matrix.add_row(a or "—", *[str(d.matrix.get((a, b), "")) for b in keys])
-        out.print(matrix)
-        out.print(f"{len(d.moves)} moved, {d.unchanged} unchanged")
-        for move in d.moves[:limit]:
-            out.print(f"  {move.customer_id}: {move.from_tier or '—'} → {move.to_tier or '—'}",
-                      highlight=False)
+    if fmt == "json":
+        click.echo(json.dumps(_diff_json(d), ensure_ascii=False))
+    else:
+        _print_diff(d, limit)
 
 
-def _matrix_keys(d: Any, ws: Workspace) -> list[str | None]:
+def _diff_json(d: Any) -> dict[str, Any]:
+    return {
+        "run_a": d.run_a.id, "run_b": d.run_b.id, "unchanged": d.unchanged,
+        "moves": [m.__dict__ for m in d.moves],
+        "matrix": [{"from": a, "to": b, "customers": n}
+                   for (a, b), n in sorted(d.matrix.items(), key=str)],
+    }
+
+
+def _print_diff(d: Any, limit: int) -> None:
+    keys = _matrix_keys(d)
+    matrix = Table(title=f"Run {d.run_a.id} ({d.run_a.as_of}) → run {d.run_b.id} "
+                         f"({d.run_b.as_of})")
+    matrix.add_column("from \\ to")
+    for key in keys:
+        matrix.add_column(key or "—", justify="right")
+    for a in keys:
+        matrix.add_row(a or "—", *[str(d.matrix.get((a, b), "")) for b in keys])
+    out.print(matrix)
+    out.print(f"{len(d.moves)} moved, {d.unchanged} unchanged")
+    for move in d.moves[:limit]:
+        out.print(f"  {move.customer_id}: {move.from_tier or '—'} → {move.to_tier or '—'}",
+                  highlight=False)
+
+
+def _matrix_keys(d: Any) -> list[str | None]:
     order = d.run_b.policy.keys + [k for k in d.run_a.policy.keys
                                    if k not in d.run_b.policy.keys]
     present = {k for pair in d.matrix for k in pair}

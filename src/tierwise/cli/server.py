@@ -23,6 +23,11 @@ def serve_cmd(host: str, port: int, workspace: str | None) -> None:
     On the first start with no users, an admin account is created and its password
     printed once. Add people with `tierwise user add`. With a `schedule:` in tierwise.yaml,
     the server also runs due runs (checked every minute): no cron job is needed then.
+
+    \b
+    Examples:
+      tierwise serve
+      tierwise serve --host 0.0.0.0 --port 8080 -w /srv/tierwise
     """
     import uvicorn
 
@@ -43,7 +48,14 @@ def serve_cmd(host: str, port: int, workspace: str | None) -> None:
 
 @main.group("user")
 def user_group() -> None:
-    """People who use the web workbench and the API (roles admin, manager, rep)."""
+    """People who use the web workbench and the API (roles admin, manager, rep).
+
+    \b
+    Examples:
+      tierwise user add 张伟 --role rep
+      tierwise user list
+      tierwise user token 张伟 --label excel
+    """
 
 
 @user_group.command("add")
@@ -56,8 +68,16 @@ def user_group() -> None:
 @handles_errors
 def user_add_cmd(name: str, role: str, rep_name: str | None, password: str,
                  workspace: str | None) -> None:
-    """Add a user: tierwise user add 张伟 --role rep"""
+    """Add a user of the web workbench and the API. A rep sees only the customers whose
+    owner is their rep name (default: the user name); the password is asked for when
+    --password is not given.
 
+    \b
+    Examples:
+      tierwise user add 张伟 --role rep
+      tierwise user add zhangwei --role rep --rep-name 张伟
+      tierwise user add 李娜 --role manager
+    """
     with Workspace(workspace) as ws:
         user = ws.add_user(name, role, password, rep_name=rep_name)
         out.print(("已添加用户 " if is_zh(ws.language) else "Added user ")
@@ -68,6 +88,12 @@ def user_add_cmd(name: str, role: str, rep_name: str | None, password: str,
 @workspace_option
 @handles_errors
 def user_list_cmd(workspace: str | None) -> None:
+    """List the users: name, role, the owner name a rep's customers carry, active or not.
+
+    \b
+    Example:
+      tierwise user list -w /srv/tierwise
+    """
     from tierwise.work import users
 
     with Workspace(workspace) as ws:
@@ -85,16 +111,16 @@ def user_list_cmd(workspace: str | None) -> None:
 @workspace_option
 @handles_errors
 def user_token_cmd(name: str, label: str, workspace: str | None) -> None:
-    """Create a personal API token for a user (printed once):
-    curl -H "Authorization: Bearer TOKEN" http://127.0.0.1:8000/api/v1/customers"""
+    """Create a personal API token for a user; it is printed once, then send it with each
+    API request.
+
+    \b
+    Examples:
+      tierwise user token 张伟 --label excel
+      curl -H "Authorization: Bearer TOKEN" http://127.0.0.1:8000/api/v1/customers
+    """
     from tierwise.work import users
 
     with Workspace(workspace) as ws:
         token = ws.create_token(users.get_user(ws.appdb, name), label)
         click.echo(token)
-
-
-def current_cli_user() -> str:
-    from tierwise.workspace import current_user
-
-    return current_user()

@@ -58,30 +58,34 @@ def tasks_cmd(ctx: click.Context, owner: str | None, kind: str | None, overdue: 
         found = [t for t in ws.tasks(owner=owner, kind=kind, status=status)
                  if not overdue or t.overdue(today)]
         lang = ws.language
-        labels = ws.tier_labels(lang)
-        if fmt == "json":
-            click.echo(json.dumps([{**t.to_json(), "text": t.describe(lang, labels)}
-                                   for t in found], ensure_ascii=False))
-            return
-        if fmt == "csv":
-            writer = csv.writer(sys.stdout)
-            writer.writerow(["id", "customer_id", "kind", "owner", "due_date", "priority",
-                             "status", "text"])
-            for t in found:
-                writer.writerow([t.id, t.customer_id, t.kind, t.owner or "", t.due_date,
-                                 t.priority or "", t.status, t.describe(lang, labels)])
-            return
-        zh = is_zh(lang)
-        table = Table()
-        for header in (["编号", "客户", "类型", "负责人", "截止日期", "优先级", "说明"] if zh else
-                       ["ID", "Customer", "Kind", "Owner", "Due", "Priority", "What"]):
-            table.add_column(header)
+        _show_tasks(found, fmt, lang, ws.tier_labels(lang), today)
+
+
+def _show_tasks(found: Sequence[Any], fmt: str, lang: str, labels: dict[str, str],
+                today: dt.date) -> None:
+    if fmt == "json":
+        click.echo(json.dumps([{**t.to_json(), "text": t.describe(lang, labels)}
+                               for t in found], ensure_ascii=False))
+        return
+    if fmt == "csv":
+        writer = csv.writer(sys.stdout)
+        writer.writerow(["id", "customer_id", "kind", "owner", "due_date", "priority",
+                         "status", "text"])
         for t in found:
-            due = f"[red]{t.due_date}[/]" if t.overdue(today) else str(t.due_date)
-            table.add_row(str(t.id), t.customer_id, t.kind, t.owner or "", due,
-                          str(t.priority or ""), t.describe(lang, labels))
-        out.print(table)
-        out.print(f"{len(found):,} " + ("项任务" if zh else "tasks"), highlight=False)
+            writer.writerow([t.id, t.customer_id, t.kind, t.owner or "", t.due_date,
+                             t.priority or "", t.status, t.describe(lang, labels)])
+        return
+    zh = is_zh(lang)
+    table = Table()
+    for header in (["编号", "客户", "类型", "负责人", "截止日期", "优先级", "说明"] if zh else
+                   ["ID", "Customer", "Kind", "Owner", "Due", "Priority", "What"]):
+        table.add_column(header)
+    for t in found:
+        due = f"[red]{t.due_date}[/]" if t.overdue(today) else str(t.due_date)
+        table.add_row(str(t.id), t.customer_id, t.kind, t.owner or "", due,
+                      str(t.priority or ""), t.describe(lang, labels))
+    out.print(table)
+    out.print(f"{len(found):,} " + ("项任务" if zh else "tasks"), highlight=False)
 
 
 @tasks_cmd.command("done")
@@ -90,7 +94,12 @@ def tasks_cmd(ctx: click.Context, owner: str | None, kind: str | None, overdue: 
 @workspace_option
 @handles_errors
 def task_done_cmd(task_id: int, note: str | None, workspace: str | None) -> None:
-    """Mark a task done; it stays done, and is not raised again while its condition lasts."""
+    """Mark a task done; it stays done, and is not raised again while its condition lasts.
+
+    \b
+    Example:
+      tierwise tasks done 42 --note "已电话回访"
+    """
     with Workspace(workspace) as ws:
         task = ws.task_done(task_id, note)
         out.print(("已完成：" if is_zh(ws.language) else "Done: ")
@@ -120,18 +129,22 @@ def reps_cmd(ctx: click.Context, fmt: str, workspace: str | None) -> None:
             return
         zh = is_zh(ws.language)
         keys, labels = _policy_tiers(ws)
-        table = Table()
-        for header in (["销售", "级别", "区域", "在职"] if zh
-                       else ["Rep", "Level", "Region", "Active"]):
-            table.add_column(header)
-        for key in keys:
-            table.add_column(labels.get(key, key), justify="right")
-        for r in reps:
-            caps = [("—" if r.cap(k) is None else str(r.cap(k))) for k in keys]
-            table.add_row(r.name, str(r.level), r.region or "",
-                          ("是" if r.active else "否") if zh else ("yes" if r.active else "no"),
-                          *caps)
-        out.print(table)
+        _print_reps(reps, keys, labels, zh)
+
+
+def _print_reps(reps: Sequence[Any], keys: list[str], labels: dict[str, str], zh: bool) -> None:
+    table = Table()
+    for header in (["销售", "级别", "区域", "在职"] if zh
+                   else ["Rep", "Level", "Region", "Active"]):
+        table.add_column(header)
+    for key in keys:
+        table.add_column(labels.get(key, key), justify="right")
+    for r in reps:
+        caps = [("—" if r.cap(k) is None else str(r.cap(k))) for k in keys]
+        table.add_row(r.name, str(r.level), r.region or "",
+                      ("是" if r.active else "否") if zh else ("yes" if r.active else "no"),
+                      *caps)
+    out.print(table)
 
 
 def _policy_tiers(ws: Workspace) -> tuple[list[str], dict[str, str]]:
@@ -146,7 +159,13 @@ def _policy_tiers(ws: Workspace) -> tuple[list[str], dict[str, str]]:
 def reps_import_cmd(path: str, workspace: str | None) -> None:
     """Load the reps from a CSV (UTF-8 or GBK) or Excel file: columns 姓名/name, 级别/level,
     区域/region, 在职/active, and one capacity column per tier (its key or label; empty: no
-    limit). The file is the whole list: reps not in it are marked as left."""
+    limit). The file is the whole list: reps not in it are marked as left.
+
+    \b
+    Examples:
+      tierwise reps import 销售名单.xlsx
+      tierwise reps import reps.csv -w /srv/tierwise
+    """
     with Workspace(workspace) as ws:
         result = ws.import_reps(path)
         zh = is_zh(ws.language)
@@ -188,26 +207,34 @@ def assign_cmd(apply_: bool, limit: int, fmt: str, workspace: str | None) -> Non
                                   ensure_ascii=False))
             return
         if fmt == "csv":
-            writer = csv.writer(sys.stdout)
-            writer.writerow(["customer_id", "name", "tier", "from_owner", "to_owner", "reason"])
-            for m in proposal.moves:
-                writer.writerow([m.customer_id, m.name or "", m.tier, m.from_owner or "",
-                                 m.to_owner or "", m.reason_text(lang)])
+            _write_moves_csv(proposal, lang)
             return
         keys, labels = _policy_tiers(ws)
         _print_loads(proposal, keys, labels, zh)
         _print_moves(proposal, labels, lang, limit)
-        placed, unplaced = len(proposal.placed), len(proposal.unplaced)
-        out.print((f"运行 #{proposal.run_id}：{proposal.accounts:,} 个客户，保留 "
-                   f"{proposal.kept:,}，调整 {placed:,}，无人可接 {unplaced:,}" if zh else
-                   f"run #{proposal.run_id}: {proposal.accounts:,} accounts, {proposal.kept:,} "
-                   f"kept, {placed:,} to move, {unplaced:,} with no rep free"), highlight=False)
-        if apply_:
-            out.print(f"已写入 {placed:,} 项负责人调整并记入历史" if zh
-                      else f"{placed:,} owner changes written and recorded", highlight=False)
-        elif placed:
-            out.print("未写入：确认后加 --apply" if zh else "not written: add --apply to apply",
-                      highlight=False)
+        _print_assign_totals(proposal, apply_, zh)
+
+
+def _write_moves_csv(proposal: Proposal, lang: str) -> None:
+    writer = csv.writer(sys.stdout)
+    writer.writerow(["customer_id", "name", "tier", "from_owner", "to_owner", "reason"])
+    for m in proposal.moves:
+        writer.writerow([m.customer_id, m.name or "", m.tier, m.from_owner or "",
+                         m.to_owner or "", m.reason_text(lang)])
+
+
+def _print_assign_totals(proposal: Proposal, applied: bool, zh: bool) -> None:
+    placed, unplaced = len(proposal.placed), len(proposal.unplaced)
+    out.print((f"运行 #{proposal.run_id}：{proposal.accounts:,} 个客户，保留 "
+               f"{proposal.kept:,}，调整 {placed:,}，无人可接 {unplaced:,}" if zh else
+               f"run #{proposal.run_id}: {proposal.accounts:,} accounts, {proposal.kept:,} "
+               f"kept, {placed:,} to move, {unplaced:,} with no rep free"), highlight=False)
+    if applied:
+        out.print(f"已写入 {placed:,} 项负责人调整并记入历史" if zh
+                  else f"{placed:,} owner changes written and recorded", highlight=False)
+    elif placed:
+        out.print("未写入：确认后加 --apply" if zh else "not written: add --apply to apply",
+                  highlight=False)
 
 
 def _print_loads(proposal: Proposal, keys: list[str], labels: dict[str, str], zh: bool) -> None:
@@ -248,7 +275,13 @@ def _print_moves(proposal: Proposal, labels: dict[str, str], lang: str, limit: i
 
 @main.group("webhooks")
 def webhooks_group() -> None:
-    """Webhooks: signed JSON POSTs to the URLs under `webhooks:` in tierwise.yaml."""
+    """Webhooks: signed JSON POSTs to the URLs under `webhooks:` in tierwise.yaml.
+
+    \b
+    Examples:
+      tierwise webhooks test --event tier.changed
+      tierwise webhooks log --limit 50
+    """
 
 
 @webhooks_group.command("test")
@@ -325,23 +358,31 @@ def run_due_cmd(engine: str | None, workspace: str | None) -> None:
     the next call. Exits with 1 when a run failed.
 
     \b
-    crontab:  */15 * * * *  tierwise run-due -w /srv/tierwise >> /var/log/tierwise.log 2>&1
+    Examples:
+      tierwise run-due
+      tierwise run-due -w /srv/tierwise --engine spark
+      # crontab, every 15 minutes:
+      */15 * * * *  tierwise run-due -w /srv/tierwise >> /var/log/tierwise.log 2>&1
     """
     with Workspace(workspace) as ws:
         zh = is_zh(ws.language)
         outcomes = ws.run_due(engine=engine)
-        if not outcomes:
-            out.print("没有到期的分级" if zh else "nothing is due", highlight=False)
-        for o in outcomes:
-            head = f"{o.slot.key} (as of {o.slot.as_of})"
-            if o.status == "done":
-                done = f"完成，运行 #{o.run_id}" if zh else f"done, run {o.run_id}"
-                out.print(f"{head}: {done}", highlight=False)
-            elif o.status == "skipped":
-                out.print(f"{head}: " + ("另一进程正在运行" if zh else "claimed by another call"),
-                          highlight=False)
-            else:
-                failed = "失败，下次重试：" if zh else "failed, retried next time: "
-                err.print(f"{head}: {failed}{o.error}", highlight=False)
+        _print_outcomes(outcomes, zh)
         if any(o.status == "failed" for o in outcomes):
             sys.exit(1)
+
+
+def _print_outcomes(outcomes: Sequence[Any], zh: bool) -> None:
+    if not outcomes:
+        out.print("没有到期的分级" if zh else "nothing is due", highlight=False)
+    for o in outcomes:
+        head = f"{o.slot.key} (as of {o.slot.as_of})"
+        if o.status == "done":
+            done = f"完成，运行 #{o.run_id}" if zh else f"done, run {o.run_id}"
+            out.print(f"{head}: {done}", highlight=False)
+        elif o.status == "skipped":
+            out.print(f"{head}: " + ("另一进程正在运行" if zh else "claimed by another call"),
+                      highlight=False)
+        else:
+            failed = "失败，下次重试：" if zh else "failed, retried next time: "
+            err.print(f"{head}: {failed}{o.error}", highlight=False)
