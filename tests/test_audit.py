@@ -4,7 +4,10 @@ the schedule and the web app leave the same rows. The web app acts as the signed
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
+import io
+import json
 import re
 import time
 
@@ -157,3 +160,27 @@ def test_a_rep_has_no_audit_page(ws: Workspace, client: TestClient) -> None:
                                     "csrf": _login_csrf(client)})
         assert client.get("/audit").status_code == 403
         assert "审计日志" not in client.get("/tasks").text
+
+
+def test_tierwise_audit_reads_the_log_with_filters_and_as_records_the_person(
+        ws: Workspace) -> None:
+    runner = CliRunner()
+    where = ["-w", str(ws.root)]
+    assert runner.invoke(main, [*where, "--as", "王芳", "log", "C2", "拜访"]).exit_code == 0
+    assert runner.invoke(main, ["log", "C3", "电话", *where]).exit_code == 0
+    shown = runner.invoke(main, ["audit", "--user", "王芳", "--format", "json", *where])
+    assert shown.exit_code == 0, shown.output
+    [entry] = json.loads(shown.output)
+    assert (entry["user"], entry["interface"], entry["action"], entry["target"]) == (
+        "王芳", "cli", "interaction", "C2")
+    table = runner.invoke(main, ["audit", "--action", "interaction", *where])
+    assert "记录互动" in table.output and "命令行" in table.output and "tester" in table.output
+    rows = list(csv.reader(io.StringIO(
+        runner.invoke(main, ["audit", "--since", "2000-01-01", "--format", "csv", *where]
+                      ).output)))
+    assert rows[0] == ["at", "user", "interface", "address", "action", "target", "detail"]
+    assert {r[1] for r in rows[1:]} >= {"王芳", "tester"}
+    future = runner.invoke(main, ["audit", "--since", "2999-01-01", "--format", "json", *where])
+    assert json.loads(future.output) == []
+    bad = runner.invoke(main, ["audit", "--since", "2026-02-30", *where])
+    assert bad.exit_code == 2 and "YYYY-MM-DD" in bad.output

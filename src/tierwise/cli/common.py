@@ -13,6 +13,8 @@ import click
 from rich.console import Console
 
 from tierwise.errors import TierwiseError
+from tierwise.record.audit import Actor
+from tierwise.workspace import Workspace
 
 # Piped output is not cut to 80 columns: tables stay readable in files and pagers.
 out = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 160)
@@ -40,6 +42,14 @@ format_option = click.option("--format", "fmt", type=click.Choice(["table", "jso
                              default="table", show_default=True, help="Output format.")
 run_option = click.option("--run", "run_id", type=int, default=None,
                           help="Run id (default: the latest run).")
+
+
+def open_workspace(workspace: str | None) -> Workspace:
+    """The workspace a command works in, its writes recorded as the person at the command
+    line: ``--as NAME`` before the command, else $TIERWISE_USER, else the OS user."""
+    ctx = click.get_current_context(silent=True)
+    name = ctx.find_root().params.get("acting_as") if ctx is not None else None
+    return Workspace(workspace, actor=Actor.at_command_line(name))
 
 
 def handles_errors(command: F) -> F:
@@ -74,7 +84,10 @@ def parse_date(_ctx: Any, _param: Any, value: str | None) -> dt.date | None:
               help="Workspace folder for the command, given before it as git's -C (default: "
                    "$TIERWISE_WORKSPACE, else the current folder). A -w after the command "
                    "wins.")
-def main(workspace: str | None) -> None:
+@click.option("--as", "acting_as", metavar="NAME", default=None,
+              help="Record the command's writes in the audit log as NAME, when acting for "
+                   "someone (default: $TIERWISE_USER, else the operating-system user).")
+def main(workspace: str | None, acting_as: str | None) -> None:
     """tierwise — customer tiering (客户分级).
 
     Every command that works in a workspace takes -w/--workspace DIR, before the command
@@ -90,6 +103,7 @@ def main(workspace: str | None) -> None:
       tierwise explain C000123
       tierwise export -o 客户分级表.xlsx
       tierwise -w mycompany runs          # from any folder
+      tierwise --as 王芳 override C000123 vip --reason "战略合作"   # acting for someone
     """
     # The value stays in this context's params, where every command's -w option finds it.
 

@@ -8,7 +8,15 @@ from pathlib import Path
 
 import click
 
-from tierwise.cli.common import err, handles_errors, main, out, parse_date, workspace_option
+from tierwise.cli.common import (
+    err,
+    handles_errors,
+    main,
+    open_workspace,
+    out,
+    parse_date,
+    workspace_option,
+)
 from tierwise.cli.grading import _print_summary
 from tierwise.common.i18n import is_zh
 from tierwise.common.vocabulary import interaction_label
@@ -58,7 +66,7 @@ def import_(kind: str, files: tuple[str, ...], mappings: tuple[str, ...], strict
       tierwise import payments 应收账款.xlsx
     """
     column_map = _parse_mappings(mappings)
-    with Workspace(workspace) as ws:
+    with open_workspace(workspace) as ws:
         with err.status(f"Importing {kind}…"):
             result = ws.import_files(kind, list(files), column_map=column_map,  # type: ignore[arg-type]
                                      strict=strict)
@@ -109,7 +117,7 @@ def log_cmd(customer_id: str, kind: str, day: dt.date | None, note: str | None,
       tierwise log C000123 拜访 --date 2025-06-18 --note "季度回访，提出新需求"
       tierwise log C000123 complaint --note "交货延迟" --satisfaction 2
     """
-    with Workspace(workspace) as ws:
+    with open_workspace(workspace) as ws:
         logged = ws.log_interaction(customer_id, kind, date=day, note=note,
                                     satisfaction=satisfaction)
         zh = is_zh(ws.language)

@@ -15,6 +15,7 @@ from tierwise.cli.common import (
     format_option,
     handles_errors,
     main,
+    open_workspace,
     out,
     parse_date,
     workspace_option,
@@ -68,7 +69,7 @@ def grade_cmd(as_of: dt.date | None, policy: str | None, orders: tuple[str, ...]
         if orders:
             raise click.UsageError("--dry-run compares with the workspace's runs: it does not "
                                    "take --orders")
-        with Workspace(workspace) as ws:
+        with open_workspace(workspace) as ws:
             with err.status("Grading (dry run)…"):
                 result = ws.what_if(policy=policy, as_of=as_of)
             if fmt == "json":
@@ -80,7 +81,7 @@ def grade_cmd(as_of: dt.date | None, policy: str | None, orders: tuple[str, ...]
         {"orders": orders, "customers": customers, "interactions": interactions,
          "payments": payments}
         if orders else None)
-    with Workspace(workspace) as ws:
+    with open_workspace(workspace) as ws:
         with err.status("Grading…"):
             summary = ws.grade(as_of=as_of, policy=policy, files=files, engine=engine)
         if summary.rejected_rows:
@@ -190,7 +191,7 @@ def backtest_cmd(start: str, end: str, every: str, policy: str | None, compare: 
       tierwise backtest --from 2024-01 --to 2025-12 --every quarter --compare abc
     """
     ends = period_ends(start, end, "quarter" if every == "quarter" else "month")
-    with Workspace(workspace) as ws:
+    with open_workspace(workspace) as ws:
         refs: list[str | None] = [policy] if compare is None else [policy, compare]
         with err.status(f"Backtesting {len(ends)} periods…"):
             results = ws.backtest(ends, policies=refs)

@@ -15,6 +15,7 @@ from tierwise.cli.common import (
     format_option,
     handles_errors,
     main,
+    open_workspace,
     out,
     parse_date,
     workspace_option,
@@ -24,7 +25,6 @@ from tierwise.common.i18n import is_zh
 from tierwise.errors import TierwiseError
 from tierwise.policy.loading import load_policy_file, load_policy_text
 from tierwise.policy.presets import PRESETS, policy_source, preset_text
-from tierwise.workspace import Workspace
 
 
 @main.group()
@@ -69,7 +69,7 @@ def policy_show(name: str | None, run_id: int | None, workspace: str | None) -> 
       tierwise policy show --run 12
     """
     if run_id is not None:
-        with Workspace(workspace) as ws:
+        with open_workspace(workspace) as ws:
             click.echo(ws.run(run_id).policy_text, nl=False)
         return
     if name is None:
@@ -92,7 +92,7 @@ def policy_check(file: str, workspace: str | None) -> None:
     """
     attributes = None
     try:
-        with Workspace(workspace) as ws:
+        with open_workspace(workspace) as ws:
             from tierwise.data.store import customer_attribute_columns
             attributes = customer_attribute_columns(ws.store())
     except TierwiseError:
@@ -135,7 +135,7 @@ def policy_calibrate(metric: str, target_text: str | None, policy_ref: str | Non
     from tierwise.grading.calibration import calibrate, parse_targets
 
     targets = parse_targets(target_text) if target_text is not None else None
-    with Workspace(workspace) as ws:
+    with open_workspace(workspace) as ws:
         ref = policy_ref or str(ws.config.get("policy") or "value-tiers")
         _, source = policy_source(ref, ws.root)
         chosen, text = ws.policy(ref)

@@ -12,12 +12,19 @@ from typing import Any
 import click
 from rich.table import Table
 
-from tierwise.cli.common import err, handles_errors, main, out, run_option, workspace_option
+from tierwise.cli.common import (
+    err,
+    handles_errors,
+    main,
+    open_workspace,
+    out,
+    run_option,
+    workspace_option,
+)
 from tierwise.common import formatting
 from tierwise.common.i18n import is_zh, t
 from tierwise.common.vocabulary import metric_label
 from tierwise.reports.targets import write_target_list
-from tierwise.workspace import Workspace
 
 
 @main.command("breakdown")
@@ -41,7 +48,7 @@ def breakdown_cmd(by: tuple[str, ...], run_id: int | None, fmt: str, lang: str |
       tierwise breakdown --by industry --by region --format json
       tierwise breakdown --by stage --format csv > 阶段分布.csv
     """
-    with Workspace(workspace) as ws:
+    with open_workspace(workspace) as ws:
         result = ws.breakdown(list(by), run_id, lang=lang)
     if fmt == "json":
         click.echo(json.dumps(result.to_json(), ensure_ascii=False))
@@ -132,7 +139,7 @@ def targets_cmd(tiers: tuple[str, ...], stages: tuple[str, ...], wheres: tuple[s
     """
     filters = _parse_filters(wheres, {"industry": industries, "region": regions,
                                       "owner": owners})
-    with Workspace(workspace) as ws:
+    with open_workspace(workspace) as ws:
         lang = lang or ws.language
         record = ws.run(run_id)
         chosen = ws.targets(record.id, tiers=tiers, stages=stages, filters=filters, lang=lang)
@@ -205,7 +212,7 @@ def report_cmd(run_id: int | None, output: str, lang: str | None, owner: str | N
     """
     from tierwise.reports.html_report import write_report
 
-    with Workspace(workspace) as ws:
+    with open_workspace(workspace) as ws:
         zh = is_zh(lang or ws.language)
         with err.status("正在生成报告…" if zh else "Writing the report…"):
             path = write_report(ws, output, run_id, lang=lang, owner=owner)

@@ -18,6 +18,7 @@ from tierwise.cli.common import (
     format_option,
     handles_errors,
     main,
+    open_workspace,
     out,
     parse_date,
     run_option,
@@ -28,8 +29,8 @@ from tierwise.common.i18n import is_zh, t
 from tierwise.common.vocabulary import metric_label, stage_label
 from tierwise.errors import TierwiseError
 from tierwise.grading.explanation import Explanation
+from tierwise.record.audit import ACTIONS, AuditEntry, action_label, interface_label
 from tierwise.work.owners import REASONS
-from tierwise.workspace import Workspace
 
 
 @main.command("customers")
@@ -49,7 +50,7 @@ def customers_cmd(run_id: int | None, tier: str | None, fmt: str, limit: int | N
       tierwise customers --tier vip
       tierwise customers --format csv > customers.csv
     """
-    with Workspace(workspace) as ws:
+    with open_workspace(workspace) as ws:
         explanations = ws.explanations(run_id, tier=tier)
         if fmt == "json":
             click.echo(json.dumps([_customer_json(e) for e in explanations],
@@ -113,7 +114,7 @@ def explain_cmd(customer_id: str, run_id: int | None, fmt: str, lang: str | None
     Example:
       tierwise explain C000123 --lang en
     """
-    with Workspace(workspace) as ws:
+    with open_workspace(workspace) as ws:
         e = ws.explain(customer_id, run_id, lang=lang)
         if fmt == "json":
             click.echo(json.dumps(e.to_json(), ensure_ascii=False))
@@ -220,7 +221,7 @@ def runs_cmd(fmt: str, workspace: str | None) -> None:
       tierwise runs
       tierwise runs --format json   # with data fingerprints and the run each continues
     """
-    with Workspace(workspace) as ws:
+    with open_workspace(workspace) as ws:
         runs = ws.runs()
     if fmt == "json":
         click.echo(json.dumps([_run_json(r) for r in runs], ensure_ascii=False))
@@ -251,6 +252,56 @@ def _print_runs(runs: Sequence[Any]) -> None:
     out.print(table)
 
 
+@main.command("audit")
+@click.option("--since", callback=parse_date, help="From this date on (YYYY-MM-DD).")
+@click.option("--user", "who", metavar="NAME", help="Only this person's entries.")
+@click.option("--action", type=click.Choice(list(ACTIONS)), help="Only this action.")
+@click.option("--limit", type=click.IntRange(min=1), default=100, show_default=True,
+              help="At most N entries, newest first.")
+@click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table",
+              show_default=True, help="Output format.")
+@workspace_option
+@handles_errors
+def audit_cmd(since: dt.date | None, who: str | None, action: str | None, limit: int,
+              fmt: str, workspace: str | None) -> None:
+    """The audit log: who imported, graded, overrode, saved a policy, assigned owners,
+    exported, … when, through which interface (cli, web, api, schedule) and from where.
+
+    \b
+    Examples:
+      tierwise audit
+      tierwise audit --since 2026-12-01 --user 王芳
+      tierwise audit --action override --format csv > 调级记录.csv
+    """
+    with open_workspace(workspace) as ws:
+        entries = ws.audit_log(since=since, user=who, action=action, limit=limit)
+        lang = ws.language
+    if fmt == "json":
+        click.echo(json.dumps([e.to_json() for e in entries], ensure_ascii=False))
+    elif fmt == "csv":
+        writer = csv.writer(sys.stdout)
+        writer.writerow(AUDIT_FIELDS)
+        writer.writerows([e.to_json()[f] for f in AUDIT_FIELDS] for e in entries)
+    else:
+        _print_audit(entries, lang)
+
+
+AUDIT_FIELDS = ("at", "user", "interface", "address", "action", "target", "detail")
+_AUDIT_HEADERS = {"zh": ("时间", "操作人", "途径", "来源", "操作", "对象", "详情"),
+                  "en": ("When", "Who", "Through", "From", "Action", "Object", "Detail")}
+
+
+def _print_audit(entries: Sequence[AuditEntry], lang: str) -> None:
+    table = Table()
+    for header in _AUDIT_HEADERS["zh" if is_zh(lang) else "en"]:
+        table.add_column(header)
+    for e in entries:
+        table.add_row(f"{e.at.astimezone():%Y-%m-%d %H:%M:%S}", e.user,
+                      interface_label(e.interface, lang), e.address,
+                      action_label(e.action, lang), e.target, e.detail)
+    out.print(table)
+
+
 @main.command("diff")
 @click.argument("run_a", type=int, required=False)
 @click.argument("run_b", type=int, required=False)
@@ -269,7 +320,7 @@ def diff_cmd(run_a: int | None, run_b: int | None, fmt: str, limit: int,
       tierwise diff 12         # run 12 against the run it continues
       tierwise diff 3 12
     """
-    with Workspace(workspace) as ws:
+    with open_workspace(workspace) as ws:
         d = ws.diff(run_a, run_b)
     if fmt == "json":
         click.echo(json.dumps(_diff_json(d), ensure_ascii=False))
@@ -329,7 +380,7 @@ def override_cmd(customer_id: str, tier: str | None, reason: str | None, until: 
       tierwise override C000123 vip --reason "战略合作伙伴" --until 2026-12-31
       tierwise override C000123 --remove
     """
-    with Workspace(workspace) as ws:
+    with open_workspace(workspace) as ws:
         if remove:
             ended = ws.remove_override(customer_id)
             if not ended:
@@ -360,7 +411,7 @@ def export_cmd(run_id: int | None, output: str, lang: str | None,
       tierwise export -o 客户分级表.xlsx
       tierwise export --run 3 -o grading.csv --lang en
     """
-    with Workspace(workspace) as ws:
+    with open_workspace(workspace) as ws:
         with err.status("Exporting…"):
             rows = ws.export(output, run_id, lang=lang)
         out.print(f"wrote {rows} customers to {output}", highlight=False)

@@ -7,9 +7,8 @@ import secrets
 import click
 from rich.table import Table
 
-from tierwise.cli.common import handles_errors, main, out, workspace_option
+from tierwise.cli.common import handles_errors, main, open_workspace, out, workspace_option
 from tierwise.common.i18n import is_zh
-from tierwise.workspace import Workspace
 
 
 @main.command("serve")
@@ -34,7 +33,7 @@ def serve_cmd(host: str, port: int, workspace: str | None) -> None:
     from tierwise.web import create_app
     from tierwise.work import users
 
-    with Workspace(workspace) as ws:
+    with open_workspace(workspace) as ws:
         root = ws.root
         if not users.has_users(ws.appdb):
             password = secrets.token_urlsafe(12)
@@ -78,7 +77,7 @@ def user_add_cmd(name: str, role: str, rep_name: str | None, password: str,
       tierwise user add zhangwei --role rep --rep-name 张伟
       tierwise user add 李娜 --role manager
     """
-    with Workspace(workspace) as ws:
+    with open_workspace(workspace) as ws:
         user = ws.add_user(name, role, password, rep_name=rep_name)
         out.print(("已添加用户 " if is_zh(ws.language) else "Added user ")
                   + f"{user.name} ({user.role})", highlight=False)
@@ -96,7 +95,7 @@ def user_list_cmd(workspace: str | None) -> None:
     """
     from tierwise.work import users
 
-    with Workspace(workspace) as ws:
+    with open_workspace(workspace) as ws:
         table = Table()
         for header in ("name", "role", "rep_name", "active"):
             table.add_column(header)
@@ -121,6 +120,6 @@ def user_token_cmd(name: str, label: str, workspace: str | None) -> None:
     """
     from tierwise.work import users
 
-    with Workspace(workspace) as ws:
+    with open_workspace(workspace) as ws:
         token = ws.create_token(users.get_user(ws.appdb, name), label)
         click.echo(token)

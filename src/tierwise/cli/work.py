@@ -18,6 +18,7 @@ from tierwise.cli.common import (
     format_option,
     handles_errors,
     main,
+    open_workspace,
     out,
     workspace_option,
 )
@@ -53,7 +54,7 @@ def tasks_cmd(ctx: click.Context, owner: str | None, kind: str | None, overdue: 
     """
     if ctx.invoked_subcommand is not None:
         return
-    with Workspace(workspace) as ws:
+    with open_workspace(workspace) as ws:
         today = dt.date.today()
         found = [t for t in ws.tasks(owner=owner, kind=kind, status=status)
                  if not overdue or t.overdue(today)]
@@ -100,7 +101,7 @@ def task_done_cmd(task_id: int, note: str | None, workspace: str | None) -> None
     Example:
       tierwise tasks done 42 --note "已电话回访"
     """
-    with Workspace(workspace) as ws:
+    with open_workspace(workspace) as ws:
         task = ws.task_done(task_id, note)
         out.print(("已完成：" if is_zh(ws.language) else "Done: ")
                   + f"#{task.id} {task.customer_id} {task.kind}", highlight=False)
@@ -121,7 +122,7 @@ def reps_cmd(ctx: click.Context, fmt: str, workspace: str | None) -> None:
     """
     if ctx.invoked_subcommand is not None:
         return
-    with Workspace(workspace) as ws:
+    with open_workspace(workspace) as ws:
         reps = ws.reps()
         if fmt == "json":
             click.echo(json.dumps([{**r.__dict__, "capacity": dict(r.capacity)} for r in reps],
@@ -166,7 +167,7 @@ def reps_import_cmd(path: str, workspace: str | None) -> None:
       tierwise reps import 销售名单.xlsx
       tierwise reps import reps.csv -w /srv/tierwise
     """
-    with Workspace(workspace) as ws:
+    with open_workspace(workspace) as ws:
         result = ws.import_reps(path)
         zh = is_zh(ws.language)
         out.print((f"新增 {result.added} 名，更新 {result.updated} 名，标记离职 "
@@ -198,7 +199,7 @@ def assign_cmd(apply_: bool, limit: int, fmt: str, workspace: str | None) -> Non
       tierwise assign --format csv > 负责人调整.csv
       tierwise assign --apply
     """
-    with Workspace(workspace) as ws:
+    with open_workspace(workspace) as ws:
         proposal = ws.assign(apply=apply_)
         lang = ws.language
         zh = is_zh(lang)
@@ -300,7 +301,7 @@ def webhooks_test(event: str, fmt: str, workspace: str | None) -> None:
     """
     from tierwise.work import webhooks
 
-    with Workspace(workspace) as ws:
+    with open_workspace(workspace) as ws:
         endpoints = [e for e in ws.webhook_endpoints() if e.wants(event)]
         if not endpoints:
             raise TierwiseError(f"no webhook in tierwise.yaml is subscribed to {event}")
@@ -328,7 +329,7 @@ def webhooks_log(limit: int, fmt: str, workspace: str | None) -> None:
     """
     from tierwise.work import webhooks
 
-    with Workspace(workspace) as ws:
+    with open_workspace(workspace) as ws:
         _print_deliveries(webhooks.recent_deliveries(ws.appdb, limit), fmt)
 
 
@@ -364,7 +365,7 @@ def run_due_cmd(engine: str | None, workspace: str | None) -> None:
       # crontab, every 15 minutes:
       */15 * * * *  tierwise run-due -w /srv/tierwise >> /var/log/tierwise.log 2>&1
     """
-    with Workspace(workspace) as ws:
+    with open_workspace(workspace) as ws:
         zh = is_zh(ws.language)
         outcomes = ws.run_due(engine=engine)
         _print_outcomes(outcomes, zh)

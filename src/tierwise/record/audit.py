@@ -100,6 +100,8 @@ def audit(where: sa.Engine | sa.Connection, actor: Actor, action: str, target: s
 
 @dataclass(frozen=True)
 class AuditEntry:
+    """One row of the log; ``at`` is aware (UTC)."""
+
     at: dt.datetime
     user: str
     action: str
@@ -132,4 +134,7 @@ def audit_entries(appdb: sa.Engine, limit: int | None = 100, *,
     if limit is not None:
         query = query.limit(limit)
     with appdb.connect() as connection:
-        return [AuditEntry(*row) for row in connection.execute(query)]
+        rows = connection.execute(query).all()
+    # SQLite hands back naive datetimes: they were written in UTC.
+    return [AuditEntry(at if at.tzinfo else at.replace(tzinfo=dt.UTC), *rest)
+            for at, *rest in rows]

@@ -22,6 +22,7 @@ from tierwise.grading.explanation import Explanation, explain_row, snapshot_attr
 from tierwise.grading.what_if import WhatIf, what_if
 from tierwise.policy.model import Policy
 from tierwise.record import history
+from tierwise.record.audit import AuditEntry, audit_entries
 from tierwise.record.runs import local_snapshot, snapshot_files, snapshot_location
 from tierwise.reports import customers
 from tierwise.reports.breakdown import Breakdown, breakdown
@@ -220,6 +221,15 @@ class RunReading:
         record = self.run(run_id)
         return target_list(self.assignments(record.id), record.policy, tiers=tiers,
                            stages=stages, filters=filters, lang=lang or self.language)
+
+    def audit_log(self, *, since: dt.date | None = None, user: str | None = None,
+                  action: str | None = None, limit: int | None = 100) -> list[AuditEntry]:
+        """The audit log newest first: who did what, when, through which interface and from
+        where; from a date on, of one person, of one action (tierwise.record.audit.ACTIONS).
+
+        >>> [e.action for e in ws.audit_log(user="王芳", limit=5)]     # doctest: +SKIP
+        """
+        return audit_entries(self.appdb, limit, since=since, user=user, action=action)
 
     def diff(self, run_a: int | None = None, run_b: int | None = None) -> history.Diff:
         """Who moved between two runs (default: the two latest) and the migration matrix."""
