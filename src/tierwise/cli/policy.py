@@ -90,14 +90,13 @@ def policy_check(file: str, workspace: str | None) -> None:
     Example:
       tierwise policy check policy.yaml
     """
-    attributes = None
     try:
-        with open_workspace(workspace) as ws:
-            from tierwise.data.store import customer_attribute_columns
-            attributes = customer_attribute_columns(ws.store())
-    except TierwiseError:
-        pass
-    parsed = load_policy_file(Path(file), attributes=attributes)
+        opened = open_workspace(workspace)
+    except TierwiseError:      # outside a workspace: rules know the metrics, not attributes
+        parsed = load_policy_file(Path(file))
+    else:
+        with opened as ws:
+            parsed = ws.check_policy_file(file)
     out.print(f"{file}: OK — {parsed.name} ({parsed.hash}), tiers: "
               + ", ".join(f"{t.display()} ({t.key})" for t in parsed.tiers), highlight=False)
 
@@ -130,21 +129,13 @@ def policy_calibrate(metric: str, target_text: str | None, policy_ref: str | Non
       tierwise policy calibrate --metric annual_spend --target vip=5%:10%,important=15%:20%
       tierwise policy calibrate --metric score --policy rfm --as-of 2025-12-31 -o rfm-new.yaml
     """
-    import ibis
-
-    from tierwise.grading.calibration import calibrate, parse_targets
+    from tierwise.grading.calibration import parse_targets
 
     targets = parse_targets(target_text) if target_text is not None else None
     with open_workspace(workspace) as ws:
-        ref = policy_ref or str(ws.config.get("policy") or "value-tiers")
-        _, source = policy_source(ref, ws.root)
-        chosen, text = ws.policy(ref)
         with err.status("Calibrating…"):
-            result = calibrate(ibis.duckdb.from_connection(ws.store()), ws.tables(), chosen,
-                               text, metric=metric, targets=targets, as_of=as_of)
-        stem = Path(source).stem.removesuffix(".calibrated")
-        target = Path(output) if output else ws.root / f"{stem}.calibrated.yaml"
-        target.write_text(result.text, encoding="utf-8")
+            result, target = ws.calibrate(metric, targets=targets, policy=policy_ref,
+                                          as_of=as_of, output=output)
         if fmt == "json":
             click.echo(json.dumps({**result.to_json(), "output": str(target)},
                                   ensure_ascii=False))

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import secrets
-
 import click
 from rich.table import Table
 
@@ -31,13 +29,11 @@ def serve_cmd(host: str, port: int, workspace: str | None) -> None:
     import uvicorn
 
     from tierwise.web import create_app
-    from tierwise.work import users
 
     with open_workspace(workspace) as ws:
         root = ws.root
-        if not users.has_users(ws.appdb):
-            password = secrets.token_urlsafe(12)
-            users.add_user(ws.appdb, "admin", "admin", password)
+        password = ws.ensure_admin()
+        if password is not None:
             out.print(("首次启动：已创建管理员 admin，密码 " if is_zh(ws.language)
                        else "First start: created the admin user 'admin' with the password ")
                       + f"[bold]{password}[/]", highlight=False)
@@ -93,15 +89,14 @@ def user_list_cmd(workspace: str | None) -> None:
     Example:
       tierwise user list -w /srv/tierwise
     """
-    from tierwise.work import users
-
     with open_workspace(workspace) as ws:
-        table = Table()
-        for header in ("name", "role", "rep_name", "active"):
-            table.add_column(header)
-        for u in users.list_users(ws.appdb):
-            table.add_row(u.name, u.role, u.owner_scope or "", "yes" if u.active else "no")
-        out.print(table)
+        found = ws.users()
+    table = Table()
+    for header in ("name", "role", "rep_name", "active"):
+        table.add_column(header)
+    for u in found:
+        table.add_row(u.name, u.role, u.owner_scope or "", "yes" if u.active else "no")
+    out.print(table)
 
 
 @user_group.command("token")
@@ -118,8 +113,6 @@ def user_token_cmd(name: str, label: str, workspace: str | None) -> None:
       tierwise user token 张伟 --label excel
       curl -H "Authorization: Bearer TOKEN" http://127.0.0.1:8000/api/v1/customers
     """
-    from tierwise.work import users
-
     with open_workspace(workspace) as ws:
-        token = ws.create_token(users.get_user(ws.appdb, name), label)
-        click.echo(token)
+        token = ws.create_token(name, label)
+    click.echo(token)

@@ -23,7 +23,6 @@ from tierwise.cli.common import (
     workspace_option,
 )
 from tierwise.common.i18n import is_zh
-from tierwise.errors import TierwiseError
 from tierwise.work.owners import Proposal
 from tierwise.work.tasks import KINDS as TASK_KINDS
 from tierwise.workspace import Workspace
@@ -299,19 +298,11 @@ def webhooks_test(event: str, fmt: str, workspace: str | None) -> None:
       tierwise webhooks test
       tierwise webhooks test --event tier.changed
     """
-    from tierwise.work import webhooks
-
     with open_workspace(workspace) as ws:
-        endpoints = [e for e in ws.webhook_endpoints() if e.wants(event)]
-        if not endpoints:
-            raise TierwiseError(f"no webhook in tierwise.yaml is subscribed to {event}")
-        payload = {"test": True, "message": "tierwise webhook test · 测试消息",
-                   "workspace": str(ws.root)}
-        deliveries = webhooks.deliver(ws.appdb, endpoints, [webhooks.Event(event, payload)],
-                                      attempts=1)
-        _print_deliveries(deliveries, fmt)
-        if not all(d.delivered for d in deliveries):
-            sys.exit(1)
+        deliveries = ws.test_webhooks(event)
+    _print_deliveries(deliveries, fmt)
+    if not all(d.delivered for d in deliveries):
+        sys.exit(1)
 
 
 @webhooks_group.command("log")
@@ -327,10 +318,8 @@ def webhooks_log(limit: int, fmt: str, workspace: str | None) -> None:
       tierwise webhooks log
       tierwise webhooks log --limit 100 --format json
     """
-    from tierwise.work import webhooks
-
     with open_workspace(workspace) as ws:
-        _print_deliveries(webhooks.recent_deliveries(ws.appdb, limit), fmt)
+        _print_deliveries(ws.webhook_deliveries(limit), fmt)
 
 
 def _print_deliveries(deliveries: Sequence[Any], fmt: str) -> None:

@@ -13,8 +13,9 @@ import copy
 import dataclasses
 import datetime as dt
 import os
+import secrets
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from functools import cached_property
 from pathlib import Path
 from types import TracebackType
@@ -33,6 +34,7 @@ from tierwise.data.interactions import Logged, log_interaction
 from tierwise.data.store import customer_attribute_columns
 from tierwise.data.tables import CanonicalTables
 from tierwise.errors import WorkspaceError
+from tierwise.grading.calibration import Calibration, Target, calibrate
 from tierwise.grading.pipeline import STORE_LABEL, GradeRequest, RunPlace, run_grading
 from tierwise.policy.loading import load_policy_file, load_policy_text
 from tierwise.policy.model import Policy
@@ -43,6 +45,7 @@ from tierwise.record.runs import RunSummary
 from tierwise.work import owners, users, webhooks
 from tierwise.work import schedule as scheduling
 from tierwise.work.tasks import Task, TaskSync, derive_tasks, list_tasks, mark_done
+from tierwise.work.users import User
 from tierwise.workspace.reading import RunReading
 from tierwise.workspace.settings import CONFIG_NAME, CONFIG_TEMPLATE, Settings, resolve_root
 
@@ -231,6 +234,31 @@ class Workspace(RunReading):
         PolicyError naming the line and field otherwise."""
         attributes = customer_attribute_columns(self.store())
         return load_policy_text(text, source=source, attributes=attributes)
+
+    def check_policy_file(self, path: str | Path) -> Policy:
+        """A policy file validated against this workspace's customer attributes (a
+        PolicyError naming the file, line and field otherwise)."""
+        return load_policy_file(Path(path), attributes=customer_attribute_columns(self.store()))
+
+    def calibrate(self, metric: str, *, targets: Mapping[str, Target] | None = None,
+                  policy: str | None = None, as_of: dt.date | None = None,
+                  output: str | Path | None = None) -> tuple[Calibration, Path]:
+        """Move ``metric``'s thresholds so that each tier's share of customers hits its
+        target (tierwise.grading.calibration); writes the calibrated policy to ``output``
+        (default: <policy>.calibrated.yaml in the workspace), never over the original.
+
+        >>> result, path = ws.calibrate("annual_spend")                # doctest: +SKIP
+        """
+        ref = policy or self.settings.policy
+        _, source = policy_source(ref, self.root)
+        chosen, text = self.policy(ref)
+        backend = ibis.duckdb.from_connection(self.store())
+        result = calibrate(backend, self.tables(), chosen, text, metric=metric,
+                           targets=targets, as_of=as_of)
+        stem = Path(source).stem.removesuffix(".calibrated")
+        target = Path(output) if output else self.root / f"{stem}.calibrated.yaml"
+        target.write_text(result.text, encoding="utf-8")
+        return result, target
 
     def save_policy(self, text: str, *, user: str | None = None) -> Policy:
         """Validate a policy text and make it the workspace's: written to policy.yaml (the
@@ -422,17 +450,51 @@ class Workspace(RunReading):
             self._audit("assign", f"run {record.id}", f"{len(proposal.placed)} moves")
         return proposal
 
+    def test_webhooks(self, event: str = "run.completed") -> list[webhooks.Delivery]:
+        """Send one test event to the endpoints subscribed to it (one attempt each); a
+        WorkspaceError when none is."""
+        endpoints = [e for e in self.webhook_endpoints() if e.wants(event)]
+        if not endpoints:
+            raise WorkspaceError(f"no webhook in tierwise.yaml is subscribed to {event}")
+        payload = {"test": True, "message": "tierwise webhook test · 测试消息",
+                   "workspace": str(self.root)}
+        return webhooks.deliver(self.appdb, endpoints, [webhooks.Event(event, payload)],
+                                attempts=1)
+
+    def webhook_deliveries(self, limit: int = 20) -> list[webhooks.Delivery]:
+        """The latest webhook deliveries, newest first, with their status."""
+        return webhooks.recent_deliveries(self.appdb, limit)
+
     # -- users --------------------------------------------------------------------------
+    def users(self) -> list[User]:
+        """The people who use the workbench and the API, by name."""
+        return users.list_users(self.appdb)
+
+    def user(self, name: str) -> User:
+        """One user by name (a TierwiseError when there is none)."""
+        return users.get_user(self.appdb, name)
+
+    def ensure_admin(self) -> str | None:
+        """With no users yet, create ``admin`` with a random password and return it (shown
+        once); None when users exist."""
+        if users.has_users(self.appdb):
+            return None
+        password = secrets.token_urlsafe(12)
+        self.add_user("admin", "admin", password)
+        return password
+
     def add_user(self, name: str, role: str, password: str, *,
-                 rep_name: str | None = None) -> users.User:
+                 rep_name: str | None = None) -> User:
         """A new user of the web app and the API (admin, manager or rep; a rep sees the
         accounts owned by ``rep_name``)."""
         user = users.add_user(self.appdb, name, role, password, rep_name=rep_name)
         self._audit("user", user.name, f"added as {role}")
         return user
 
-    def create_token(self, user: users.User, label: str) -> str:
-        """A personal API token for ``user`` (shown once)."""
+    def create_token(self, user: User | str, label: str) -> str:
+        """A personal API token for ``user`` (a User or a name), shown once."""
+        if isinstance(user, str):
+            user = self.user(user)
         token = users.create_token(self.appdb, user, label)
         self._audit("token", user.name, label)
         return token
