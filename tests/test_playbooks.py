@@ -71,3 +71,21 @@ def test_explain_shows_the_service_level_of_the_customers_tier(ws: Workspace,
     assert zh[1].startswith("服务团队：专属服务团队")
     en = ws.explain(vip, lang="en").service_level()
     assert en[0] == "Contact every month at least (visit, video call)"
+
+
+def test_explain_as_json_carries_the_playbook(ws: Workspace) -> None:
+    """`tierwise explain ID --format json` under a policy with playbooks (it used to fail:
+    a Playbook is not plain JSON)."""
+    import json
+
+    from click.testing import CliRunner
+
+    from tierwise.cli import main
+
+    ws.grade(policy="value-tiers")
+    vip = next(row["customer_id"] for row in ws.assignments().to_pylist()
+               if row["tier"] == "vip")
+    result = CliRunner().invoke(main, ["explain", vip, "--format", "json", "-w", str(ws.root)])
+    assert result.exit_code == 0, result.output
+    shown = json.loads(result.output)
+    assert shown["playbook"]["cadence"]["count"] == 1 and "visit" in shown["playbook"]["channels"]

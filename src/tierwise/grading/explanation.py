@@ -8,6 +8,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from pydantic import BaseModel
+
 from tierwise.common import formatting
 from tierwise.common.i18n import is_zh
 from tierwise.common.vocabulary import (
@@ -325,6 +327,8 @@ def _step_text(step: Step, labels: Mapping[str, str], lang: str) -> str:
 
 
 def _jsonable(value: Any) -> Any:
+    if isinstance(value, BaseModel):          # a policy's Playbook, Cadence, Warnings
+        return _jsonable(value.model_dump(mode="json"))
     if isinstance(value, dict):
         return {str(k): _jsonable(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
