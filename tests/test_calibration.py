@@ -203,7 +203,7 @@ def test_the_written_policy_keeps_comments_layout_and_the_rest_of_each_rule(root
             below = new_lines[i + 1]
             assert below.lstrip().startswith("when:")
             assert len(line) - len(line.lstrip()) == len(below) - len(below.lstrip())
-    assert "# seed 004: 5–10% of customers, ≥50% of profit" in result.text
+    assert "# 5–10% of customers, ≥50% of profit" in result.text
     assert "potential_score >= 80" in result.policy.tier("important").when
 
 

@@ -192,7 +192,7 @@ def test_since_is_mostly_present_and_not_after_the_first_order(data: DemoData) -
 
 
 def test_tier_shares_over_the_last_12_months(data: DemoData) -> None:
-    """The seed document's tiers: VIP ≥ 100万 5–10%, 重要 50–100万 15–20%,
+    """The usual value tiers: VIP ≥ 100万 5–10%, 重要 50–100万 15–20%,
     普通 10–50万 40–50%, 潜在 < 10万 or nothing 20–30%."""
     ((vip, important, normal, potential),) = _sql(data, f"""
         WITH s AS ({_last_12_months_spend(data)})

@@ -1,4 +1,4 @@
-"""Playbooks: each tier's service level in the policy (seed 004) — contact cadence, channels,
+"""Playbooks: each tier's service level in the policy (服务标准) — contact cadence, channels,
 who serves the account, benefits and events — and explain showing it for the customer."""
 
 from __future__ import annotations

@@ -1,1 +1,2 @@
-"""Data in: the embedded store, compute engines, imports, sources where the data lives."""
+"""Data in: the embedded store, compute engines, imports, sources where the data lives, and the
+canonical tables a run reads."""

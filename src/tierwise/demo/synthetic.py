@@ -9,7 +9,7 @@ receivables (应收账款) CSV, plus a GBK list of the sales reps (销售名单)
 The value model: every customer has a latent annual spend ``W`` drawn from a calibrated
 heavy-tailed distribution (over the last 12 months about 7.5% spend 100万+, 18% 50–100万,
 47% 10–50万 and the rest under 10万 or nothing; the top fifth of customers carry ~74% of
-revenue, in line with the VIP/重要/普通/潜在 tiers of seed document 004). Orders follow a
+revenue, in line with the usual VIP/重要/普通/潜在 value tiers). Orders follow a
 renewal process (gamma-distributed gaps) whose
 frequency and ticket size both move with the customer's trajectory (growing, steady,
 declining, lapsed, new, prospect), normalised so the expected spend over the last
@@ -131,8 +131,8 @@ _GROWING, _STEADY, _DECLINING, _LAPSED, _NEW, _PROSPECT = range(6)
 _SEGMENT_SHARES = np.array([0.23, 0.42, 0.15, 0.07, 0.08, 0.05])
 
 # Quantile function of the latent annual spend (yuan): log-linear between knots, a Pareto
-# tail above the last knot. Calibrated so the realised 12-month spends land in the seed
-# document's tiers once prospects, lapsed and new customers are mixed in.
+# tail above the last knot. Calibrated so the realised 12-month spends land in the value
+# tiers' shares once prospects, lapsed and new customers are mixed in.
 _SPEND_KNOTS_Q = np.array([0.0, 0.05, 0.13, 0.44, 0.73, 0.937])
 _SPEND_KNOTS_V = np.array([10_000.0, 45_000.0, 100_000.0, 190_000.0, 500_000.0, 1_000_000.0])
 _TAIL_ALPHA = 1.0

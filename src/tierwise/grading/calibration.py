@@ -116,7 +116,7 @@ def in_target(share: float, target: Target) -> bool:
 
 
 def describe_target(target: Target) -> str:
-    """``5–10%``, the way seed 004 writes share ranges."""
+    """``5–10%``, the way tiering guidelines write share ranges."""
     return f"{_percent(target[0])}–{_percent(target[1])}%"
 
 

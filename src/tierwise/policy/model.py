@@ -299,7 +299,7 @@ class Warnings(_Strict):
 
 
 class Playbook(_Strict):
-    """A tier's service level (seed 004): contact cadence and channels, who serves the
+    """A tier's service level (服务标准): contact cadence and channels, who serves the
     account, and what the customer gets. Text fields have a Chinese and an English form."""
 
     cadence: Cadence | None = None            # contact at least this often

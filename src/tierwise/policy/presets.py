@@ -1,4 +1,4 @@
-"""Built-in policies shipped with tierwise (seed 001/003/004 models)."""
+"""Built-in policies shipped with tierwise (ABC, RFM, pyramid, value tiers, automatic)."""
 
 from __future__ import annotations
 

@@ -1,1 +1,2 @@
-"""The record: runs, their history, overrides, snapshots."""
+"""The record: runs and their snapshots, history and overrides, the audit log, and the narrow
+read interface reports use."""

@@ -1,1 +1,2 @@
-"""Outputs for people: the seed-001 grading table (Excel/CSV)."""
+"""Outputs for people: the 客户分级表 grading table (Excel/CSV), lists, breakdowns,
+dashboard figures and the HTML report."""

@@ -1,4 +1,4 @@
-"""The seed-001 grading table: 客户基本信息 | 分级指标 | 分级结果 | 备注, one row per customer."""
+"""The 客户分级表 grading table: 客户基本信息 | 分级指标 | 分级结果 | 备注, one row per customer."""
 
 from __future__ import annotations
 

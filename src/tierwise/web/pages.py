@@ -239,7 +239,7 @@ def customers(page: PageDep) -> Response:
 
 @router.get("/customers.xlsx")
 def customers_export(page: PageDep) -> Response:
-    """The filtered list as the seed-001 grading table (Excel), within the reader's scope."""
+    """The filtered list as the 客户分级表 grading table (Excel), within the reader's scope."""
     ws = page.ws
     record = ws.run()
     ids = ws.customer_ids(_customer_filter(page.request), scope=page.user.owner_scope,

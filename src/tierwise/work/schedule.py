@@ -1,6 +1,6 @@
-"""Scheduled re-grading (seed 001: 定期评估与动态调整): `schedule:` in tierwise.yaml says when
-a run is due and as of which date; `tierwise run-due` (from cron or a systemd timer) and
-`tierwise serve` (in the background) run every due run once.
+"""Scheduled re-grading (定期评估与动态调整, regular review and adjustment): `schedule:` in
+tierwise.yaml says when a run is due and as of which date; `tierwise run-due` (from cron or a
+systemd timer) and `tierwise serve` (in the background) run every due run once.
 
     schedule:
       every: month      # month: on `day` of each month, as of the previous month's last day

@@ -182,7 +182,7 @@ class RunReading:
 
     def export(self, path: str | Path, run_id: int | None = None, *,
                lang: str | None = None, customer_ids: set[str] | None = None) -> int:
-        """Write the seed-001 grading table (.xlsx or .csv); returns the number of rows.
+        """Write the 客户分级表 grading table (.xlsx or .csv); returns the number of rows.
         ``customer_ids`` limits it to those customers (a filtered list, a rep's own)."""
         lang = lang or self.language
         record = self.run(run_id)
