@@ -39,18 +39,12 @@ class RunPlace:
     """Where a run reads and records: the workspace's store, folders and app database."""
 
     root: Path
+    runs_dir: Path
+    rejects_dir: Path
     store: duckdb.DuckDBPyConnection
     appdb: sa.Engine
     duckdb_settings: Mapping[str, Any]
     language: str = "zh"
-
-    @property
-    def runs_dir(self) -> Path:
-        return self.root / "runs"
-
-    @property
-    def rejects_dir(self) -> Path:
-        return self.root / "rejects"
 
 
 @dataclass(frozen=True)

@@ -365,8 +365,8 @@ class Workspace(RunReading):
         return summary
 
     def _place(self) -> RunPlace:
-        return RunPlace(self.root, self.store(), self.appdb, self.engine_settings(),
-                        self.language)
+        return RunPlace(self.root, self.runs_dir, self.rejects_dir, self.store(), self.appdb,
+                        self.engine_settings(), self.language)
 
     def _derive_tasks(self, summary: RunSummary, policy: Policy) -> TaskSync:
         record = self.run(summary.run_id)
