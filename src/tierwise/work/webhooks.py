@@ -487,15 +487,16 @@ def moved_customers(files: Sequence[str], labels: Mapping[str, str]) -> list[dic
             for row in table.to_pylist()]
 
 
-def announce(appdb: sa.Engine, endpoints: Sequence[Endpoint], summary: Any, snapshot: str,
-             *, lang: str = "zh") -> None:
+def announce(appdb: sa.Engine, endpoints: Sequence[Endpoint], summary: Any,
+             snapshot: Callable[[], str], *, lang: str = "zh") -> None:
     """Send a recorded run's events (run.completed, tier.changed, and warning.created for
-    the warnings it raised): the run is committed, so nothing here may fail it."""
+    the warnings it raised): the run is committed, so nothing here may fail it, not even
+    finding its snapshot (``snapshot`` is asked for inside)."""
     if not endpoints:
         return
     try:
         labels = {t.tier: t.label for t in summary.tiers}
-        moved = moved_customers(snapshot_files(snapshot), labels)
+        moved = moved_customers(snapshot_files(snapshot()), labels)
         events = run_events(summary, moved)
         if summary.tasks is not None and summary.tasks.created:
             raised = raised_warnings(appdb, summary.run_id, lang=lang, labels=labels)

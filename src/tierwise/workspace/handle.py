@@ -359,9 +359,8 @@ class Workspace(RunReading):
                                column_map=column_map,
                                sources=self.data_sources() if choice.is_spark else ())
         summary = run_grading(self._place(), request, derive_work=self._derive_tasks)
-        if endpoints:
-            webhooks.announce(self.appdb, endpoints, summary,
-                              self.snapshot(self.run(summary.run_id)), lang=self.language)
+        webhooks.announce(self.appdb, endpoints, summary,
+                          lambda: self.snapshot(self.run(summary.run_id)), lang=self.language)
         return summary
 
     def _place(self) -> RunPlace:
