@@ -3,8 +3,9 @@
     python benchmarks/diagnose.py [--data bench-data] [EXPERIMENT ...]
 
 Needs a finished ``run.py`` (it reads ``DATA/workspace/data/store.duckdb`` read-only and the
-generated Parquet files). Every experiment runs in its own process; the table shows wall
-seconds, CPU seconds (all DuckDB threads) and the process's peak RSS.
+generated Parquet files). Every experiment runs in its own process (``runner.run_child``,
+logs in ``DATA/logs/diagnose-EXPERIMENT.*``); the table shows wall seconds, CPU seconds (all
+DuckDB threads) and the process's peak RSS.
 
 Experiments:
 
@@ -25,9 +26,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
-import os
 import resource
-import subprocess
 import sys
 import tempfile
 import time
@@ -36,6 +35,8 @@ from typing import Any
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
+
+from runner import GB, emit, run_child  # noqa: E402
 
 EXPERIMENTS = ["fingerprint-tierwise", "fingerprint-native", "metrics-tierwise", "metrics-sql",
                "import-plain", "import-distinct", "import-key-check"]
@@ -53,17 +54,17 @@ def _store(data: Path) -> Any:
 def _sources(con: Any) -> Any:
     import ibis
 
-    from tierwise.grading.run import Sources
+    from tierwise.data.tables import CanonicalTables
 
     backend = ibis.duckdb.from_connection(con)
-    return backend, Sources(backend.table("customers"), backend.table("orders"),
+    return backend, CanonicalTables(backend.table("customers"), backend.table("orders"),
                             backend.table("interactions"))
 
 
 def experiment(name: str, data: Path) -> dict[str, Any]:
     """Run one experiment in this process; returns what it found (timed by the caller)."""
     if name == "fingerprint-tierwise":
-        from tierwise.grading.run import data_fingerprint
+        from tierwise.data.tables import data_fingerprint
 
         backend, sources = _sources(_store(data))
         return {"fingerprint": data_fingerprint(backend, sources, AS_OF)}
@@ -122,10 +123,9 @@ def child(name: str, data: Path) -> None:
     started, cpu = time.perf_counter(), resource.getrusage(resource.RUSAGE_SELF)
     found = experiment(name, data)
     usage = resource.getrusage(resource.RUSAGE_SELF)
-    print(json.dumps({
-        "experiment": name, "seconds": time.perf_counter() - started,
-        "cpu_seconds": (usage.ru_utime + usage.ru_stime) - (cpu.ru_utime + cpu.ru_stime),
-        "found": found}, default=str))
+    emit({"experiment": name, "seconds": time.perf_counter() - started,
+          "cpu_seconds": (usage.ru_utime + usage.ru_stime) - (cpu.ru_utime + cpu.ru_stime),
+          "found": found})
 
 
 def main() -> None:
@@ -139,17 +139,15 @@ def main() -> None:
         return
     print(f"{'experiment':<22} {'seconds':>8} {'CPU s':>7} {'peak RSS':>9}  found")
     for name in args.experiments:
-        proc = subprocess.Popen([sys.executable, __file__, "--child", "--data", str(args.data),
-                                 name], stdout=subprocess.PIPE, text=True)
-        out = proc.stdout.read() if proc.stdout else ""
-        _, status, usage = os.wait4(proc.pid, 0)
-        proc.returncode = os.waitstatus_to_exitcode(status)
-        if proc.returncode:
-            print(f"{name:<22} failed (exit {proc.returncode})")
+        step = run_child(f"diagnose-{name}", [sys.executable, __file__, "--child", "--data",
+                                              str(args.data), name],
+                         logs=args.data / "logs", sample=False)
+        if not step.ok:
+            print(f"{name:<22} failed (exit {step.returncode}; log {step.err_path})")
             continue
-        result = json.loads(out.strip().splitlines()[-1])
+        result = step.result()
         print(f"{name:<22} {result['seconds']:>8.1f} {result['cpu_seconds']:>7.1f} "
-              f"{usage.ru_maxrss / 1024**2:>7.2f}GB  {json.dumps(result['found'])[:60]}",
+              f"{step.peak_rss_bytes / GB:>7.2f}GB  {json.dumps(result['found'])[:60]}",
               flush=True)
 
 

@@ -56,12 +56,9 @@ import contextlib
 import datetime as dt
 import json
 import os
-import platform
 import shutil
-import signal
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -72,11 +69,21 @@ ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
 
 from generate import GENERATOR_VERSION, ORDER_FILES, data_files, existing, generate  # noqa: E402
-from run import compare_tables, fmt_bytes, say  # noqa: E402
+from run import compare_tables  # noqa: E402
+from runner import (  # noqa: E402
+    add_size_arguments,
+    descendants,
+    emit,
+    fmt_bytes,
+    git,
+    machine,
+    process_cpu_seconds,
+    run_child,
+    say,
+    timestamp,
+    write_results,
+)
 
-GB = 1024**3
-PAGE = os.sysconf("SC_PAGE_SIZE")
-TICKS = os.sysconf("SC_CLK_TCK")
 STEPS = ["spark-local1", "spark-local2", "duckdb-direct", "models", "duckdb"]
 GRADES = ["duckdb-direct", "duckdb", "spark-local2", "spark-local1"]
 MASTERS = {"spark-local1": "local[1]", "spark-local2": "local[2]"}
@@ -134,11 +141,13 @@ def install_probes() -> None:
 
     import tierwise.data.engines
     import tierwise.data.lake
+    import tierwise.grading.pipeline as pipeline
     import tierwise.grading.run as grading
-    import tierwise.workspace.handle as workspace
+    import tierwise.record.runs as runs
 
-    _wrap(workspace, "grade", "grade (tierwise.grading.run.grade)")
-    _wrap(workspace, "import_files", "import files into the scratch DuckDB")
+    # Workspace.grade hands the work to grading.pipeline, which calls these two.
+    _wrap(pipeline, "grade", "grade (tierwise.grading.run.grade)")
+    _wrap(pipeline, "import_files", "import files into the scratch DuckDB")
     _wrap(tierwise.data.engines, "spark_backend", "start Spark (JVM, session)")
     _wrap(tierwise.data.lake, "read_lake", "read sources (cast, count rejects, cache)")
     _wrap(grading, "_materialise_metrics", "metrics (computed and materialised)")
@@ -151,7 +160,7 @@ def install_probes() -> None:
     _wrap(grading, "_previous_assignments", "previous assignments")
     _wrap(grading, "data_fingerprint", "data fingerprint (hash of every row)")
     _wrap(grading, "_record", "record the run")
-    _wrap(grading, "summarise_on", "summarise the written snapshot")
+    _wrap(runs, "summarise_on", "summarise the written snapshot")   # runs._record calls it
     _wrap(ibis.backends.duckdb.Backend, "to_parquet", "write assignments (to_parquet)")
     _wrap(ibis.backends.pyspark.Backend, "to_parquet", "write assignments (to_parquet)")
 
@@ -159,26 +168,9 @@ def install_probes() -> None:
 def _tree_cpu_seconds() -> dict[str, float]:
     """CPU seconds of this process and of its live children (the JVM), from /proc."""
     found = {}
-    for pid in [os.getpid(), *_descendants(os.getpid())]:
+    for pid in [os.getpid(), *descendants(os.getpid())]:
         with contextlib.suppress(OSError, ValueError, IndexError):
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-            found[str(pid)] = (int(fields[11]) + int(fields[12])) / TICKS
-    return found
-
-
-def _descendants(root: int) -> list[int]:
-    children: dict[int, list[int]] = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        with contextlib.suppress(OSError, ValueError, IndexError):
-            ppid = int(Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()[1])
-            children.setdefault(ppid, []).append(int(entry))
-    found, todo = [], [root]
-    while todo:
-        for child in children.get(todo.pop(), []):
-            found.append(child)
-            todo.append(child)
+            found[str(pid)] = process_cpu_seconds(pid)
     return found
 
 
@@ -283,6 +275,7 @@ def _grade_direct(ws: Any, customers: Path, orders: list[Path], as_of: dt.date) 
     from tierwise.data import lake, store
     from tierwise.data.sources import Source
     from tierwise.grading.run import grade
+    from tierwise.record.audit import Actor
 
     with _phase("connect (in-memory DuckDB, workspace settings)"):
         con = store.connect(**ws.engine_settings())
@@ -293,8 +286,9 @@ def _grade_direct(ws: Any, customers: Path, orders: list[Path], as_of: dt.date) 
                            store_con=ws.store())
     policy, text = ws.policy()
     with _phase("grade (tierwise.grading.run.grade)"):
-        summary = grade(backend, found.sources, policy, text, appdb=ws.appdb,
-                        runs_dir=ws.runs_dir, as_of=as_of, user="bench", lang="zh")
+        summary = grade(backend, found.tables, policy, text, appdb=ws.appdb,
+                        runs_dir=ws.runs_dir, as_of=as_of,
+                        actor=Actor.at_command_line("bench"), lang="zh")
     con.close()
     return summary, found.rejected
 
@@ -404,7 +398,7 @@ def child(argv: list[str]) -> None:
     result["phase_calls"] = CALLS
     result["timeline"] = TIMELINE
     result["epoch_started"] = EPOCH_STARTED
-    print(json.dumps(result, ensure_ascii=False, default=str), flush=True)
+    emit(result)
 
 
 # =============================================================================================
@@ -412,103 +406,37 @@ def child(argv: list[str]) -> None:
 # =============================================================================================
 
 
-class TreeSampler(threading.Thread):
-    """Every 0.25 s: the summed RSS of a process and all its descendants (Python + JVM), and
-    each process's CPU seconds as last seen (for processes that are never reaped)."""
-
-    def __init__(self, pid: int) -> None:
-        super().__init__(daemon=True)
-        self.pid = pid
-        self.samples: list[tuple[float, int, int]] = []   # seconds, tree RSS, processes
-        self.cpu: dict[int, float] = {}
-        self.peak = 0
-        self.done = threading.Event()
-
-    def run(self) -> None:
-        started = time.perf_counter()
-        while not self.done.is_set():
-            total, count = 0, 0
-            for pid in [self.pid, *_descendants(self.pid)]:
-                with contextlib.suppress(OSError, ValueError, IndexError):
-                    rss = int(Path(f"/proc/{pid}/statm").read_text().split()[1]) * PAGE
-                    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-                    self.cpu[pid] = (int(fields[11]) + int(fields[12])) / TICKS
-                    total += rss
-                    count += 1
-            self.peak = max(self.peak, total)
-            self.samples.append((round(time.perf_counter() - started, 2), total, count))
-            self.done.wait(0.25)
-
-
-def machine_busy_seconds() -> float:
-    """CPU seconds all processes of the machine have used since boot (/proc/stat: user, nice,
-    system, irq, softirq, steal; not idle or iowait)."""
-    fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-    return (sum(fields[:3]) + sum(fields[5:8])) / TICKS
-
-
 def run_step(name: str, argv: list[str], *, logs: Path, env: dict[str, str],
              timeout: float | None) -> dict[str, Any]:
-    """``argv`` in its own process group; its JSON result (last stdout line) with wall
-    seconds, CPU seconds (wait4, the JVM's included once reaped; and the sampled tree), peak
-    RSS of the tree. Past ``timeout`` the group is killed: {"timed_out": True, ...}; a
-    failing step gives {"failed": True, "error": its stderr's tail}."""
-    logs.mkdir(parents=True, exist_ok=True)
-    out_path, err_path = logs / f"{name}.out", logs / f"{name}.err"
-    say(f"[{time.strftime('%H:%M:%S')}] {name} ... (log {err_path})")
-    load_before = os.getloadavg()
-    killed = threading.Event()
-    busy_before = machine_busy_seconds()
-    started = time.perf_counter()
-    with out_path.open("wb") as out, err_path.open("wb") as err:
-        proc = subprocess.Popen([sys.executable, *argv], stdout=out, stderr=err, cwd=ROOT,
-                                env=env, start_new_session=True)
-        sampler = TreeSampler(proc.pid)
-        sampler.start()
-
-        def kill() -> None:
-            killed.set()
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)   # the child's group: Python and JVM
-
-        timer = threading.Timer(timeout, kill) if timeout else None
-        if timer:
-            timer.start()
-        _, status, usage = os.wait4(proc.pid, 0)
-        if timer:
-            timer.cancel()
-        sampler.done.set()
-        sampler.join()
-        proc.returncode = os.waitstatus_to_exitcode(status)
-    wall = time.perf_counter() - started
-    machine_busy = machine_busy_seconds() - busy_before
-    (logs / f"{name}.rss.csv").write_text("seconds,tree_rss_bytes,processes\n" + "".join(
-        f"{t},{r},{n}\n" for t, r, n in sampler.samples))
-    measured = {"wall_seconds": wall, "cpu_seconds": usage.ru_utime + usage.ru_stime,
-                "sampled_tree_cpu_seconds": sum(sampler.cpu.values()),
-                "peak_tree_rss_bytes": sampler.peak,
-                "wait4_maxrss_bytes": usage.ru_maxrss * 1024,
-                "load_average_before": load_before[0],
-                "load_averages_before": list(load_before),
-                "load_average_after": os.getloadavg()[0],
+    """``argv`` in its own process group (runner.run_child); its JSON result with wall
+    seconds, CPU seconds (wait4, the JVM's included once reaped; and the process tree sampled
+    every 0.25 s), peak RSS of the tree. Past ``timeout`` the group is killed: {"timed_out":
+    True, ...}; a failing step gives {"failed": True, "error": its stderr's tail}."""
+    child = run_child(name, [sys.executable, *argv], logs=logs, env=env, timeout=timeout,
+                      tree=True, interval=0.25)
+    assert child.sampler is not None
+    sampled_cpu = sum(child.sampler.cpu.values())
+    measured = {"wall_seconds": child.wall_seconds, "cpu_seconds": child.cpu_seconds,
+                "sampled_tree_cpu_seconds": sampled_cpu,
+                "peak_tree_rss_bytes": child.sampler.peak,
+                "wait4_maxrss_bytes": child.peak_rss_bytes,
+                "load_average_before": child.load_before[0],
+                "load_averages_before": list(child.load_before),
+                "load_average_after": child.load_after[0],
                 # Other work on the machine during the step: CPU seconds used by processes
                 # outside the step's tree (the machine's busy time minus the tree's CPU).
-                "machine_busy_cpu_seconds": machine_busy,
-                "other_cpu_seconds": max(0.0, machine_busy - max(
-                    usage.ru_utime + usage.ru_stime, sum(sampler.cpu.values())))}
-    stderr = err_path.read_text(errors="replace")
-    if killed.is_set():
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGKILL)
-        say(f"           killed after {wall:.0f}s (limit {timeout:g}s)")
+                "machine_busy_cpu_seconds": child.machine_busy_seconds,
+                "other_cpu_seconds": child.other_cpu_seconds}
+    if child.timed_out:
         return {**measured, "timed_out": True, "limit_seconds": timeout,
-                "last_log_lines": stderr.splitlines()[-15:]}
-    if proc.returncode != 0:
-        say(f"           FAILED (exit {proc.returncode}) after {wall:.0f}s:\n{stderr[-3000:]}")
-        return {**measured, "failed": True, "exit": proc.returncode, "error": stderr[-6000:]}
-    lines = [line for line in out_path.read_text().splitlines() if line.strip()]
-    result = {**json.loads(lines[-1]), **measured}
-    say(f"           {result['seconds']:.1f}s (process {wall:.1f}s, "
+                "last_log_lines": child.stderr().splitlines()[-15:]}
+    if not child.ok:
+        stderr = child.stderr()
+        say(f"           FAILED (exit {child.returncode}) after {child.wall_seconds:.0f}s:\n"
+            f"{stderr[-3000:]}")
+        return {**measured, "failed": True, "exit": child.returncode, "error": stderr[-6000:]}
+    result = {**child.result(), **measured}
+    say(f"           {result['seconds']:.1f}s (process {child.wall_seconds:.1f}s, "
         f"{result['cpu_seconds']:.1f} CPU s), peak tree RSS "
         f"{fmt_bytes(result['peak_tree_rss_bytes'])}; other processes used "
         f"{measured['other_cpu_seconds']:.0f} CPU s meanwhile")
@@ -627,15 +555,8 @@ def data_facts(data: Path, files: int) -> dict[str, Any]:
 def source_of(src: Path | None) -> dict[str, Any]:
     """The commit of the tierwise the children import, and uncommitted changes in it."""
     folder = src or ROOT / "src"
-
-    def git(*argv: str) -> str:
-        try:
-            return subprocess.run(["git", "-C", str(folder), *argv], capture_output=True,
-                                  text=True, check=False).stdout.strip()
-        except OSError:
-            return ""
-    return {"src": str(folder), "commit": git("rev-parse", "--short", "HEAD"),
-            "uncommitted": git("status", "--porcelain", ".").splitlines()}
+    return {"src": str(folder), "commit": git("rev-parse", "--short", "HEAD", cwd=folder),
+            "uncommitted": git("status", "--porcelain", ".", cwd=folder).splitlines()}
 
 
 def parity(steps: dict[str, dict[str, Any]]) -> dict[str, Any]:
@@ -826,21 +747,13 @@ def report(results: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def write(results: dict[str, Any], path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(results, indent=2, ensure_ascii=False, default=str) + "\n",
-                    encoding="utf-8")
-
-
 def main() -> None:
     if "--step" in sys.argv[1:]:
         child(sys.argv[1:])
         return
     parser = argparse.ArgumentParser(description="tierwise on DuckDB and on Spark")
-    parser.add_argument("--customers", type=int, default=1_000_000)
-    parser.add_argument("--orders", type=int, default=50_000_000)
-    parser.add_argument("--files", type=int, default=ORDER_FILES)
-    parser.add_argument("--data", type=Path, default=ROOT / "bench-data" / "engines")
+    add_size_arguments(parser, data=ROOT / "bench-data" / "engines",
+                       results=HERE / "engines-results.json", files=ORDER_FILES)
     parser.add_argument("--as-of", type=dt.date.fromisoformat,
                         help="grading date (default: the latest order date of the data)")
     parser.add_argument("--steps", default=",".join(STEPS),
@@ -853,7 +766,6 @@ def main() -> None:
                         help="write Spark's event logs to DIR/logs/spark-events")
     parser.add_argument("--src", type=Path,
                         help="import tierwise from this folder in the children (PYTHONPATH)")
-    parser.add_argument("--results", type=Path, default=HERE / "engines-results.json")
     args = parser.parse_args()
     chosen = [s for s in args.steps.split(",") if s]
     if set(chosen) - set(STEPS):
@@ -866,11 +778,9 @@ def main() -> None:
         env["PYTHONPATH"] = os.pathsep.join(
             [str(args.src.resolve()), *filter(None, [env.get("PYTHONPATH")])])
     results: dict[str, Any] = {
-        "started": dt.datetime.now().isoformat(timespec="seconds"),
+        "started": timestamp(),
         "command": " ".join([Path(sys.executable).name, *sys.argv]),
-        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(),
-                    "python": platform.python_version(),
-                    "memory_bytes": PAGE * os.sysconf("SC_PHYS_PAGES")},
+        "machine": machine(),
         "customers": args.customers, "orders": args.orders, "files": args.files,
         "data": str(data), "source": source_of(args.src),
         "spark": {"driver_memory": args.spark_memory,
@@ -915,9 +825,9 @@ def main() -> None:
         results["parity"] = parity(steps)
         results["figures"] = figures(steps, results["data_facts"]["orders"], args.customers,
                                      os.cpu_count() or 1)
-        write(results, args.results)
-    results["finished"] = dt.datetime.now().isoformat(timespec="seconds")
-    write(results, args.results)
+        write_results(args.results, results)
+    results["finished"] = timestamp()
+    write_results(args.results, results)
     print(report(results))
     say(f"\nfigures written to {args.results}; step logs and RSS timelines in {logs}")
 

@@ -22,7 +22,8 @@
    writes them to ``benchmarks/models-results.json``. See benchmarks/README.md.
 
 The file is also the step runner (``--step NAME``): the lifetimes and pymc steps run under
-their own venv's Python, so this module imports only the standard library at the top.
+their own venv's Python, so this module imports only the standard library (and
+``runner.py``, which does too) at the top.
 """
 
 from __future__ import annotations
@@ -32,19 +33,29 @@ import datetime as dt
 import json
 import math
 import os
-import platform
-import signal
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 from typing import Any
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from runner import (
+    GB,
+    emit,
+    fmt_bytes,
+    machine,
+    run_child,
+    say,
+    source_version,
+    timestamp,
+    write_results,
+)
+
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 VENVS = ROOT / ".cache" / "bench-venvs"
-GB = 1024**3
 
 # --- the data ---------------------------------------------------------------------------------
 
@@ -66,15 +77,6 @@ SAMPLE_EVERY = 10  # the sample: customers whose number ends in 0
 
 LIFETIMES_PACKAGES = ["lifetimes==0.11.3", "pandas<3", "setuptools<82", "pyarrow"]
 PYMC_PACKAGES = ["pymc-marketing", "pyarrow"]
-
-
-def say(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
-
-
-def emit(result: dict[str, Any]) -> None:
-    """A step's result: one JSON object on the last stdout line."""
-    print(json.dumps(result, default=float), flush=True)
 
 
 class Clock:
@@ -543,47 +545,24 @@ class StepFailed(RuntimeError):
 
 def run_step(name: str, python: Path | str, args: list[str], *, logs: Path,
              timeout: float | None = None, env: dict[str, str] | None = None) -> dict[str, Any]:
-    """Run ``python models.py --step NAME ARGS`` in its own process: its JSON result plus
-    wall seconds, CPU seconds and peak RSS (ru_maxrss of wait4, the kernel's high-water mark
-    for that child alone). Past ``timeout`` seconds the child is killed."""
-    step = name.split(":")[0]
-    argv = [str(python), str(Path(__file__).resolve()), "--step", step, *args]
-    logs.mkdir(parents=True, exist_ok=True)
-    label = name.replace(":", "-")
-    out_path, err_path = logs / f"{label}.out", logs / f"{label}.err"
-    say(f"[{time.strftime('%H:%M:%S')}] {name} ...")
-    load_before = os.getloadavg()[0]
-    started = time.perf_counter()
-    killed = threading.Event()
-    with out_path.open("wb") as out, err_path.open("wb") as err:
-        proc = subprocess.Popen(argv, stdout=out, stderr=err, cwd=ROOT,
-                                env={**os.environ, **(env or {})})
-
-        def kill() -> None:
-            killed.set()
-            os.kill(proc.pid, signal.SIGKILL)
-
-        timer = threading.Timer(timeout, kill) if timeout else None
-        if timer:
-            timer.start()
-        _, status, usage = os.wait4(proc.pid, 0)
-        if timer:
-            timer.cancel()
-        proc.returncode = os.waitstatus_to_exitcode(status)
-    wall = time.perf_counter() - started
-    if killed.is_set():
-        raise TimeoutError(f"{name} killed after {wall:.0f} s (limit {timeout:g} s)")
-    if proc.returncode != 0:
-        tail = err_path.read_text(errors="replace")[-3000:]
-        raise StepFailed(f"step {name} failed (exit {proc.returncode}, {wall:.1f}s):\n{tail}")
-    lines = [line for line in out_path.read_text().splitlines() if line.strip()]
-    result = json.loads(lines[-1])
-    result["wall_seconds"] = wall
-    result["peak_rss_bytes"] = usage.ru_maxrss * 1024  # Linux reports KiB
-    result["cpu_seconds"] = usage.ru_utime + usage.ru_stime
-    result["load_average_before"] = load_before
-    say(f"           {result['seconds']:.2f}s (process {wall:.1f}s, "
-        f"{result['cpu_seconds']:.1f} CPU s), peak RSS {result['peak_rss_bytes'] / GB:.2f} GiB")
+    """Run ``python models.py --step NAME ARGS`` in its own process (runner.run_child): its
+    JSON result plus wall seconds, CPU seconds and peak RSS (ru_maxrss of wait4, the
+    kernel's high-water mark for that child alone). Past ``timeout`` seconds the child is
+    killed (TimeoutError)."""
+    argv = [str(python), str(Path(__file__).resolve()), "--step", name.split(":")[0], *args]
+    child = run_child(name, argv, logs=logs, timeout=timeout, sample=False,
+                      env={**os.environ, **(env or {})})
+    if child.timed_out:
+        raise TimeoutError(child.failure())
+    if not child.ok:
+        raise StepFailed(child.failure())
+    result = child.result()
+    result["wall_seconds"] = child.wall_seconds
+    result["peak_rss_bytes"] = child.peak_rss_bytes
+    result["cpu_seconds"] = child.cpu_seconds
+    result["load_average_before"] = child.load_before[0]
+    say(f"           {result['seconds']:.2f}s (process {child.wall_seconds:.1f}s, "
+        f"{result['cpu_seconds']:.1f} CPU s), peak RSS {fmt_bytes(result['peak_rss_bytes'])}")
     return result
 
 
@@ -694,17 +673,15 @@ def main() -> None:
     args = parser.parse_args()
     args.data = args.data.resolve()
     if args.step:
-        emit(STEPS[args.step](args))
+        emit(STEPS[args.step](args), default=float)
         return
 
     data, logs = args.data, args.data / "logs"
     results: dict[str, Any] = {
-        "started": dt.datetime.now().isoformat(timespec="seconds"),
-        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(),
-                    "python": platform.python_version(),
-                    "memory_bytes": os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")},
+        "started": timestamp(), "machine": machine(),
         "customers": args.customers, "seed": args.seed, "as_of": AS_OF.isoformat(),
-        "true_params": TRUE_PARAMS, "data": str(data), "source": source_version(),
+        "true_params": TRUE_PARAMS, "data": str(data),
+        "source": source_version("src/tierwise/metrics/models", "models_changes_uncommitted"),
     }
     results["versions"] = {"tierwise venv": json.loads(subprocess.run(
         [sys.executable, "-c", VERSIONS_TIERWISE], capture_output=True, text=True,
@@ -772,10 +749,8 @@ def main() -> None:
 
     results["steps"], results["checks"] = steps, checks
     results["figures"] = figures(steps)
-    results["finished"] = dt.datetime.now().isoformat(timespec="seconds")
-    args.results.parent.mkdir(parents=True, exist_ok=True)
-    args.results.write_text(json.dumps(results, indent=2, ensure_ascii=False, default=str)
-                            + "\n", encoding="utf-8")
+    results["finished"] = timestamp()
+    write_results(args.results, results)
     print(report(results))
     say(f"\nfigures written to {args.results}; step logs in {logs}")
 
@@ -790,16 +765,6 @@ VERSIONS_PYMC = ("import json, pymc_marketing, pymc, pytensor; "
                  "from importlib.metadata import version; print(json.dumps({m: version(m) "
                  "for m in ('pymc-marketing', 'pymc', 'pytensor', 'numpy', 'scipy', "
                  "'pandas')}))")
-
-
-def source_version() -> dict[str, Any]:
-    """The commit measured, and whether src/tierwise/models had uncommitted changes."""
-    def git(*argv: str) -> str:
-        return subprocess.run(["git", *argv], cwd=ROOT, capture_output=True, text=True,
-                              check=False).stdout.strip()
-    return {"commit": git("rev-parse", "--short", "HEAD"),
-            "models_changes_uncommitted": git("status", "--porcelain",
-                                              "src/tierwise/models").splitlines()}
 
 
 # --- figures and the report -------------------------------------------------------------------

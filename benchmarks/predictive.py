@@ -40,13 +40,8 @@ import argparse
 import contextlib
 import datetime as dt
 import json
-import os
-import platform
 import shutil
-import signal
-import subprocess
 import sys
-import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -57,9 +52,18 @@ ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
 
 from generate import GENERATOR_VERSION, ORDER_FILES, existing, generate  # noqa: E402
-from run import RssSampler, fmt_bytes, say, source_version  # noqa: E402
+from runner import (  # noqa: E402
+    add_size_arguments,
+    emit,
+    fmt_bytes,
+    machine,
+    run_child,
+    say,
+    source_version,
+    timestamp,
+    write_results,
+)
 
-GB = 1024**3
 AS_OF = dt.date(2025, 12, 31)   # the last day of the generated data
 IMPORT_MARKER = "IMPORTED.json"
 MODEL_POLICY = "model-policy.yaml"
@@ -164,6 +168,7 @@ def install_probes() -> None:
     import tierwise.grading.run as grading
     import tierwise.grading.what_if as what_if
     import tierwise.metrics.models.predictions as predictions
+    import tierwise.record.runs as runs
     from tierwise.metrics.models.bgnbd import BetaGeo
     from tierwise.metrics.models.gamma_gamma import GammaGamma
 
@@ -187,11 +192,14 @@ def install_probes() -> None:
         ("_previous_assignments", "read previous snapshot"),
         ("data_fingerprint", "data fingerprint"),
         ("_record", "record the run"),
+    ]:
+        setattr(grading, name, _timed(label, getattr(grading, name)))
+    for name, label in [    # called by tierwise.record.runs._record, so wrapped there
         ("summarise", "summarise tiers"),
         ("_insert_assignments", "app db: insert assignments"),
         ("_insert_changes", "app db: insert changes"),
     ]:
-        setattr(grading, name, _timed(label, getattr(grading, name)))
+        setattr(runs, name, _timed(label, getattr(runs, name)))
     grading.model_metrics = _timed_enter("models (rfm summary, fit, score)",
                                          grading.model_metrics)
 
@@ -289,7 +297,7 @@ def step_calibrate(args: argparse.Namespace) -> dict[str, Any]:
     backend = ibis.duckdb.from_connection(ws.store())
     started = time.perf_counter()
     with _phase("calibrate"):
-        result = calibrate(backend, ws.sources(), chosen, text, metric="annual_spend",
+        result = calibrate(backend, ws.tables(), chosen, text, metric="annual_spend",
                            as_of=dt.date.fromisoformat(args.as_of))
     seconds = time.perf_counter() - started
     if args.out:
@@ -362,7 +370,7 @@ def step_diagnose_outcomes(args: argparse.Namespace) -> dict[str, Any]:
         "ON d.order_date > h.start AND d.order_date <= h.stop)").fetchone())
     found["daily_rows"], found["joined_rows"] = int(daily), int(joined)
     table = backend.table("_bench_tiers")
-    outcome = _outcomes(backend, ws.sources(), table, ends)
+    outcome = _outcomes(backend, ws.tables(), table, ends)
     per_tier = outcome.group_by(["period", "tier"]).aggregate(
         customers=outcome.count(), revenue=outcome.next_revenue.sum())
     reference = clock("per (period, tier) as _summarise computes it (one of its two queries)",
@@ -486,7 +494,7 @@ def child(argv: list[str]) -> None:
         result = step(args)
     result["phases"] = {k: round(v, 3) for k, v in PHASES.items()}
     result["phase_calls"] = CALLS
-    print(json.dumps(result, ensure_ascii=False, default=str), flush=True)
+    emit(result)
 
 
 # =============================================================================================
@@ -502,55 +510,26 @@ class StepTimeout(RuntimeError):
 
 def run_step(name: str, argv: list[str], *, logs: Path,
              timeout: float | None = None) -> dict[str, Any]:
-    """Run ``argv`` (a Python script) in its own process: its JSON result (last stdout line)
+    """Run ``argv`` (a Python script) in its own process (runner.run_child): its JSON result
     plus wall seconds, CPU seconds and peak RSS (``os.wait4``: ru_maxrss is the kernel's
     high-water mark for that child alone), the load average before it, and an RSS timeline
-    in ``logs/NAME.rss.csv``. Past ``timeout`` seconds the child is killed."""
-    logs.mkdir(parents=True, exist_ok=True)
-    out_path, err_path = logs / f"{name}.out", logs / f"{name}.err"
-    say(f"[{time.strftime('%H:%M:%S')}] {name} ...")
-    load_before = os.getloadavg()
+    in ``logs/NAME.rss.csv``. Past ``timeout`` seconds the child is killed (StepTimeout)."""
     source_before = source_version()
-    killed = threading.Event()
-    started = time.perf_counter()
-    with out_path.open("wb") as out, err_path.open("wb") as err:
-        proc = subprocess.Popen([sys.executable, *argv], stdout=out, stderr=err, cwd=ROOT)
-        sampler = RssSampler(proc.pid)
-        sampler.start()
-
-        def kill() -> None:
-            killed.set()
-            os.kill(proc.pid, signal.SIGKILL)
-
-        timer = threading.Timer(timeout, kill) if timeout else None
-        if timer:
-            timer.start()
-        _, status, usage = os.wait4(proc.pid, 0)
-        if timer:
-            timer.cancel()
-        sampler.done.set()
-        proc.returncode = os.waitstatus_to_exitcode(status)
-    wall = time.perf_counter() - started
-    (logs / f"{name}.rss.csv").write_text(
-        "seconds,rss_bytes\n" + "".join(f"{t},{r}\n" for t, r in sampler.samples))
-    stderr = err_path.read_text(errors="replace")
-    if killed.is_set():
-        raise StepTimeout(f"{name} killed after {wall:.0f} s (limit {timeout:g} s)", wall,
-                          stderr)
-    if proc.returncode != 0:
-        raise SystemExit(f"step {name} failed (exit {proc.returncode}, {wall:.1f}s, "
-                         f"peak RSS {usage.ru_maxrss / 1024**2:.2f} GiB):\n{stderr[-3000:]}")
-    lines = [line for line in out_path.read_text().splitlines() if line.strip()]
-    result = json.loads(lines[-1])
-    result["wall_seconds"] = wall
+    child = run_child(name, [sys.executable, *argv], logs=logs, timeout=timeout)
+    if child.timed_out:
+        raise StepTimeout(child.failure(), child.wall_seconds, child.stderr())
+    if not child.ok:
+        raise SystemExit(child.failure())
+    result = child.result()
+    result["wall_seconds"] = child.wall_seconds
     result["source"] = source_before
-    result["peak_rss_bytes"] = usage.ru_maxrss * 1024  # Linux reports KiB
-    result["cpu_seconds"] = usage.ru_utime + usage.ru_stime
-    result["load_average_before"] = load_before[0]
-    result["load_averages_before"] = list(load_before)
-    say(f"           {result['seconds']:.1f}s (process {wall:.1f}s, "
+    result["peak_rss_bytes"] = child.peak_rss_bytes
+    result["cpu_seconds"] = child.cpu_seconds
+    result["load_average_before"] = child.load_before[0]
+    result["load_averages_before"] = list(child.load_before)
+    say(f"           {result['seconds']:.1f}s (process {child.wall_seconds:.1f}s, "
         f"{result['cpu_seconds']:.1f} CPU s), peak RSS {fmt_bytes(result['peak_rss_bytes'])}, "
-        f"load {load_before[0]:.1f}")
+        f"load {child.load_before[0]:.1f}")
     return result
 
 
@@ -651,10 +630,8 @@ def main() -> None:
         child(sys.argv[1:])
         return
     parser = argparse.ArgumentParser(description="tierwise issue-3 features at scale")
-    parser.add_argument("--customers", type=int, default=1_000_000)
-    parser.add_argument("--orders", type=int, default=50_000_000)
-    parser.add_argument("--files", type=int, default=ORDER_FILES)
-    parser.add_argument("--data", type=Path, default=ROOT / "bench-data" / "predictive")
+    add_size_arguments(parser, data=ROOT / "bench-data" / "predictive",
+                       results=HERE / "predictive-results.json", files=ORDER_FILES)
     parser.add_argument("--as-of", type=dt.date.fromisoformat, default=AS_OF,
                         help="grading date D (default 2025-12-31, the last day of the data)")
     parser.add_argument("--periods", type=int, default=24,
@@ -675,7 +652,6 @@ def main() -> None:
                              "fit's optimiser calls (~3 min)")
     parser.add_argument("--memory-limit",
                         help="DuckDB memory_limit set on the store (default: tierwise's 4GB)")
-    parser.add_argument("--results", type=Path, default=HERE / "predictive-results.json")
     args = parser.parse_args()
     chosen = ["baseline", *[s for s in args.steps.split(",") if s and s != "baseline"]]
     unknown = set(chosen) - set(STEPS) | set(filter(None, args.profile.split(","))) - set(STEPS)
@@ -685,11 +661,7 @@ def main() -> None:
     data: Path = args.data.resolve()
     workspace, logs = data / "workspace", data / "logs"
     results: dict[str, Any] = {
-        "started": dt.datetime.now().isoformat(timespec="seconds"),
-        "command": " ".join(sys.argv),
-        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(),
-                    "python": platform.python_version(),
-                    "memory_bytes": os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")},
+        "started": timestamp(), "command": " ".join(sys.argv), "machine": machine(),
         "data": str(data), "as_of": args.as_of.isoformat(),
     }
     results["versions"] = versions()
@@ -757,10 +729,8 @@ def main() -> None:
     sources = {json.dumps(s["source"], sort_keys=True) for s in steps.values()}
     results["source_changed_during_run"] = len(sources) > 1
     results["figures"] = figures(steps, args.customers, args.orders)
-    results["finished"] = dt.datetime.now().isoformat(timespec="seconds")
-    args.results.parent.mkdir(parents=True, exist_ok=True)
-    args.results.write_text(json.dumps(results, indent=2, ensure_ascii=False, default=str)
-                            + "\n", encoding="utf-8")
+    results["finished"] = timestamp()
+    write_results(args.results, results)
     print(report(results))
     say(f"\nfigures written to {args.results}; step logs and RSS timelines in {logs}")
 

@@ -23,11 +23,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
-import os
-import platform
-import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -37,8 +33,17 @@ ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
 
 from generate import GENERATOR_VERSION, ORDER_FILES, existing, generate  # noqa: E402
+from runner import (  # noqa: E402
+    add_size_arguments,
+    fmt_bytes,
+    machine,
+    run_child,
+    say,
+    source_version,
+    timestamp,
+    write_results,
+)
 
-GB = 1024**3
 TARGET_GRADE_OVER_SQL = 2.0
 TARGET_PANDAS_OVER_TIERWISE = 30.0
 TARGET_PEAK_BYTES = 6_000_000_000  # 6 GB = 5.59 GiB
@@ -49,72 +54,28 @@ COMPARED_METRICS = ["annual_spend", "order_count", "profit", "avg_order_value", 
                     "stability_score", "potential_score", "score"]
 
 
-def say(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
-
-
 # --- running one step in a child process -----------------------------------------------------
-
-
-class RssSampler(threading.Thread):
-    """Samples a child's resident set every 0.2 s, for the timeline in logs/."""
-
-    def __init__(self, pid: int) -> None:
-        super().__init__(daemon=True)
-        self.pid = pid
-        self.samples: list[tuple[float, int]] = []
-        self.done = threading.Event()
-
-    def run(self) -> None:
-        started = time.perf_counter()
-        status = Path(f"/proc/{self.pid}/status")
-        while not self.done.is_set():
-            try:
-                for line in status.read_text().splitlines():
-                    if line.startswith("VmRSS:"):
-                        rss = int(line.split()[1]) * 1024
-                        self.samples.append((round(time.perf_counter() - started, 1), rss))
-                        break
-            except (OSError, ValueError):
-                pass
-            self.done.wait(0.2)
 
 
 def run_step(name: str, step: str, common: list[str], *extra: str,
              logs: Path) -> dict[str, Any]:
-    """Run ``steps.py STEP`` in its own process; its JSON result plus wall seconds and the
-    child's peak RSS (ru_maxrss from wait4, i.e. the kernel's high-water mark)."""
-    argv = [sys.executable, str(HERE / "steps.py"), step, *common, *extra]
-    logs.mkdir(parents=True, exist_ok=True)
-    out_path, err_path = logs / f"{name}.out", logs / f"{name}.err"
-    say(f"[{time.strftime('%H:%M:%S')}] {name} ...")
-    load_before = os.getloadavg()[0]
+    """Run ``steps.py STEP`` in its own process (runner.run_child); its JSON result plus wall
+    seconds and the child's peak RSS (ru_maxrss from wait4, i.e. the kernel's high-water
+    mark) and CPU seconds."""
     source_before = source_version()
-    started = time.perf_counter()
-    with out_path.open("wb") as out, err_path.open("wb") as err:
-        proc = subprocess.Popen(argv, stdout=out, stderr=err, cwd=ROOT)
-        sampler = RssSampler(proc.pid)
-        sampler.start()
-        _, status, usage = os.wait4(proc.pid, 0)
-        sampler.done.set()
-        proc.returncode = os.waitstatus_to_exitcode(status)
-    wall = time.perf_counter() - started
-    (logs / f"{name}.rss.csv").write_text(
-        "seconds,rss_bytes\n" + "".join(f"{t},{r}\n" for t, r in sampler.samples))
-    if proc.returncode != 0:
-        tail = err_path.read_text(errors="replace")[-3000:]
-        raise SystemExit(f"step {name} failed (exit {proc.returncode}, "
-                         f"{wall:.1f}s, peak RSS {usage.ru_maxrss / 1024**2:.2f} GiB):\n{tail}")
-    lines = [line for line in out_path.read_text().splitlines() if line.strip()]
-    result = json.loads(lines[-1])
-    result["wall_seconds"] = wall
+    child = run_child(name, [sys.executable, str(HERE / "steps.py"), step, *common, *extra],
+                      logs=logs)
+    if not child.ok:
+        raise SystemExit(child.failure())
+    result = child.result()
+    result["wall_seconds"] = child.wall_seconds
     result["source"] = source_before
-    result["peak_rss_bytes"] = usage.ru_maxrss * 1024  # Linux reports KiB
-    result["cpu_seconds"] = usage.ru_utime + usage.ru_stime
+    result["peak_rss_bytes"] = child.peak_rss_bytes
+    result["cpu_seconds"] = child.cpu_seconds
     # Other work on the machine slows a step down: the 1-minute load average before it ran.
-    result["load_average_before"] = load_before
-    say(f"           {result['seconds']:.1f}s (process {wall:.1f}s, "
-        f"{result['cpu_seconds']:.1f} CPU s), peak RSS {result['peak_rss_bytes'] / GB:.2f} GiB")
+    result["load_average_before"] = child.load_before[0]
+    say(f"           {result['seconds']:.1f}s (process {child.wall_seconds:.1f}s, "
+        f"{result['cpu_seconds']:.1f} CPU s), peak RSS {fmt_bytes(result['peak_rss_bytes'])}")
     return result
 
 
@@ -190,41 +151,21 @@ def baseline_policy_drift(policy_path: Path) -> list[str]:
 # --- the run ---------------------------------------------------------------------------------
 
 
-def source_version() -> dict[str, Any]:
-    """The commit measured, and whether src/ had uncommitted changes."""
-    def git(*argv: str) -> str:
-        try:
-            return subprocess.run(["git", *argv], cwd=ROOT, capture_output=True, text=True,
-                                  check=False).stdout.strip()
-        except OSError:
-            return ""
-    return {"commit": git("rev-parse", "--short", "HEAD"),
-            "src_changes_uncommitted": git("status", "--porcelain", "src").splitlines()}
-
-
 def month_end_before(day: dt.date) -> dt.date:
     return day.replace(day=1) - dt.timedelta(days=1)
 
 
-def fmt_bytes(n: float) -> str:
-    return f"{n / GB:.2f} GiB"
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description="tierwise scale benchmark")
-    parser.add_argument("--customers", type=int, default=1_000_000)
-    parser.add_argument("--orders", type=int, default=50_000_000)
-    parser.add_argument("--data", type=Path, default=ROOT / "bench-data")
+    add_size_arguments(parser, data=ROOT / "bench-data", results=HERE / "results.json",
+                       files=ORDER_FILES)
     parser.add_argument("--skip-generate", action="store_true",
                         help="use the files in --data as they are")
-    parser.add_argument("--files", type=int, default=ORDER_FILES,
-                        help="number of order files (default 10)")
     parser.add_argument("--slice", type=int, default=5_000_000,
                         help="orders in the pandas slice (default 5,000,000)")
     parser.add_argument("--as-of", type=dt.date.fromisoformat, default=dt.date(2025, 12, 31),
                         help="as-of date of the second run (default 2025-12-31, the last day "
                              "of the data); the first run is as of the month end before")
-    parser.add_argument("--results", type=Path, default=HERE / "results.json")
     parser.add_argument("--no-pandas", action="store_true", help="skip the pandas baseline")
     parser.add_argument("--memory-limit",
                         help="DuckDB memory_limit for the tierwise steps, e.g. 4GB (tierwise has "
@@ -237,10 +178,7 @@ def main() -> None:
     workspace = data / "workspace"
     logs = data / "logs"
     results: dict[str, Any] = {
-        "started": dt.datetime.now().isoformat(timespec="seconds"),
-        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(),
-                    "python": platform.python_version(),
-                    "memory_bytes": os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")},
+        "started": timestamp(), "machine": machine(),
         "customers": args.customers, "orders": args.orders, "data": str(data),
     }
     try:
@@ -343,10 +281,8 @@ def main() -> None:
         say("WARNING: the tierwise source changed while the benchmark ran; see 'source' of "
             "each step in the results")
     results["figures"] = figures(steps, total_orders, sizes["customers"])
-    results["finished"] = dt.datetime.now().isoformat(timespec="seconds")
-    args.results.parent.mkdir(parents=True, exist_ok=True)
-    args.results.write_text(json.dumps(results, indent=2, ensure_ascii=False, default=str)
-                            + "\n", encoding="utf-8")
+    results["finished"] = timestamp()
+    write_results(args.results, results)
     print(report(results))
     say(f"\nfigures written to {args.results}; step logs and RSS timelines in {logs}")
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import datetime as dt
-import json
 import re
 import shutil
 import sys
@@ -26,6 +25,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from generate import data_files
+from runner import emit
 
 PHASES: dict[str, float] = defaultdict(float)
 
@@ -149,6 +149,7 @@ def _instrument_grade() -> None:
     import ibis.backends.duckdb as ibis_duckdb
 
     import tierwise.grading.run as grading
+    import tierwise.record.runs as runs
 
     original_evaluation = grading.evaluation
 
@@ -167,12 +168,15 @@ def _instrument_grade() -> None:
         ("active_overrides", "app db: overrides"),
         ("_previous_assignments", "read previous snapshot"),
         ("data_fingerprint", "data fingerprint (hash of every input row)"),
-        ("summarise", "summarise tiers (Arrow)"),
-        ("_insert_assignments", "app db: insert assignments (executemany)"),
-        ("_insert_changes", "app db: insert changes (executemany)"),
         ("_record", "record (total: snapshot + app db)"),
     ]:
         setattr(grading, name, _timed(label, getattr(grading, name)))
+    for name, label in [    # called by tierwise.record.runs._record, so wrapped there
+        ("summarise", "summarise tiers (Arrow)"),
+        ("_insert_assignments", "app db: insert assignments (executemany)"),
+        ("_insert_changes", "app db: insert changes (executemany)"),
+    ]:
+        setattr(runs, name, _timed(label, getattr(runs, name)))
     backend = ibis_duckdb.Backend
     backend.to_parquet = _timed("record: tiers + hysteresis, sorted, to Parquet",
                                 backend.to_parquet)
@@ -306,9 +310,7 @@ def main() -> None:
         "slice-files": step_slice_files,
         "pandas": step_pandas,
     }
-    result = steps[args.step](args)
-    sys.stdout.flush()
-    print("\n" + json.dumps(result, ensure_ascii=False, default=str))
+    emit(steps[args.step](args))
 
 
 if __name__ == "__main__":
