@@ -61,9 +61,13 @@ import httpx
 
 from tierwise.demo.build import build_demo
 from tierwise.errors import TierwiseError
-from tierwise.grading.run import snapshot_path
+from tierwise.record.runs import snapshot_path
 from tierwise.work import users
 from tierwise.workspace import CONFIG_NAME, Workspace
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from runner import process_cpu_seconds, source_version, write_results
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -177,16 +181,13 @@ def server(root: Path, port: int) -> Iterator[subprocess.Popen[bytes]]:
                 process.wait()
 
 
-def cpu_seconds(pid: int) -> float:
-    """User plus system CPU seconds of a process so far (Linux /proc)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def sign_in(base: str, name: str) -> str:
-    """The session cookie of a ``POST /login``."""
-    answer = httpx.post(f"{base}/login", data={"name": name, "password": PASSWORD},
-                        follow_redirects=False, timeout=30)
+    """The session cookie of a ``POST /login``. The form carries a double-submit token
+    against login CSRF: the cookie ``GET /login`` sets, sent back as the ``csrf`` field."""
+    with httpx.Client(base_url=base, timeout=30) as client:
+        token = client.get("/login").cookies.get("tw_login_csrf", "")
+        answer = client.post("/login", data={"name": name, "password": PASSWORD,
+                                             "csrf": token}, follow_redirects=False)
     if answer.status_code != 303 or "tw_session" not in answer.cookies:
         raise RuntimeError(f"login as {name} failed: {answer.status_code} {answer.text[:200]}")
     return answer.cookies["tw_session"]
@@ -306,7 +307,7 @@ def run_scenario(base: str, scenario: Scenario, *, clients: int, warmup: float,
 
         async def mark() -> None:       # the CPU counters at the start of the window
             await asyncio.sleep(max(0.0, start - time.perf_counter()))
-            cpu.extend([cpu_seconds(server_pid), time.process_time()])
+            cpu.extend([process_cpu_seconds(server_pid), time.process_time()])
 
         await asyncio.gather(mark(), *[
             _client(base, scenario, random.Random(seed * 1000 + i), start, end, timeout, out)
@@ -314,7 +315,7 @@ def run_scenario(base: str, scenario: Scenario, *, clients: int, warmup: float,
         return start, end, cpu[0], cpu[1]
 
     start, end, server_cpu, client_cpu = asyncio.run(main())
-    server_cpu = cpu_seconds(server_pid) - server_cpu
+    server_cpu = process_cpu_seconds(server_pid) - server_cpu
     client_cpu = time.process_time() - client_cpu
     kept = [(began, done, status) for began, done, status in out if done >= start]
     last = max((done for _, done, _ in kept), default=end)
@@ -430,14 +431,10 @@ def versions() -> dict[str, str]:
 
 def commit() -> str | None:
     """HEAD, with "+dirty" when src/ has changes that are not committed."""
-    try:
-        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, text=True,
-                              capture_output=True, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--", "src"], cwd=ROOT,
-                               text=True, capture_output=True, check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
+    source = source_version()
+    if not source["commit"]:
         return None
-    return head + ("+dirty" if dirty else "")
+    return source["commit"] + ("+dirty" if source["src_changes_uncommitted"] else "")
 
 
 def main() -> None:
@@ -516,7 +513,7 @@ def main() -> None:
     }
     if profiled:
         report["profile"] = profiled
-    args.results.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
+    write_results(args.results, report)
     print(f"\nwritten to {args.results}")
 
 
