@@ -27,8 +27,8 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from tierwise.appdb import schema
-from tierwise.grading.run import snapshot_path
 from tierwise.policy.model import Policy
+from tierwise.record.runs import snapshot_path
 from tierwise.work import owners, tasks
 from tierwise.workspace import Workspace
 
