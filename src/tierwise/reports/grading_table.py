@@ -110,13 +110,26 @@ def write_grading_table(path: Path, columns: Sequence[Column], rows: Iterable[li
     raise TierwiseError(f"cannot export to {path.name}: use a .xlsx or .csv file name")
 
 
+# A text cell starting with one of these is a formula to Excel and LibreOffice: a customer
+# named =HYPERLINK(...) would run when the sheet is opened (CSV injection).
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def as_text(value: Any) -> Any:
+    """A CSV value a spreadsheet shows as written: text that would start a formula gets a
+    leading apostrophe, which spreadsheets read as "this is text" and do not display."""
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
 def _write_csv(path: Path, columns: Sequence[Column], rows: Iterable[list[Any]]) -> int:
     count = 0
     with path.open("w", encoding="utf-8-sig", newline="") as handle:  # BOM: Excel reads it
         writer = csv.writer(handle)
-        writer.writerow([c.header for c in columns])
+        writer.writerow([as_text(c.header) for c in columns])
         for row in rows:
-            writer.writerow(["" if v is None else v for v in row])
+            writer.writerow(["" if v is None else as_text(v) for v in row])
             count += 1
     return count
 
@@ -152,6 +165,8 @@ def _write_xlsx(path: Path, columns: Sequence[Column], rows: Iterable[list[Any]]
     for count, values in enumerate(rows, start=1):
         for index, (column, value) in enumerate(zip(columns, values, strict=True), start=1):
             cell = sheet.cell(row=count + 2, column=index, value=value)
+            if isinstance(value, str):
+                cell.data_type = "s"          # text stays text, never a formula
             if column.number_format and isinstance(value, int | float | dt.date):
                 cell.number_format = column.number_format
     sheet.freeze_panes = "C3"
