@@ -44,7 +44,30 @@ def create_app(root: str | Path, *, scheduler: bool = False) -> FastAPI:
     app.add_api_route("/static/plotly.min.js", plotly_js, include_in_schema=False)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     _errors(app)
+    _security_headers(app)
     return app
+
+
+# Sent with every response: no page may be framed (the policy's apply button could be
+# clicked through an invisible frame), types are not sniffed, signed-in pages are not kept
+# in shared caches or the browser's history cache.
+SECURITY_HEADERS = {
+    "X-Frame-Options": "DENY",
+    "Content-Security-Policy": "frame-ancestors 'none'",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+}
+
+
+def _security_headers(app: FastAPI) -> None:
+    @app.middleware("http")
+    async def headers(request: Request, call_next: Any) -> Response:
+        response: Response = await call_next(request)
+        for name, value in SECURITY_HEADERS.items():
+            response.headers.setdefault(name, value)
+        if not request.url.path.startswith("/static/"):
+            response.headers.setdefault("Cache-Control", "no-store")
+        return response
 
 
 def _error(status: int, message: str, field: str | None = None) -> JSONResponse:

@@ -13,6 +13,7 @@ import secrets
 import tempfile
 from pathlib import Path
 from typing import Annotated, Any
+from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Depends, File, Form, HTTPException, Request, UploadFile
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
@@ -161,9 +162,15 @@ def login(request: Request, name: Annotated[str, Form()], password: Annotated[st
     return response
 
 
-def _safe_next(target: str) -> str:
-    """Only a path on this site: never an open redirect."""
-    return target if target.startswith("/") and not target.startswith("//") else "/"
+def _safe_next(target: str, default: str = "/") -> str:
+    """Only a path on this site: never an open redirect. Browsers read "//host" and
+    "/\\host" as another site, and drop tabs and newlines inside a URL."""
+    cleaned = "".join(ch for ch in target if ch.isprintable())
+    parts = urlsplit(cleaned)
+    if (cleaned != target or not cleaned.startswith("/") or cleaned[1:2] in ("/", "\\")
+            or parts.scheme or parts.netloc):
+        return default
+    return cleaned
 
 
 @router.post("/logout")
@@ -332,7 +339,7 @@ async def task_done(task_id: int, page: PageDep) -> Response:
     if not mine:
         raise HTTPException(404, word("not_found", page.lang))
     page.ws.task_done(task_id, str(form.get("note") or "") or None)
-    return RedirectResponse(str(form.get("back") or "/tasks"), status_code=303)
+    return RedirectResponse(_safe_next(str(form.get("back") or ""), "/tasks"), status_code=303)
 
 
 @router.get("/audit", response_class=HTMLResponse)
