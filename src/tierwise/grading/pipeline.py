@@ -24,12 +24,14 @@ import sqlalchemy as sa
 from tierwise.data import engines, lake, store
 from tierwise.data import sources as data_sources
 from tierwise.data.ingest import import_files
-from tierwise.data.tables import CanonicalTables
+from tierwise.data.ingest.fields import PLAUSIBLE_DATES, DateRange
+from tierwise.data.tables import CanonicalTables, latest_order_date
+from tierwise.errors import InputError
 from tierwise.grading.run import grade
 from tierwise.policy.model import Policy
 from tierwise.record import history
 from tierwise.record.audit import Actor
-from tierwise.record.runs import RunSummary, snapshot_location
+from tierwise.record.runs import RunSummary, discard_run, snapshot_location
 
 STORE_LABEL = "workspace store"
 
@@ -45,6 +47,7 @@ class RunPlace:
     appdb: sa.Engine
     duckdb_settings: Mapping[str, Any]
     language: str = "zh"
+    dates: DateRange = PLAUSIBLE_DATES       # what a file may hold, and an as-of date
 
 
 @dataclass(frozen=True)
@@ -85,14 +88,27 @@ def run_grading(place: RunPlace, request: GradeRequest, *,
                          request)
         own_book = True
     if own_book and derive_work is not None:
-        summary = dataclasses.replace(summary, tasks=derive_work(summary, request.policy))
+        try:
+            work = derive_work(summary, request.policy)
+        except BaseException:
+            # The run is not done until its work is: a failed job leaves no run behind.
+            discard_run(place.appdb, place.runs_dir, summary.run_id)
+            raise
+        summary = dataclasses.replace(summary, tasks=work)
     return summary
 
 
 def _grade(backend: Any, tables: CanonicalTables, place: RunPlace, request: GradeRequest,
            assignments: str | None = None) -> RunSummary:
+    as_of = request.as_of or latest_order_date(backend, tables.orders)
+    if not place.dates.holds(as_of):
+        raise InputError(f"as-of date {as_of.isoformat()} is outside the plausible range "
+                         f"{place.dates.describe()} (import: in tierwise.yaml)"
+                         + ("" if request.as_of else
+                            "; it is the latest order's date: fix that order or give --as-of"),
+                         column="as_of")
     return grade(backend, tables, request.policy, request.policy_text, appdb=place.appdb,
-                 runs_dir=place.runs_dir, as_of=request.as_of, actor=request.actor,
+                 runs_dir=place.runs_dir, as_of=as_of, actor=request.actor,
                  lang=place.language, assignments=assignments)
 
 
@@ -126,7 +142,8 @@ def _from_files(place: RunPlace, request: GradeRequest) -> RunSummary:
             if files.get(kind):
                 rejected += import_files(scratch, kind, files[kind],
                                          rejects_dir=place.rejects_dir,
-                                         column_map=request.column_map).rejected
+                                         column_map=request.column_map,
+                                         dates=place.dates).rejected
         backend = ibis.duckdb.from_connection(scratch)
         label = "files: " + "; ".join(f"{k}={','.join(map(str, v))}"
                                       for k, v in files.items() if v)

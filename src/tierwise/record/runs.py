@@ -295,3 +295,17 @@ def _insert_changes(connection: sa.Connection, run_id: int, light: pa.Table) -> 
     bulk_insert(connection, schema.changes,
                 ("run_id", "customer_id", "from_tier", "to_tier", "direction", "basis"),
                 ((run_id, *row) for row in rows))
+
+
+def discard_run(appdb: sa.Engine, runs_dir: Path, run_id: int) -> None:
+    """Take back a recorded run whose follow-up failed (its tasks could not be written):
+    its rows, its changes, its audit row and its snapshot, so that no half-done run stays
+    as the latest. Only the embedded engine's runs are taken back (a Spark run's dataset is
+    left where the engine wrote it)."""
+    with appdb.begin() as connection:
+        for table in (schema.changes, schema.assignments):
+            connection.execute(table.delete().where(table.c.run_id == run_id))
+        connection.execute(schema.audit_log.delete().where(
+            schema.audit_log.c.action == "run", schema.audit_log.c.target == f"run {run_id}"))
+        connection.execute(schema.runs.delete().where(schema.runs.c.id == run_id))
+    snapshot_path(runs_dir, run_id).unlink(missing_ok=True)

@@ -13,7 +13,7 @@ from typing import Any
 
 from fastapi import HTTPException, Request
 
-from tierwise.errors import TierwiseError
+from tierwise.errors import InputError, TierwiseError
 from tierwise.record.audit import Actor, Interface
 from tierwise.reports.customers import visible
 from tierwise.work import users
@@ -70,7 +70,12 @@ class Server:
 
     def start_run(self, actor: Actor, as_of: dt.date | None) -> Job:
         """Grade in a thread, as ``actor`` (the signed-in person); one run at a time (a
-        second start while one runs is refused)."""
+        second start while one runs is refused). An implausible as-of date is refused here,
+        naming the field, before any job starts."""
+        dates = self.workspace.settings.dates()
+        if as_of is not None and not dates.holds(as_of):
+            raise InputError(f"as_of {as_of.isoformat()} is outside the plausible range "
+                             f"{dates.describe()}", column="as_of")
         if not self._run_lock.acquire(blocking=False):
             raise TierwiseError("a run is in progress; wait for it to finish")
         job = Job(uuid.uuid4().hex[:12], actor.name, as_of)
@@ -83,8 +88,10 @@ class Server:
                 job.run_id, job.status = summary.run_id, "done"
             except Exception as error:       # shown to the user; the run was not written
                 job.status = "failed"
+                # A domain error says what to fix; anything else stays in the server's log
+                # (a database error's text can carry other people's data).
                 job.error = str(error) if isinstance(error, TierwiseError) else (
-                    f"{type(error).__name__}: {error}")
+                    "the run failed on the server; nothing was recorded (see the server log)")
                 traceback.print_exc()
             finally:
                 job.finished_at = dt.datetime.now(dt.UTC)

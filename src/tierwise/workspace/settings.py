@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 from pathlib import Path
 from typing import Any
@@ -10,6 +11,7 @@ from ruamel.yaml import YAML
 
 from tierwise.data import engines
 from tierwise.data import sources as data_sources
+from tierwise.data.ingest.fields import EARLIEST_DATE, DateRange
 from tierwise.data.store import DEFAULT_MEMORY_LIMIT
 from tierwise.errors import WorkspaceError
 from tierwise.work import schedule as scheduling
@@ -29,6 +31,12 @@ policy: {policy}
 
 # language of tables and exports: zh (中文) or en
 language: zh
+
+# import: the dates a book may hold; a row dated outside them is rejected (with its reason)
+#   and a run as of such a date refused. 导入日期范围：超出范围的日期视为错误数据。
+# import:
+#   earliest_date: 1900-01-01
+#   years_ahead: 1          # invoices may fall due up to a year ahead
 
 # database: where runs, history and overrides are kept. Default: tierwise.db (SQLite) in this
 #   folder. The TIERWISE_DATABASE_URL environment variable wins over this setting, e.g.
@@ -148,6 +156,28 @@ class Settings:
     def sources(self) -> list[data_sources.Source]:
         """``sources:`` (tierwise.data.sources): where the book is read from."""
         return data_sources.parse_sources(self.values.get("sources"), source=str(self.path))
+
+    def dates(self) -> DateRange:
+        """``import:``'s ``earliest_date`` and ``years_ahead``: the dates a book may hold
+        (default 1900-01-01 to a year after today); imports reject others, runs refuse an
+        as-of date outside them."""
+        section = self.values.get("import") or {}
+        where = f"{self.path}: import"
+        if not isinstance(section, dict):
+            raise WorkspaceError(f"{where}: expected a mapping (earliest_date, years_ahead)")
+        earliest = section.get("earliest_date", EARLIEST_DATE)
+        ahead = section.get("years_ahead", 1)
+        if isinstance(earliest, str):
+            try:
+                earliest = dt.date.fromisoformat(earliest)
+            except ValueError:
+                earliest = None
+        if not isinstance(earliest, dt.date):
+            raise WorkspaceError(f"{where}.earliest_date: expected a date YYYY-MM-DD")
+        if isinstance(ahead, bool) or not isinstance(ahead, int) or not 0 <= ahead <= 100:
+            raise WorkspaceError(f"{where}.years_ahead: expected a whole number of years "
+                                 "from 0 to 100")
+        return DateRange(earliest, ahead)
 
     def set(self, key: str, value: Any) -> None:
         """Change one top-level setting in the file, keeping its comments."""

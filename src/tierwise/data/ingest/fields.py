@@ -6,6 +6,7 @@ so exports from other systems usually import without a column map.
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -20,6 +21,36 @@ FieldType = Literal["text", "date", "amount", "satisfaction", "interaction_type"
 
 IGNORED = "ignored"
 ATTRIBUTE_PREFIX = "attribute:"
+
+
+EARLIEST_DATE = dt.date(1900, 1, 1)
+
+
+@dataclass(frozen=True)
+class DateRange:
+    """The dates a book can plausibly hold: from ``earliest`` to ``years_ahead`` years after
+    today (invoices fall due in the future; an order dated 9999-12-31 is a typo or a
+    placeholder, and would make every later run grade as of that day). Set in tierwise.yaml
+    under ``import:`` as ``earliest_date`` and ``years_ahead``."""
+
+    earliest: dt.date = EARLIEST_DATE
+    years_ahead: int = 1
+
+    def latest(self, today: dt.date | None = None) -> dt.date:
+        day = today or dt.date.today()
+        try:
+            return day.replace(year=day.year + self.years_ahead)
+        except ValueError:                   # 29 February
+            return day.replace(year=day.year + self.years_ahead, day=28)
+
+    def holds(self, day: dt.date, today: dt.date | None = None) -> bool:
+        return self.earliest <= day <= self.latest(today)
+
+    def describe(self, today: dt.date | None = None) -> str:
+        return f"{self.earliest.isoformat()} – {self.latest(today).isoformat()}"
+
+
+PLAUSIBLE_DATES = DateRange()
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,117 @@
+"""Dates a book cannot hold are refused where they come in: an order dated 9999-12-31 (a
+typo, a placeholder) is a rejected row with its reason, not the as-of date of every later
+run; a run as of such a date is refused naming the field; and a run whose work cannot be
+written leaves no run behind."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import time
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from tierwise.errors import InputError, WorkspaceError
+from tierwise.web import create_app
+from tierwise.work import tasks as work_tasks
+from tierwise.work import users
+from tierwise.workspace import Workspace
+
+
+def orders_file(folder: Path, *rows: str) -> Path:
+    path = folder / "orders-more.csv"
+    path.write_text("订单号,客户编号,下单日期,订单金额\n" + "".join(r + "\n" for r in rows),
+                    encoding="utf-8")
+    return path
+
+
+def test_an_order_dated_9999_is_rejected_with_its_reason(ws: Workspace, tmp_path: Path) -> None:
+    result = ws.import_files("orders", [orders_file(
+        tmp_path, "B1,C1,9999-12-31,100", "B2,C1,1899-12-31,100", "B3,C1,2025-08-01,100")])
+    assert (result.accepted, result.rejected) == (1, 2)
+    assert result.rejects_path is not None
+    with result.rejects_path.open(encoding="utf-8-sig") as handle:
+        rejects = {row["订单号"]: row for row in csv.DictReader(handle)}
+    assert set(rejects) == {"B1", "B2"}
+    latest = (dt.date.today().replace(year=dt.date.today().year + 1)
+              if (dt.date.today().month, dt.date.today().day) != (2, 29) else None)
+    reason = rejects["B1"]["reason"]
+    assert reason.startswith("date outside the plausible range 1900-01-01 – ")
+    assert reason.endswith(": 9999-12-31") and (latest is None or latest.isoformat() in reason)
+    assert rejects["B1"]["column"] == "下单日期"
+    summary = ws.grade()
+    assert summary.as_of == dt.date(2025, 8, 1)       # the latest plausible order
+
+
+def test_the_range_is_a_setting(ws: Workspace, tmp_path: Path) -> None:
+    ws._set_config("import", {"earliest_date": "2020-01-01", "years_ahead": 0})
+    result = ws.import_files("orders", [orders_file(tmp_path, "B1,C1,2019-12-31,100")])
+    assert result.rejected == 1
+    ws._set_config("import", {"years_ahead": "two"})
+    with pytest.raises(WorkspaceError, match=r"import\.years_ahead: expected a whole number"):
+        ws.import_files("orders", [orders_file(tmp_path, "B2,C1,2025-01-01,100")])
+    ws._set_config("import", {"earliest_date": "1.1.1900"})
+    with pytest.raises(WorkspaceError, match=r"import\.earliest_date: expected a date"):
+        ws.grade()
+
+
+def test_a_run_as_of_an_implausible_date_is_refused_and_records_nothing(ws: Workspace) -> None:
+    with pytest.raises(InputError, match="as-of date 9999-12-31 is outside") as caught:
+        ws.grade(as_of=dt.date(9999, 12, 31))
+    assert caught.value.column == "as_of" and ws.runs() == []
+
+
+def test_an_implausible_date_already_in_the_store_stops_the_run(ws: Workspace) -> None:
+    """Data imported before the check existed: the run says which date and what to do."""
+    ws.store().execute("INSERT INTO orders (order_id, customer_id, order_date, amount) "
+                       "VALUES ('OLD', 'C1', DATE '9999-12-31', 100)")
+    with pytest.raises(InputError, match="latest order's date: fix that order or give --as-of"):
+        ws.grade()
+    assert ws.runs() == []
+    assert ws.grade(as_of=dt.date(2025, 6, 30)).as_of == dt.date(2025, 6, 30)
+
+
+def test_a_run_whose_tasks_cannot_be_written_leaves_no_run(
+        ws: Workspace, monkeypatch: pytest.MonkeyPatch) -> None:
+    first = ws.grade(as_of=dt.date(2025, 6, 30))
+
+    def broken(*_: object, **__: object) -> None:
+        raise RuntimeError("task sync failed")
+
+    monkeypatch.setattr(work_tasks, "sync_tasks", broken)
+    with pytest.raises(RuntimeError, match="task sync failed"):
+        ws.grade(as_of=dt.date(2025, 7, 31))
+    assert [r.id for r in ws.runs()] == [first.run_id]
+    assert sorted(p.name for p in ws.runs_dir.glob("run-*.parquet")) == [
+        f"run-{first.run_id:06d}.parquet"]
+    assert [e.target for e in ws.audit_log(action="run")] == [f"run {first.run_id}"]
+    monkeypatch.undo()
+    again = ws.grade(as_of=dt.date(2025, 7, 31))        # the retry is a normal run
+    assert again.previous_run_id == first.run_id and again.tasks is not None
+
+
+def test_the_api_refuses_an_implausible_as_of_and_keeps_server_errors_private(
+        ws: Workspace, monkeypatch: pytest.MonkeyPatch) -> None:
+    users.add_user(ws.appdb, "经理", "manager", "correct horse battery")
+    token = users.create_token(ws.appdb, users.get_user(ws.appdb, "经理"), "t")
+    headers = {"Authorization": f"Bearer {token}"}
+    with TestClient(create_app(ws.root)) as client:
+        refused = client.post("/api/v1/runs", headers=headers, json={"as_of": "9999-12-31"})
+        assert refused.status_code == 400
+        assert refused.json()["error"]["field"] == "as_of"
+
+        def leaky(*_: object, **__: object) -> None:
+            raise RuntimeError("SELECT … amount 1234567 of 王芳's customer")
+
+        monkeypatch.setattr(work_tasks, "sync_tasks", leaky)
+        job = client.post("/api/v1/runs", headers=headers, json={"as_of": "2025-06-30"}).json()
+        for _ in range(600):
+            state = client.get(f"/api/v1/jobs/{job['id']}", headers=headers).json()
+            if state["status"] != "running":
+                break
+            time.sleep(0.1)
+    assert state["status"] == "failed" and state["run_id"] is None
+    assert "1234567" not in state["error"] and "nothing was recorded" in state["error"]
+    assert ws.runs() == []
