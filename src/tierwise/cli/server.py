@@ -1,11 +1,22 @@
-"""The web workbench and its users: serve, user add/list/token."""
+"""The web workbench and its users: serve; user add, list, token, tokens, revoke, deactivate,
+activate, password."""
 
 from __future__ import annotations
+
+import datetime as dt
+import json
 
 import click
 from rich.table import Table
 
-from tierwise.cli.common import handles_errors, main, open_workspace, out, workspace_option
+from tierwise.cli.common import (
+    format_option,
+    handles_errors,
+    main,
+    open_workspace,
+    out,
+    workspace_option,
+)
 from tierwise.common.i18n import is_zh
 
 
@@ -50,6 +61,8 @@ def user_group() -> None:
       tierwise user add 张伟 --role rep
       tierwise user list
       tierwise user token 张伟 --label excel
+      tierwise user tokens && tierwise user revoke 12
+      tierwise user deactivate 张伟
     """
 
 
@@ -102,17 +115,120 @@ def user_list_cmd(workspace: str | None) -> None:
 @user_group.command("token")
 @click.argument("name")
 @click.option("--label", default="cli", show_default=True, help="What the token is for.")
+@click.option("--expires", "expires_days", type=int, metavar="DAYS",
+              help="The token stops working after DAYS days (default: until revoked).")
 @workspace_option
 @handles_errors
-def user_token_cmd(name: str, label: str, workspace: str | None) -> None:
+def user_token_cmd(name: str, label: str, expires_days: int | None,
+                   workspace: str | None) -> None:
     """Create a personal API token for a user; it is printed once, then send it with each
     API request.
 
     \b
     Examples:
       tierwise user token 张伟 --label excel
+      tierwise user token erp --label 订单同步 --expires 90
       curl -H "Authorization: Bearer TOKEN" http://127.0.0.1:8000/api/v1/customers
     """
     with open_workspace(workspace) as ws:
-        token = ws.create_token(name, label)
+        token = ws.create_token(name, label, expires_days=expires_days)
     click.echo(token)
+
+
+@user_group.command("tokens")
+@click.argument("name", required=False)
+@format_option
+@workspace_option
+@handles_errors
+def user_tokens_cmd(name: str | None, fmt: str, workspace: str | None) -> None:
+    """List API tokens (never the tokens themselves): whose, what for, created, last used,
+    expiry, revoked.
+
+    \b
+    Examples:
+      tierwise user tokens
+      tierwise user tokens 张伟 --format json
+    """
+    with open_workspace(workspace) as ws:
+        found = ws.tokens(name)
+    if fmt == "json":
+        click.echo(json.dumps([t.to_json() for t in found], ensure_ascii=False))
+        return
+    table = Table()
+    for header in ("id", "user", "label", "created", "last used", "expires", "state"):
+        table.add_column(header)
+    for t in found:
+        state = "revoked" if t.revoked_at else ("usable" if t.usable else "expired")
+        table.add_row(str(t.id), t.user, t.label, _day(t.created_at), _day(t.last_used_at),
+                      _day(t.expires_at), state)
+    out.print(table)
+
+
+def _day(value: dt.datetime | None) -> str:
+    return "" if value is None else f"{value:%Y-%m-%d}"
+
+
+@user_group.command("revoke")
+@click.argument("token_id", type=int)
+@workspace_option
+@handles_errors
+def user_revoke_cmd(token_id: int, workspace: str | None) -> None:
+    """Revoke an API token at once (its id from `tierwise user tokens`).
+
+    \b
+    Example:
+      tierwise user revoke 12
+    """
+    with open_workspace(workspace) as ws:
+        revoked = ws.revoke_token(token_id)
+    out.print(f"revoked token {revoked.id} of {revoked.user} ({revoked.label})", highlight=False)
+
+
+@user_group.command("deactivate")
+@click.argument("name")
+@workspace_option
+@handles_errors
+def user_deactivate_cmd(name: str, workspace: str | None) -> None:
+    """Deactivate a user who left: their sessions end and their tokens stop at once; their
+    history, overrides and tasks stay.
+
+    \b
+    Example:
+      tierwise user deactivate 张伟
+    """
+    with open_workspace(workspace) as ws:
+        user = ws.set_user_active(name, False)
+    out.print(f"deactivated {user.name}", highlight=False)
+
+
+@user_group.command("activate")
+@click.argument("name")
+@workspace_option
+@handles_errors
+def user_activate_cmd(name: str, workspace: str | None) -> None:
+    """Let a deactivated user sign in again (old sessions stay ended).
+
+    \b
+    Example:
+      tierwise user activate 张伟
+    """
+    with open_workspace(workspace) as ws:
+        user = ws.set_user_active(name, True)
+    out.print(f"activated {user.name}", highlight=False)
+
+
+@user_group.command("password")
+@click.argument("name")
+@click.password_option(help="The new password (asked for when not given).")
+@workspace_option
+@handles_errors
+def user_password_cmd(name: str, password: str, workspace: str | None) -> None:
+    """Set a new password for a user; their open sessions end.
+
+    \b
+    Example:
+      tierwise user password 张伟
+    """
+    with open_workspace(workspace) as ws:
+        ws.reset_password(name, password)
+    out.print(f"new password set for {name}", highlight=False)

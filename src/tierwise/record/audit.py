@@ -36,6 +36,10 @@ ACTIONS: dict[str, tuple[str, str]] = {
     "export": ("导出客户数据", "Export"),
     "user": ("添加用户", "User added"),
     "token": ("创建 API 令牌", "API token created"),
+    "token revoked": ("吊销 API 令牌", "API token revoked"),
+    "user deactivated": ("停用用户", "User deactivated"),
+    "user activated": ("启用用户", "User activated"),
+    "password": ("重设密码", "Password reset"),
     "login": ("登录", "Sign-in"),
     "login failed": ("登录失败", "Failed sign-in"),
 }

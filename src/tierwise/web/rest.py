@@ -43,6 +43,7 @@ router = APIRouter(prefix="/api/v1")
 MAX_ID = 2**31 - 1      # ids are 32-bit in the app database
 RunId = Annotated[int, FastPath(ge=1, le=MAX_ID)]
 TaskId = Annotated[int, FastPath(ge=1, le=MAX_ID)]
+TokenId = Annotated[int, FastPath(ge=1, le=MAX_ID)]
 
 
 def api_user(request: Request) -> users.User:
@@ -65,12 +66,62 @@ def me(user: User) -> dict[str, Any]:
 
 class TokenRequest(BaseModel):
     label: str = Field(min_length=1, max_length=128)
+    expires_days: int | None = Field(default=None, ge=1, le=users.MAX_TOKEN_DAYS,
+                                     description="stops working after this many days")
 
 
 @router.post("/tokens", summary="Create a personal API token (shown once)")
 def create_token(body: TokenRequest, request: Request, user: User) -> dict[str, Any]:
-    token = _ws(request, user).create_token(user, body.label)
-    return {"token": token, "label": body.label}
+    token = _ws(request, user).create_token(user, body.label, expires_days=body.expires_days)
+    return {"token": token, "label": body.label, "expires_days": body.expires_days}
+
+
+@router.get("/tokens", summary="API tokens: your own; an admin's, anyone's (?user=)")
+def tokens(request: Request, user: User,
+           name: Annotated[str | None, Query(alias="user", max_length=128)] = None
+           ) -> list[dict[str, Any]]:
+    if name is not None and name != user.name:
+        require(user, "users")
+    whose = name if name is not None else (None if user.may("users") else user.name)
+    return [t.to_json() for t in _ws(request, user).tokens(whose)]
+
+
+@router.delete("/tokens/{token_id}", summary="Revoke an API token at once")
+def revoke_token(token_id: TokenId, request: Request, user: User) -> dict[str, Any]:
+    owner = None if user.may("users") else user.name
+    try:
+        return _ws(request, user).revoke_token(token_id, owner=owner).to_json()
+    except TierwiseError:
+        raise HTTPException(404, f"no API token {token_id}") from None
+
+
+@router.get("/users", summary="The users (admin)")
+def list_users(request: Request, user: User) -> list[dict[str, Any]]:
+    require(user, "users")
+    return [u.to_json() for u in _ws(request, user).users()]
+
+
+class ActiveRequest(BaseModel):
+    active: bool
+
+
+@router.put("/users/{name}/active", summary="Deactivate or activate a user (admin)")
+def set_active(name: Annotated[str, FastPath(max_length=128)], body: ActiveRequest,
+               request: Request, user: User) -> dict[str, Any]:
+    require(user, "users")
+    return _ws(request, user).set_user_active(name, body.active).to_json()
+
+
+class PasswordRequest(BaseModel):
+    password: str = Field(min_length=users.MIN_PASSWORD_LENGTH, max_length=256)
+
+
+@router.put("/users/{name}/password", summary="Set a user's password (admin); sessions end")
+def reset_password(name: Annotated[str, FastPath(max_length=128)], body: PasswordRequest,
+                   request: Request, user: User) -> dict[str, Any]:
+    require(user, "users")
+    _ws(request, user).reset_password(name, body.password)
+    return {"name": name, "sessions": "ended"}
 
 
 @router.get("/audit", summary="The audit log, newest first (admin)")

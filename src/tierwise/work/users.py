@@ -64,7 +64,7 @@ class User:
 
     def to_json(self) -> dict[str, Any]:
         return {"id": self.id, "name": self.name, "role": self.role,
-                "rep_name": self.owner_scope}
+                "rep_name": self.owner_scope, "active": self.active}
 
 
 def _now() -> dt.datetime:
@@ -125,13 +125,16 @@ def has_users(appdb: sa.Engine) -> bool:
 
 
 def set_password(appdb: sa.Engine, name: str, password: str) -> None:
+    """A new password; the user's open sessions end (whoever knew the old one is out)."""
     _check_password(password)
     t = schema.users
     with appdb.begin() as connection:
-        done = connection.execute(t.update().where(t.c.name == name).values(
-            password_hash=_hasher.hash(password)))
-        if done.rowcount == 0:
+        row = connection.execute(sa.select(t.c.id).where(t.c.name == name)).first()
+        if row is None:
             raise TierwiseError(f"no user {name!r}")
+        connection.execute(t.update().where(t.c.id == row.id).values(
+            password_hash=_hasher.hash(password)))
+        connection.execute(schema.sessions.delete().where(schema.sessions.c.user_id == row.id))
 
 
 def authenticate(appdb: sa.Engine, name: str, password: str, *, client: str) -> User:
@@ -211,22 +214,100 @@ def end_session(appdb: sa.Engine, token: str) -> None:
             schema.sessions.c.token_hash == _digest(token)))
 
 
-def create_token(appdb: sa.Engine, user: User, label: str) -> str:
-    """A personal API token (shown once): ``Authorization: Bearer tw_…``."""
+MAX_TOKEN_DAYS = 3650
+
+
+def create_token(appdb: sa.Engine, user: User, label: str, *,
+                 expires_days: int | None = None) -> str:
+    """A personal API token (shown once): ``Authorization: Bearer tw_…``; it stops working
+    after ``expires_days`` days when given, and at once when revoked."""
+    if expires_days is not None and not 1 <= expires_days <= MAX_TOKEN_DAYS:
+        raise TierwiseError(f"a token expires after 1 to {MAX_TOKEN_DAYS} days, "
+                            f"not {expires_days}")
     token = "tw_" + secrets.token_urlsafe(32)
+    expires = None if expires_days is None else _now() + dt.timedelta(days=expires_days)
     with appdb.begin() as connection:
         connection.execute(schema.api_tokens.insert().values(
-            token_hash=_digest(token), user_id=user.id, label=label, created_at=_now()))
+            token_hash=_digest(token), user_id=user.id, label=label, created_at=_now(),
+            expires_at=expires))
     return token
+
+
+@dataclass(frozen=True)
+class TokenInfo:
+    """An API token as its owner and admins see it (never the token itself)."""
+
+    id: int
+    user: str
+    label: str
+    created_at: dt.datetime
+    last_used_at: dt.datetime | None
+    expires_at: dt.datetime | None
+    revoked_at: dt.datetime | None
+
+    @property
+    def usable(self) -> bool:
+        return self.revoked_at is None and (self.expires_at is None
+                                            or _aware(self.expires_at) > _now())
+
+    def to_json(self) -> dict[str, Any]:
+        def when(value: dt.datetime | None) -> str | None:
+            return None if value is None else _aware(value).isoformat()
+
+        return {"id": self.id, "user": self.user, "label": self.label,
+                "created_at": when(self.created_at), "last_used_at": when(self.last_used_at),
+                "expires_at": when(self.expires_at), "revoked_at": when(self.revoked_at),
+                "usable": self.usable}
+
+
+def list_tokens(appdb: sa.Engine, user: str | None = None) -> list[TokenInfo]:
+    """API tokens, newest first: one user's, or everyone's."""
+    k, u = schema.api_tokens, schema.users
+    query = (sa.select(k.c.id, u.c.name, k.c.label, k.c.created_at, k.c.last_used_at,
+                       k.c.expires_at, k.c.revoked_at)
+             .join(u, u.c.id == k.c.user_id).order_by(k.c.id.desc()))
+    if user is not None:
+        query = query.where(u.c.name == user)
+    with appdb.connect() as connection:
+        return [TokenInfo(*row) for row in connection.execute(query)]
+
+
+def revoke_token(appdb: sa.Engine, token_id: int, *, owner: str | None = None) -> TokenInfo:
+    """Revoke a token at once; with ``owner``, only one of theirs (another's is the same
+    "no token" as a missing one)."""
+    found = [t for t in list_tokens(appdb, owner) if t.id == token_id]
+    if not found:
+        raise TierwiseError(f"no API token {token_id}")
+    if found[0].revoked_at is None:
+        k = schema.api_tokens
+        with appdb.begin() as connection:
+            connection.execute(k.update().where(k.c.id == token_id).values(revoked_at=_now()))
+    return next(t for t in list_tokens(appdb, owner) if t.id == token_id)
+
+
+def set_active(appdb: sa.Engine, name: str, active: bool) -> User:
+    """Deactivate a user (their sessions end and their tokens stop at once; nothing of
+    theirs is deleted) or activate them again."""
+    t = schema.users
+    with appdb.begin() as connection:
+        row = connection.execute(sa.select(t.c.id).where(t.c.name == name)).first()
+        if row is None:
+            raise TierwiseError(f"no user {name!r}")
+        connection.execute(t.update().where(t.c.id == row.id).values(active=active))
+        if not active:
+            connection.execute(schema.sessions.delete().where(
+                schema.sessions.c.user_id == row.id))
+    return get_user(appdb, name)
 
 
 def token_user(appdb: sa.Engine, token: str) -> User | None:
     k, u = schema.api_tokens, schema.users
     with appdb.begin() as connection:
-        row = connection.execute(sa.select(k.c.id.label("token_id"), u).join(
+        row = connection.execute(sa.select(k.c.id.label("token_id"), k.c.expires_at, u).join(
             u, u.c.id == k.c.user_id).where(k.c.token_hash == _digest(token),
                                             k.c.revoked_at.is_(None))).first()
-        if row is None or not row.active:
+        if row is None or not row.active or (row.expires_at is not None
+                                             and _aware(row.expires_at) <= _now()):
             return None
         connection.execute(k.update().where(k.c.id == row.token_id).values(
             last_used_at=_now()))

@@ -45,7 +45,7 @@ from tierwise.record.runs import RunSummary
 from tierwise.work import owners, users, webhooks
 from tierwise.work import schedule as scheduling
 from tierwise.work.tasks import Task, TaskSync, derive_tasks, list_tasks, mark_done
-from tierwise.work.users import User
+from tierwise.work.users import TokenInfo, User
 from tierwise.workspace.reading import RunReading
 from tierwise.workspace.settings import CONFIG_NAME, CONFIG_TEMPLATE, Settings, resolve_root
 
@@ -491,10 +491,37 @@ class Workspace(RunReading):
         self._audit("user", user.name, f"added as {role}")
         return user
 
-    def create_token(self, user: User | str, label: str) -> str:
-        """A personal API token for ``user`` (a User or a name), shown once."""
+    def create_token(self, user: User | str, label: str, *,
+                     expires_days: int | None = None) -> str:
+        """A personal API token for ``user`` (a User or a name), shown once; it stops after
+        ``expires_days`` days when given."""
         if isinstance(user, str):
             user = self.user(user)
-        token = users.create_token(self.appdb, user, label)
-        self._audit("token", user.name, label)
+        token = users.create_token(self.appdb, user, label, expires_days=expires_days)
+        self._audit("token", user.name, label + (f", {expires_days} days"
+                                                 if expires_days else ""))
         return token
+
+    def tokens(self, user: str | None = None) -> list[TokenInfo]:
+        """API tokens (never the tokens themselves), newest first: one user's or all."""
+        return users.list_tokens(self.appdb, user)
+
+    def revoke_token(self, token_id: int, *, owner: str | None = None) -> TokenInfo:
+        """Revoke an API token at once; with ``owner``, only one of that user's."""
+        revoked = users.revoke_token(self.appdb, token_id, owner=owner)
+        self._audit("token revoked", revoked.user, f"token {token_id} ({revoked.label})")
+        return revoked
+
+    def set_user_active(self, name: str, active: bool) -> User:
+        """Deactivate a user (their sessions end and tokens stop at once; their history
+        stays) or activate them again."""
+        if not active and name == self.actor.name and self.actor.interface in ("web", "api"):
+            raise WorkspaceError("you cannot deactivate yourself")
+        user = users.set_active(self.appdb, name, active)
+        self._audit("user activated" if active else "user deactivated", name)
+        return user
+
+    def reset_password(self, name: str, password: str) -> None:
+        """Give a user a new password; their open sessions end."""
+        users.set_password(self.appdb, name, password)
+        self._audit("password", name)
