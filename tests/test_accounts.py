@@ -170,3 +170,32 @@ def test_the_command_line_lists_revokes_deactivates_and_resets(ws: Workspace) ->
     with ws.appdb.connect() as connection:
         assert connection.execute(sa.select(sa.func.count()).select_from(
             schema.api_tokens)).scalar_one() == 1
+
+
+def test_admins_manage_people_and_tokens_on_the_users_page(ws: Workspace,
+                                                          client: TestClient) -> None:
+    rep_token = ws.create_token("王芳", "excel")
+    rep = TestClient(client.app)
+    with rep:
+        assert sign_in(rep, "王芳") == 303
+        assert rep.get("/users").status_code == 403
+        assert "/users" not in rep.get("/tasks").text
+        assert sign_in(client, "boss") == 303
+        page = client.get("/users")
+        assert page.status_code == 200
+        assert "用户与权限" in page.text and "王芳" in page.text and "excel" in page.text
+        csrf = re.search(r'name="csrf" value="([^"]+)"', page.text)
+        assert csrf is not None
+        forged = client.post("/users/王芳/active", data={"active": "0"})
+        assert forged.status_code == 403
+        off = client.post("/users/王芳/active", data={"active": "0", "csrf": csrf.group(1)},
+                          follow_redirects=False)
+        assert off.status_code == 303 and rep.get("/api/v1/me").status_code == 401
+        [info] = ws.tokens("王芳")
+        done = client.post(f"/tokens/{info.id}/revoke", data={"csrf": csrf.group(1)},
+                           follow_redirects=False)
+        assert done.status_code == 303 and users.token_user(ws.appdb, rep_token) is None
+        assert "已吊销" in client.get("/users").text and "已停用" in client.get("/users").text
+        assert client.post("/tokens/99999999999999999999/revoke",
+                           data={"csrf": csrf.group(1)}).status_code == 404
+    assert [e.interface for e in ws.audit_log(limit=2)] == ["web", "web"]

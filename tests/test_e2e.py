@@ -175,3 +175,27 @@ def test_the_main_pages_render_in_chinese_and_english(site: tuple[str, Workspace
         assert page.locator("main").count() == 1
         page.screenshot(path=screenshots_dir / f"{name}-{lang}.png", full_page=True)
     assert expected[lang][1] in page.locator("header nav").inner_text()
+
+
+def test_an_admin_deactivates_a_rep_and_finds_it_in_the_audit_log(
+        site: tuple[str, Workspace], page: Any, browser: Any, screenshots_dir: Path) -> None:
+    base, ws = site
+    ws.create_token("王芳", "excel")
+    rep_context = browser.new_context(locale="zh-CN")
+    rep = rep_context.new_page()
+    try:
+        sign_in(rep, base, "王芳")
+        sign_in(page, base, "boss")
+        page.goto(f"{base}/users")
+        page.screenshot(path=screenshots_dir / "users.png", full_page=True)
+        page.locator("#user-list tr", has_text="王芳").locator("button").click()
+        page.wait_for_url(f"{base}/users")
+        assert "已停用" in page.locator("#user-list tr", has_text="王芳").inner_text()
+        rep.goto(f"{base}/tasks")
+        assert "/login" in rep.url                   # her session ended at once
+        page.goto(f"{base}/audit?user=boss")
+        page.screenshot(path=screenshots_dir / "audit.png", full_page=True)
+        text = page.locator("#audit-log").inner_text()
+        assert "停用用户" in text and "网页" in text
+    finally:
+        rep_context.close()

@@ -58,6 +58,7 @@ from tierwise.workspace import Workspace
 
 router = APIRouter(include_in_schema=False)
 AUDIT_PAGE_ROWS = 500
+MAX_ID = 2**31 - 1      # ids are 32-bit in the app database
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
 templates.env.globals.update(money=formatting.money, share=formatting.share,
                              value=formatting.value, stage_label=stage_label,
@@ -340,6 +341,31 @@ async def task_done(task_id: int, page: PageDep) -> Response:
         raise HTTPException(404, word("not_found", page.lang))
     page.ws.task_done(task_id, str(form.get("note") or "") or None)
     return RedirectResponse(_safe_next(str(form.get("back") or ""), "/tasks"), status_code=303)
+
+
+@router.get("/users", response_class=HTMLResponse)
+def users_page(page: PageDep) -> Response:
+    """The people with access and their API tokens (admins): deactivate, activate, revoke."""
+    require(page.user, "users")
+    return page.render("users.html", people=page.ws.users(), tokens=page.ws.tokens())
+
+
+@router.post("/users/{name}/active")
+async def user_active(name: str, page: PageDep) -> Response:
+    form = await page.form()
+    require(page.user, "users")
+    page.ws.set_user_active(name, form.get("active") == "1")
+    return RedirectResponse("/users", status_code=303)
+
+
+@router.post("/tokens/{token_id}/revoke")
+async def token_revoke(token_id: int, page: PageDep) -> Response:
+    await page.form()
+    require(page.user, "users")
+    if not 1 <= token_id <= MAX_ID:
+        raise HTTPException(404, word("not_found", page.lang))
+    page.ws.revoke_token(token_id)
+    return RedirectResponse("/users", status_code=303)
 
 
 @router.get("/audit", response_class=HTMLResponse)
