@@ -150,11 +150,11 @@ def login(request: Request, name: Annotated[str, Form()], password: Annotated[st
     try:
         user = users.authenticate(appdb, name, password, client=client)
     except users.LoginError as error:
-        audit(appdb, Actor(name, "web", client), "login failed", client, str(error))
+        audit(appdb, Actor(name, "web", client), "login failed", name, str(error))
         message = word("wrong_login", lang) if "wrong" in str(error) else str(error)
         return _login_page(request, next, message, status=401)
     session = users.start_session(appdb, user)
-    audit(appdb, Actor(user.name, "web", client), "login", client)
+    audit(appdb, Actor(user.name, "web", client), "login", user.name)
     response = RedirectResponse(_safe_next(next), status_code=303)
     response.delete_cookie(LOGIN_CSRF_COOKIE)
     response.set_cookie(SESSION_COOKIE, session.token, httponly=True, samesite="lax",
