@@ -247,19 +247,51 @@ def parse_rule(text: str) -> Rule:
         raise ExpressionError(
             "empty rule: write a condition such as annual_spend >= 100万", text=text
         )
+    _check_size(text)
     try:
         tree = parser().parse(text)
         ast = _Builder(text).transform(tree)
+        nodes = list(walk(ast))
     except UnexpectedInput as exc:
         raise _syntax_error(text, exc) from None
     except VisitError as exc:
         if isinstance(exc.orig_exc, ExpressionError):
             raise exc.orig_exc from None
+        if isinstance(exc.orig_exc, RecursionError):
+            raise _too_deep(text) from None
         raise
-    nodes = list(walk(ast))
+    except RecursionError:
+        raise _too_deep(text) from None
     aggregates = frozenset((n.func, n.name) for n in nodes if isinstance(n, Aggregate))
     names = frozenset(n.name for n in nodes if isinstance(n, Name))
     return Rule(text, ast, names | {name for _, name in aggregates}, aggregates)
+
+
+# A rule people write is a line or a few; these bounds keep a pasted or hostile text from
+# taking the parser (and the evaluators, which recurse over the tree) down.
+MAX_RULE_LENGTH = 4000
+MAX_NESTING = 40
+
+
+def _check_size(text: str) -> None:
+    if len(text) > MAX_RULE_LENGTH:
+        raise ExpressionError(f"the rule is {len(text):,} characters long: at most "
+                              f"{MAX_RULE_LENGTH:,}; split it into named tiers or a scorecard",
+                              text=text[:200])
+    depth = deepest = 0
+    for position, char in enumerate(text):
+        depth += {"(": 1, ")": -1}.get(char, 0)
+        if depth > deepest:
+            deepest = depth
+            if deepest > MAX_NESTING:
+                raise ExpressionError(f"parentheses nested more than {MAX_NESTING} deep at "
+                                      f"column {position + 1}", text=text[:position + 1],
+                                      column=position + 1)
+
+
+def _too_deep(text: str) -> ExpressionError:
+    return ExpressionError("the rule is nested too deeply to read: write it with fewer "
+                           "levels (and/or chains, not, parentheses)", text=text[:200])
 
 
 def number_literal(text: str) -> float:

@@ -7,6 +7,7 @@ import datetime as dt
 import threading
 import traceback
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -143,6 +144,48 @@ def actor_of(request: Request, user: users.User, interface: Interface) -> Actor:
 def workspace_for(request: Request, user: users.User, interface: Interface) -> Workspace:
     """This thread's workspace, its writes recorded as the signed-in person."""
     return server_of(request).ws().acting_as(actor_of(request, user, interface))
+
+
+MAX_ID = 2**31 - 1          # ids are 32-bit in the app database
+MAX_PAGE = 1_000_000
+
+
+def date_field(values: Mapping[str, Any], name: str) -> dt.date | None:
+    """A YYYY-MM-DD form or query value; None when empty; a 400 naming the field otherwise."""
+    text = str(values.get(name) or "").strip()
+    if not text:
+        return None
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise InputError(f"{name}: not a date (YYYY-MM-DD): {text[:40]!r}",
+                         column=name) from None
+
+
+def number_field(values: Mapping[str, Any], name: str, low: float,
+                 high: float) -> float | None:
+    """A number from ``low`` to ``high``; None when empty; a 400 naming the field otherwise."""
+    text = str(values.get(name) or "").strip()
+    if not text:
+        return None
+    try:
+        number = float(text)
+    except ValueError:
+        number = float("nan")
+    if not low <= number <= high:           # NaN fails both
+        raise InputError(f"{name}: expected a number from {low:g} to {high:g}: {text[:40]!r}",
+                         column=name)
+    return number
+
+
+def id_field(values: Mapping[str, Any], name: str) -> int | None:
+    """A record id (1 to 2**31-1); None when empty; a 400 naming the field otherwise."""
+    text = str(values.get(name) or "").strip()
+    if not text:
+        return None
+    if not text.isdigit() or not 1 <= int(text) <= MAX_ID:
+        raise InputError(f"{name}: not an id: {text[:40]!r}", column=name)
+    return int(text)
 
 
 def language(request: Request) -> str:

@@ -30,7 +30,7 @@ from tierwise.common.vocabulary import (
 from tierwise.data.ingest import KINDS
 from tierwise.data.ingest.preview import preview
 from tierwise.data.interactions import customer_interactions
-from tierwise.errors import RunNotFound, TierwiseError, WorkspaceError
+from tierwise.errors import InputError, RunNotFound, TierwiseError, WorkspaceError
 from tierwise.record.audit import (
     ACTIONS,
     Actor,
@@ -43,9 +43,14 @@ from tierwise.record.history import overrides_for
 from tierwise.reports.customers import WARNINGS, CustomerFilter, owned_ids
 from tierwise.web.context import (
     LANG_COOKIE,
+    MAX_ID,
+    MAX_PAGE,
     SESSION_COOKIE,
     customer_in_reach,
+    date_field,
+    id_field,
     language,
+    number_field,
     require,
     server_of,
     signed_in,
@@ -58,7 +63,6 @@ from tierwise.workspace import Workspace
 
 router = APIRouter(include_in_schema=False)
 AUDIT_PAGE_ROWS = 500
-MAX_ID = 2**31 - 1      # ids are 32-bit in the app database
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
 templates.env.globals.update(money=formatting.money, share=formatting.share,
                              value=formatting.value, stage_label=stage_label,
@@ -220,7 +224,7 @@ def _customer_filter(request: Request) -> CustomerFilter:
 
     def number(name: str, default: int) -> int:
         try:
-            return max(1, int(q.get(name, default)))
+            return min(max(1, int(q.get(name, default))), MAX_PAGE)
         except ValueError:
             return default
 
@@ -289,8 +293,8 @@ async def customer_log(customer_id: str, page: PageDep) -> Response:
     form = await page.form()
     ws = page.ws
     customer_in_reach(ws, page.user, customer_id, "log")
-    satisfaction = float(form["satisfaction"]) if form.get("satisfaction") else None
-    day = dt.date.fromisoformat(form["date"]) if form.get("date") else None
+    satisfaction = number_field(form, "satisfaction", 1, 5)
+    day = date_field(form, "date")
     ws.log_interaction(customer_id, str(form.get("type") or ""), date=day,
                        note=str(form.get("note") or "") or None, satisfaction=satisfaction)
     return RedirectResponse(f"/customers/{customer_id}#interactions", status_code=303)
@@ -304,7 +308,7 @@ async def customer_override(customer_id: str, page: PageDep) -> Response:
     if form.get("remove"):
         ws.remove_override(customer_id)
     else:
-        until = dt.date.fromisoformat(form["until"]) if form.get("until") else None
+        until = date_field(form, "until")
         ws.override(customer_id, str(form.get("tier") or ""),
                     reason=str(form.get("reason") or "").strip() or _missing("reason"),
                     until=until)
@@ -336,6 +340,8 @@ def tasks(page: PageDep) -> Response:
 @router.post("/tasks/{task_id}/done")
 async def task_done(task_id: int, page: PageDep) -> Response:
     form = await page.form()
+    if not 1 <= task_id <= MAX_ID:
+        raise HTTPException(404, word("not_found", page.lang))
     mine = page.ws.tasks(owner=page.user.owner_scope, task_id=task_id)
     if not mine:
         raise HTTPException(404, word("not_found", page.lang))
@@ -373,7 +379,7 @@ def audit_log(page: PageDep) -> Response:
     """Who did what, when and from where (admins): filters by date, user and action."""
     require(page.user, "users")
     q = page.request.query_params
-    since = _date_or_none(q.get("since"))
+    since = date_field(q, "since")
     action = q.get("action") if q.get("action") in ACTIONS else None
     user = (q.get("user") or "").strip() or None
     entries = audit_entries(page.ws.appdb, AUDIT_PAGE_ROWS, since=since, user=user,
@@ -382,13 +388,6 @@ def audit_log(page: PageDep) -> Response:
                        action=action, who=user or "", actions=ACTIONS,
                        action_label=action_label, interface_label=interface_label,
                        limit=AUDIT_PAGE_ROWS)
-
-
-def _date_or_none(text: str | None) -> dt.date | None:
-    try:
-        return dt.date.fromisoformat(text) if text else None
-    except ValueError:
-        raise TierwiseError(f"not a date (YYYY-MM-DD): {text!r}") from None
 
 
 # -- runs ----------------------------------------------------------------------------------------
@@ -400,8 +399,9 @@ def runs(page: PageDep) -> Response:
                   reverse=True)[:5]
     q = page.request.query_params
     diff = None
-    if q.get("a") and q.get("b"):
-        diff = page.ws.diff(int(q["a"]), int(q["b"]))
+    run_a, run_b = id_field(q, "a"), id_field(q, "b")
+    if run_a is not None and run_b is not None:
+        diff = page.ws.diff(run_a, run_b)
         if page.user.owner_scope is not None:
             owned = owned_ids(page.ws.store(), page.user.owner_scope)
             diff = dataclasses.replace(
@@ -414,7 +414,7 @@ def runs(page: PageDep) -> Response:
 async def start_run(page: PageDep) -> Response:
     form = await page.form()
     require(page.user, "run")
-    as_of = dt.date.fromisoformat(form["as_of"]) if form.get("as_of") else None
+    as_of = date_field(form, "as_of")
     server_of(page.request).start_run(page.ws.actor, as_of)
     return RedirectResponse("/runs", status_code=303)
 
@@ -454,6 +454,17 @@ async def policy_post(page: PageDep) -> Response:
 # -- import ------------------------------------------------------------------------------------
 
 UPLOADS = "uploads"
+MAX_NAME = 100          # characters of an upload's name kept (file systems allow ~255 bytes)
+
+
+def _upload_name(filename: str) -> str:
+    """The upload's own name, safe as a file name here: no folders, no control characters,
+    at most MAX_NAME characters with its suffix kept (a bare ".." is refused)."""
+    name = "".join(ch for ch in Path(filename.replace("\\", "/")).name if ch.isprintable())
+    if name in ("", ".", ".."):
+        raise InputError(f"file: not a file name: {filename[:40]!r}", column="file")
+    suffix = Path(name).suffix[:10]
+    return name[:MAX_NAME - len(suffix)].rstrip(".") + suffix if len(name) > MAX_NAME else name
 
 
 @router.get("/import", response_class=HTMLResponse)
@@ -474,7 +485,7 @@ async def import_post(page: PageDep, file: Annotated[UploadFile | None, File()] 
     folder.mkdir(exist_ok=True)
     if file is not None and file.filename:
         # Step 1: keep the upload under the workspace, show how its columns map.
-        name = f"{dt.datetime.now():%Y%m%d-%H%M%S}-{Path(file.filename).name}"
+        name = f"{dt.datetime.now():%Y%m%d-%H%M%S}-{_upload_name(file.filename)}"
         path = folder / name
         path.write_bytes(await file.read())
         shown = preview(path, kind)
