@@ -115,3 +115,28 @@ def test_the_api_refuses_an_implausible_as_of_and_keeps_server_errors_private(
     assert state["status"] == "failed" and state["run_id"] is None
     assert "1234567" not in state["error"] and "nothing was recorded" in state["error"]
     assert ws.runs() == []
+
+
+def test_amounts_beyond_the_plausible_bound_and_bad_groupings_are_rejected(
+        ws: Workspace, tmp_path: Path) -> None:
+    """Two orders of 1e308 made a customer's spend infinite; "1,2,3" read as 123."""
+    result = ws.import_files("orders", [orders_file(
+        tmp_path, "B1,C1,2025-06-01,1e308", "B2,C1,2025-06-01,\"1,2,3\"",
+        "B3,C1,2025-06-01,\"1,234,567\"", "B4,C1,2025-06-01,2万亿",
+        "B5,C1,2025-06-01,\"¥12,000.50\"")])
+    assert (result.accepted, result.rejected) == (2, 3)
+    assert result.rejects_path is not None
+    with result.rejects_path.open(encoding="utf-8-sig") as handle:
+        reasons = {row["订单号"]: row["reason"] for row in csv.DictReader(handle)}
+    assert reasons["B1"].startswith("amount beyond the plausible bound ±1e+12")
+    assert reasons["B2"] == "not an amount: '1,2,3'"
+    assert reasons["B4"].startswith("amount beyond the plausible bound")
+    stored = dict(ws.store().execute(
+        "SELECT order_id, amount FROM orders WHERE order_id IN ('B3', 'B5')").fetchall())
+    assert stored == {"B3": 1234567.0, "B5": 12000.5}
+    ws._set_config("import", {"max_amount": 1e6})
+    assert ws.import_files("orders", [orders_file(tmp_path, "B6,C1,2025-06-01,2000000")]
+                           ).rejected == 1
+    ws._set_config("import", {"max_amount": -1})
+    with pytest.raises(WorkspaceError, match=r"import\.max_amount: expected a number above 0"):
+        ws.import_files("orders", [orders_file(tmp_path, "B7,C1,2025-06-01,1")])

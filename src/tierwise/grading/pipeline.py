@@ -24,7 +24,7 @@ import sqlalchemy as sa
 from tierwise.data import engines, lake, store
 from tierwise.data import sources as data_sources
 from tierwise.data.ingest import import_files
-from tierwise.data.ingest.fields import PLAUSIBLE_DATES, DateRange
+from tierwise.data.ingest.fields import PLAUSIBLE, Plausible
 from tierwise.data.tables import CanonicalTables, latest_order_date
 from tierwise.errors import InputError
 from tierwise.grading.run import grade
@@ -47,7 +47,7 @@ class RunPlace:
     appdb: sa.Engine
     duckdb_settings: Mapping[str, Any]
     language: str = "zh"
-    dates: DateRange = PLAUSIBLE_DATES       # what a file may hold, and an as-of date
+    plausible: Plausible = PLAUSIBLE   # what a file may hold, and an as-of date
 
 
 @dataclass(frozen=True)
@@ -101,9 +101,9 @@ def run_grading(place: RunPlace, request: GradeRequest, *,
 def _grade(backend: Any, tables: CanonicalTables, place: RunPlace, request: GradeRequest,
            assignments: str | None = None) -> RunSummary:
     as_of = request.as_of or latest_order_date(backend, tables.orders)
-    if not place.dates.holds(as_of):
+    if not place.plausible.holds(as_of):
         raise InputError(f"as-of date {as_of.isoformat()} is outside the plausible range "
-                         f"{place.dates.describe()} (import: in tierwise.yaml)"
+                         f"{place.plausible.describe()} (import: in tierwise.yaml)"
                          + ("" if request.as_of else
                             "; it is the latest order's date: fix that order or give --as-of"),
                          column="as_of")
@@ -143,7 +143,7 @@ def _from_files(place: RunPlace, request: GradeRequest) -> RunSummary:
                 rejected += import_files(scratch, kind, files[kind],
                                          rejects_dir=place.rejects_dir,
                                          column_map=request.column_map,
-                                         dates=place.dates).rejected
+                                         plausible=place.plausible).rejected
         backend = ibis.duckdb.from_connection(scratch)
         label = "files: " + "; ".join(f"{k}={','.join(map(str, v))}"
                                       for k, v in files.items() if v)

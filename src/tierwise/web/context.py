@@ -73,10 +73,10 @@ class Server:
         """Grade in a thread, as ``actor`` (the signed-in person); one run at a time (a
         second start while one runs is refused). An implausible as-of date is refused here,
         naming the field, before any job starts."""
-        dates = self.workspace.settings.dates()
-        if as_of is not None and not dates.holds(as_of):
+        plausible = self.workspace.settings.plausible()
+        if as_of is not None and not plausible.holds(as_of):
             raise InputError(f"as_of {as_of.isoformat()} is outside the plausible range "
-                             f"{dates.describe()}", column="as_of")
+                             f"{plausible.describe()}", column="as_of")
         if not self._run_lock.acquire(blocking=False):
             raise TierwiseError("a run is in progress; wait for it to finish")
         job = Job(uuid.uuid4().hex[:12], actor.name, as_of)

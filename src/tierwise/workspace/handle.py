@@ -300,7 +300,7 @@ class Workspace(RunReading):
         """
         result = import_files(self.store(), kind, paths, rejects_dir=self.rejects_dir,
                               column_map=column_map, strict=strict, progress=progress,
-                              dates=self.settings.dates())
+                              plausible=self.settings.plausible())
         self._audit("import", f"{kind}: " + ", ".join(Path(p).name for p in paths),
                     f"accepted {result.accepted}, updated {result.updated}, "
                     f"rejected {result.rejected}")
@@ -366,7 +366,7 @@ class Workspace(RunReading):
 
     def _place(self) -> RunPlace:
         return RunPlace(self.root, self.runs_dir, self.rejects_dir, self.store(), self.appdb,
-                        self.engine_settings(), self.language, self.settings.dates())
+                        self.engine_settings(), self.language, self.settings.plausible())
 
     def _derive_tasks(self, summary: RunSummary, policy: Policy) -> TaskSync:
         record = self.run(summary.run_id)

@@ -11,7 +11,7 @@ from ruamel.yaml import YAML
 
 from tierwise.data import engines
 from tierwise.data import sources as data_sources
-from tierwise.data.ingest.fields import EARLIEST_DATE, DateRange
+from tierwise.data.ingest.fields import EARLIEST_DATE, MAX_AMOUNT, Plausible
 from tierwise.data.store import DEFAULT_MEMORY_LIMIT
 from tierwise.errors import WorkspaceError
 from tierwise.work import schedule as scheduling
@@ -37,6 +37,7 @@ language: zh
 # import:
 #   earliest_date: 1900-01-01
 #   years_ahead: 1          # invoices may fall due up to a year ahead
+#   max_amount: 1e12        # no order, cost or invoice is larger (1万亿)
 
 # database: where runs, history and overrides are kept. Default: tierwise.db (SQLite) in this
 #   folder. The TIERWISE_DATABASE_URL environment variable wins over this setting, e.g.
@@ -157,10 +158,10 @@ class Settings:
         """``sources:`` (tierwise.data.sources): where the book is read from."""
         return data_sources.parse_sources(self.values.get("sources"), source=str(self.path))
 
-    def dates(self) -> DateRange:
-        """``import:``'s ``earliest_date`` and ``years_ahead``: the dates a book may hold
-        (default 1900-01-01 to a year after today); imports reject others, runs refuse an
-        as-of date outside them."""
+    def plausible(self) -> Plausible:
+        """``import:``'s ``earliest_date``, ``years_ahead`` and ``max_amount``: the dates a
+        book may hold (default 1900-01-01 to a year after today) and the largest amount
+        (default 1e12); imports reject others, runs refuse an as-of date outside them."""
         section = self.values.get("import") or {}
         where = f"{self.path}: import"
         if not isinstance(section, dict):
@@ -177,7 +178,11 @@ class Settings:
         if isinstance(ahead, bool) or not isinstance(ahead, int) or not 0 <= ahead <= 100:
             raise WorkspaceError(f"{where}.years_ahead: expected a whole number of years "
                                  "from 0 to 100")
-        return DateRange(earliest, ahead)
+        largest = section.get("max_amount", MAX_AMOUNT)
+        if isinstance(largest, bool) or not isinstance(largest, int | float) or not (
+                0 < largest <= 1e15):
+            raise WorkspaceError(f"{where}.max_amount: expected a number above 0, at most 1e15")
+        return Plausible(earliest, ahead, float(largest))
 
     def set(self, key: str, value: Any) -> None:
         """Change one top-level setting in the file, keeping its comments."""

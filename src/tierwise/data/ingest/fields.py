@@ -24,17 +24,20 @@ ATTRIBUTE_PREFIX = "attribute:"
 
 
 EARLIEST_DATE = dt.date(1900, 1, 1)
+MAX_AMOUNT = 1e12            # 1万亿: no single order, cost or invoice is larger
 
 
 @dataclass(frozen=True)
-class DateRange:
-    """The dates a book can plausibly hold: from ``earliest`` to ``years_ahead`` years after
-    today (invoices fall due in the future; an order dated 9999-12-31 is a typo or a
-    placeholder, and would make every later run grade as of that day). Set in tierwise.yaml
-    under ``import:`` as ``earliest_date`` and ``years_ahead``."""
+class Plausible:
+    """The values a book can plausibly hold. Dates from ``earliest`` to ``years_ahead`` years
+    after today (invoices fall due in the future; an order dated 9999-12-31 is a typo or a
+    placeholder, and would make every later run grade as of that day); amounts within
+    ±``max_amount`` (two orders of 1e308 make a customer's spend infinite). Set in
+    tierwise.yaml under ``import:`` as ``earliest_date``, ``years_ahead``, ``max_amount``."""
 
     earliest: dt.date = EARLIEST_DATE
     years_ahead: int = 1
+    max_amount: float = MAX_AMOUNT
 
     def latest(self, today: dt.date | None = None) -> dt.date:
         day = today or dt.date.today()
@@ -50,7 +53,7 @@ class DateRange:
         return f"{self.earliest.isoformat()} – {self.latest(today).isoformat()}"
 
 
-PLAUSIBLE_DATES = DateRange()
+PLAUSIBLE = Plausible()
 
 
 @dataclass(frozen=True)

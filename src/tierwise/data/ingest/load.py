@@ -23,10 +23,10 @@ import pyarrow.csv as pa_csv
 
 from tierwise.data.ingest.fields import (
     ATTRIBUTE_PREFIX,
-    PLAUSIBLE_DATES,
-    DateRange,
+    PLAUSIBLE,
     Field,
     Kind,
+    Plausible,
     detect_mapping,
     fields_of,
     missing_required,
@@ -119,10 +119,10 @@ def import_files(
     column_map: Mapping[str, str] | None = None,
     strict: bool = False,
     progress: Callable[[str], None] | None = None,
-    dates: DateRange = PLAUSIBLE_DATES,
+    plausible: Plausible = PLAUSIBLE,
 ) -> ImportResult:
-    """Import files of one kind into the store (see ``tierwise.data.ingest``). A date
-    outside ``dates`` is rejected like an unreadable one.
+    """Import files of one kind into the store (see ``tierwise.data.ingest``). A date or
+    amount outside ``plausible`` is rejected like an unreadable one.
 
     Writes nothing when a file cannot be read, or, with ``strict``, when any row is rejected;
     the rejects file is written either way so every problem can be seen at once.
@@ -136,7 +136,7 @@ def import_files(
             plans = _open_all(con, kind, files, Path(workdir), column_map, say)
             attributes = _attribute_columns(con, plans) if kind == "customers" else []
             say("checking values")
-            result = _validate(con, kind, plans, attributes, dates)
+            result = _validate(con, kind, plans, attributes, plausible)
             if result.rejected:
                 result.rejects_path = _write_rejects(con, kind, plans, rejects_dir)
                 say(f"{result.rejected} rejected rows written to {result.rejects_path}")
@@ -169,11 +169,11 @@ def _open_all(
 
 def _validate(
     con: duckdb.DuckDBPyConnection, kind: Kind, plans: list[_Plan], attributes: list[str],
-    dates: DateRange,
+    plausible: Plausible,
 ) -> ImportResult:
     """Stage and check every row; the result so far counts rows and rejects."""
     _stage(con, kind, plans, attributes)
-    _reject_bad_values(con, kind, plans, dates)
+    _reject_bad_values(con, kind, plans, plausible)
     if kind in _ROW_CHECKS:
         _reject_inconsistent_rows(con, kind, plans)
     _distinct_good_rows(con, kind, attributes)
@@ -309,7 +309,7 @@ def _stage_select(kind: Kind, plan: _Plan, attributes: list[str]) -> str:
 
 
 def _reject_bad_values(con: duckdb.DuckDBPyConnection, kind: Kind, plans: list[_Plan],
-                       dates: DateRange) -> None:
+                       plausible: Plausible) -> None:
     """Collect rows with a missing, unparseable or implausible value into ``__tw_rejects``.
 
     Checks read the parsed stage, so the parsing expressions are not evaluated again."""
@@ -327,11 +327,17 @@ def _reject_bad_values(con: duckdb.DuckDBPyConnection, kind: Kind, plans: list[_
         reason = problem_sql(f.type, f.name, text)
         problems.append(_problem(f"{text} IS NOT NULL AND {value} IS NULL", column, reason))
         if f.type == "date":
-            earliest, latest = dates.earliest.isoformat(), dates.latest().isoformat()
+            earliest, latest = plausible.earliest.isoformat(), plausible.latest().isoformat()
             problems.append(_problem(
                 f"{value} NOT BETWEEN DATE '{earliest}' AND DATE '{latest}'", column,
                 f"'date outside the plausible range {earliest} – {latest} "
                 f"(import: in tierwise.yaml): ' || {value}"))
+        if f.type == "amount":
+            bound = f"{plausible.max_amount:.17g}"
+            problems.append(_problem(
+                f"abs({value}) > {bound}", column,
+                f"'amount beyond the plausible bound ±{plausible.max_amount:g} "
+                f"(import: max_amount in tierwise.yaml): ' || {text}"))
     found = f"list_filter([{', '.join(problems)}], lambda p: p IS NOT NULL)"
     con.execute(
         f"CREATE OR REPLACE TEMP TABLE {REJECTS} AS "

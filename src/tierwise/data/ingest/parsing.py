@@ -40,6 +40,7 @@ def canonical_interaction_type(text: str) -> str | None:
 _DATE_PATTERN = r"^(\d{4})[-/.年](\d{1,2})[-/.月](\d{1,2})[日号]?(?:[ T].*)?$"
 # Thousands separators, currency signs and spaces inside an amount.
 _AMOUNT_NOISE = " ,，¥￥$元\u00a0\u3000"
+_GROUPED_AMOUNT = r"[^0-9,，]*[0-9]{1,3}([,，][0-9]{3})+([.][0-9]*)?[^0-9,，]*"
 _ISO_DATE_GLOB = "[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]"
 _ISO_DATETIME_GLOB = _ISO_DATE_GLOB + "[ T]*"
 _COMPACT_DATE_PATTERN = r"^(\d{4})(\d{2})(\d{2})$"
@@ -82,17 +83,23 @@ def amount_sql(text: str) -> str:
     )
     bare = f"trim({core}, '()（）')"
     multiplier = (
-        f"(CASE WHEN ends_with({bare}, '万') THEN 1e4 "
+        f"(CASE WHEN ends_with({bare}, '万亿') THEN 1e12 "
+        f"WHEN ends_with({bare}, '万') THEN 1e4 "
         f"WHEN ends_with({bare}, '亿') THEN 1e8 "
         f"WHEN ends_with({bare}, '千') THEN 1e3 ELSE 1 END)"
     )
     number = f"TRY_CAST(rtrim({bare}, '万亿千') AS DOUBLE)"
     value = f"({number} * {multiplier} * (CASE WHEN {negative} THEN -1 ELSE 1 END))"
     plain = f"TRY_CAST({text} AS DOUBLE)"  # most amounts are plain numbers: skip the regexes
+    # Thousands separators only between groups of three digits: 1,234,567 but not 1,2,3.
+    grouped = (
+        f"(NOT (contains({text}, ',') OR contains({text}, '，')) "
+        f"OR regexp_full_match({text}, {sql_string(_GROUPED_AMOUNT)}))"
+    )
     # TRY_CAST accepts 'inf' and 'nan', which are never amounts.
     return (
         f"(CASE WHEN isfinite({plain}) THEN {plain} "
-        f"WHEN {plain} IS NULL AND isfinite({value}) THEN {value} END)"
+        f"WHEN {plain} IS NULL AND {grouped} AND isfinite({value}) THEN {value} END)"
     )
 
 
