@@ -8,9 +8,15 @@ the set-based merges in ``tierwise.data.ingest.load``.
 
 from __future__ import annotations
 
+import os
+import re
+import time
 from pathlib import Path
+from typing import Any
 
 import duckdb
+
+from tierwise.errors import WorkspaceError
 
 # Canonical columns of customers, in table order; any other column is an extra attribute.
 CUSTOMER_COLUMNS = (
@@ -75,13 +81,18 @@ CREATE TABLE IF NOT EXISTS payments (
 DEFAULT_MEMORY_LIMIT = "4GB"
 
 
+LOCK_WAIT_SECONDS = 30.0
+
+
 def connect(path: Path | None = None, *, memory_limit: str = DEFAULT_MEMORY_LIMIT,
             threads: int | None = None, temp_directory: Path | None = None,
-            ) -> duckdb.DuckDBPyConnection:
+            lock_wait: float | None = None) -> duckdb.DuckDBPyConnection:
     """A DuckDB connection with the store's tables: a file, or in memory when path is None.
 
     DuckDB's own default lets it take 80% of the machine's memory; tierwise caps it and
-    spills to ``temp_directory`` instead, so a 50M-order import stays inside a few GB.
+    spills to ``temp_directory`` instead, so a 50M-order import stays inside a few GB. A file
+    another process holds is waited for ``lock_wait`` seconds (default: TIERWISE_LOCK_WAIT,
+    else 30).
     """
     # Never download an extension at run time (a path like s3://… would fetch httpfs):
     # only what ships in the wheel loads.
@@ -92,11 +103,50 @@ def connect(path: Path | None = None, *, memory_limit: str = DEFAULT_MEMORY_LIMI
     if temp_directory is not None:
         temp_directory.mkdir(parents=True, exist_ok=True)
         config["temp_directory"] = str(temp_directory)
-    if path is not None:
+    if path is None:
+        con = duckdb.connect(":memory:", config=config)
+    else:
         path.parent.mkdir(parents=True, exist_ok=True)
-    con = duckdb.connect(str(path) if path is not None else ":memory:", config=config)
+        wait = lock_wait if lock_wait is not None else float(
+            os.environ.get("TIERWISE_LOCK_WAIT") or LOCK_WAIT_SECONDS)
+        con = _connect_waiting(path, config, wait)
     ensure_schema(con)
     return con
+
+
+
+def _connect_waiting(path: Path, config: dict[str, Any], wait: float) -> duckdb.DuckDBPyConnection:
+    """Open the store file, waiting up to ``wait`` seconds while another process holds it
+    (one process may write a DuckDB file at a time: a grade, an import, `tierwise serve`);
+    then a clear error naming that process, not DuckDB's lock traceback."""
+    deadline = time.monotonic() + wait
+    pause = 0.1
+    while True:
+        try:
+            return duckdb.connect(str(path), config=config)
+        except duckdb.IOException as error:
+            if "lock" not in str(error).lower():
+                raise
+            if time.monotonic() >= deadline:
+                raise WorkspaceError(
+                    f"the store {path} is in use by {_holder(str(error))}; wait for it to "
+                    f"finish (waited {wait:g} s) or stop it, then try again") from None
+            time.sleep(pause)
+            pause = min(pause * 2, 2.0)
+
+
+def _holder(message: str) -> str:
+    """The process DuckDB names as holding the lock, with its command line when readable."""
+    found = re.search(r"PID (\d+)", message)
+    if found is None:
+        return "another process"
+    pid = found.group(1)
+    try:
+        command = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(
+            "utf-8", "replace").strip()
+    except OSError:
+        command = ""
+    return f"process {pid}" + (f" ({command[:120]})" if command else "")
 
 
 def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
