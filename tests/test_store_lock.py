@@ -31,7 +31,8 @@ def hold(store: Path, seconds: float) -> subprocess.Popen[str]:
     return holder
 
 
-def test_a_held_store_is_named_after_a_bounded_wait(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_held_store_is_named_after_a_bounded_wait(tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     ws = Workspace.init(tmp_path / "ws")
     ws.close()
     monkeypatch.setenv("TIERWISE_LOCK_WAIT", "1")
@@ -49,7 +50,8 @@ def test_a_held_store_is_named_after_a_bounded_wait(tmp_path: Path, monkeypatch:
     assert "wait for it to finish (waited 1 s)" in result.output and waited < 20
 
 
-def test_a_store_released_within_the_wait_is_used(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_store_released_within_the_wait_is_used(tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     ws = Workspace.init(tmp_path / "ws")
     ws.close()
     monkeypatch.setenv("TIERWISE_LOCK_WAIT", "30")
