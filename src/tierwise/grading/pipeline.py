@@ -31,7 +31,7 @@ from tierwise.grading.run import grade
 from tierwise.policy.model import Policy
 from tierwise.record import history
 from tierwise.record.audit import Actor
-from tierwise.record.runs import RunSummary, discard_run, snapshot_location
+from tierwise.record.runs import RunSummary, discard_run, snapshot_location, sweep_staging
 
 STORE_LABEL = "workspace store"
 
@@ -78,6 +78,7 @@ def run_grading(place: RunPlace, request: GradeRequest, *,
 
     >>> run_grading(place, GradeRequest(policy, text, actor, engine))  # doctest: +SKIP
     """
+    sweep_staging(place.runs_dir)
     if request.engine.is_spark:
         summary, own_book = _on_spark(place, request)
     elif request.files:

@@ -309,3 +309,13 @@ def discard_run(appdb: sa.Engine, runs_dir: Path, run_id: int) -> None:
             schema.audit_log.c.action == "run", schema.audit_log.c.target == f"run {run_id}"))
         connection.execute(schema.runs.delete().where(schema.runs.c.id == run_id))
     snapshot_path(runs_dir, run_id).unlink(missing_ok=True)
+
+
+def sweep_staging(runs_dir: Path) -> list[Path]:
+    """Remove staging snapshots a killed run left in runs/ (``.staging-*.parquet``): a run
+    writes one before its transaction and moves or removes it after, so one that is still
+    there belongs to no run. Called at the start of a run, which holds the store."""
+    left = sorted(runs_dir.glob(".staging-*.parquet"))
+    for path in left:
+        path.unlink(missing_ok=True)
+    return left

@@ -13,10 +13,12 @@ anti-join INSERTs, never row by row.
 from __future__ import annotations
 
 import datetime as dt
+import shutil
+import tempfile
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from tempfile import TemporaryDirectory
 
 import duckdb
 import pyarrow.csv as pa_csv
@@ -130,7 +132,8 @@ def import_files(
     fields_of(kind)
     say = progress or (lambda _message: None)
     files = expand_paths(paths)
-    with TemporaryDirectory(prefix="tierwise-import-") as workdir:
+    sweep_scratch()
+    with tempfile.TemporaryDirectory(prefix=SCRATCH_PREFIX) as workdir:
         con.begin()
         try:
             plans = _open_all(con, kind, files, Path(workdir), column_map, say)
@@ -165,6 +168,26 @@ def _open_all(
         say(f"reading {path}")
         plans.append(_plan(index, open_source(con, path, workdir), kind, column_map))
     return plans
+
+
+SCRATCH_PREFIX = "tierwise-import-"
+SCRATCH_MAX_AGE = dt.timedelta(hours=6)
+
+
+def sweep_scratch(max_age: dt.timedelta = SCRATCH_MAX_AGE) -> list[Path]:
+    """Remove import scratch folders a killed import left in the temp folder. Another
+    import (of any workspace on the machine) may be using a fresh one, so only folders
+    untouched for ``max_age`` go."""
+    cutoff = time.time() - max_age.total_seconds()
+    removed = []
+    for folder in Path(tempfile.gettempdir()).glob(SCRATCH_PREFIX + "*"):
+        try:
+            if folder.is_dir() and folder.stat().st_mtime < cutoff:
+                shutil.rmtree(folder, ignore_errors=True)
+                removed.append(folder)
+        except OSError:          # gone meanwhile, or another user's
+            continue
+    return removed
 
 
 def _validate(
