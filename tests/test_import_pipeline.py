@@ -541,3 +541,17 @@ def test_typed_parquet_values_are_checked_too(con, tmp_path: Path) -> None:
     stored = con.execute("SELECT order_id, customer_id, order_date FROM orders "
                          "ORDER BY order_id").fetchall()
     assert stored == [("T1", "101", dt.date(2025, 3, 7)), ("T4", "104", dt.date(2025, 3, 10))]
+
+
+def test_a_file_of_headers_alone_changes_nothing(tmp_path: Path) -> None:
+    """An empty orders export imported as customers by mistake must not add order_id,
+    order_date and amount as customer attributes for good."""
+    from tierwise.data import store
+
+    con = store.connect()
+    before = customer_attribute_columns(con)
+    empty = tmp_path / "orders.csv"
+    empty.write_text("order_id,customer_id,order_date,amount\n", encoding="utf-8")
+    result = import_files(con, "customers", [empty], rejects_dir=tmp_path / "rejects")
+    assert (result.accepted, result.updated, result.rejected) == (0, 0, 0)
+    assert customer_attribute_columns(con) == before

@@ -174,3 +174,16 @@ def test_cli_shows_the_diff_and_applies(tmp_path: Path) -> None:
     assert json.loads(run("assign", "--format", "json", "-w", folder).output)["moves"] == []
     assert "负责人变更" in run("explain", "C3", "-w", folder).output
     assert "张伟" in run("reps", "-w", folder).output
+
+
+def test_a_reps_file_with_headers_alone_is_refused_and_marks_nobody_as_left(
+        ws: Workspace, tmp_path: Path) -> None:
+    first = tmp_path / "销售名单.csv"
+    first.write_text("姓名,级别,区域\n张伟,专家,华东\n王芳,新人,华南\n", encoding="utf-8")
+    ws.import_reps(first)
+    empty = tmp_path / "空名单.csv"
+    empty.write_text("姓名,级别,区域\n", encoding="utf-8")
+    with pytest.raises(InputError, match="headers but no rows") as caught:
+        ws.import_reps(empty)
+    assert caught.value.file == str(empty)
+    assert {r.name: r.active for r in ws.reps()} == {"张伟": True, "王芳": True}

@@ -266,6 +266,11 @@ def read_reps(path: Path, policy: Policy) -> RepsFile:
     if found["name"] is None:
         raise InputError("no column of rep names (name / 姓名); columns found: "
                          + ", ".join(headers), file=str(path))
+    if not rows:
+        # The file is the whole list, so an empty one would mark every rep as left.
+        raise InputError("the reps file has headers but no rows: nothing imported (a reps "
+                         "file lists every rep; one missing is marked as left)",
+                         file=str(path))
     capacity = {h: tier for h in headers if (tier := _capacity_tier(h, policy)) is not None}
     used = {h for h in found.values() if h} | set(capacity)
     reps: dict[str, Rep] = {}

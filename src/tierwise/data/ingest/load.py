@@ -208,6 +208,10 @@ def _validate(
 def _merge(con: duckdb.DuckDBPyConnection, result: ImportResult, attributes: list[str]) -> None:
     """Merge ``__tw_incoming`` into the store and fill in the result's counts."""
     good = sum(report.rows for report in result.files) - result.rejected
+    if good == 0:
+        # Nothing to merge: in particular, a file of headers alone must not add attribute
+        # columns to customers for good (an orders file imported as customers would).
+        return
     if result.kind == "customers":
         _add_attribute_columns(con, attributes)
         result.updated, result.accepted = _merge_customers(con, attributes)
