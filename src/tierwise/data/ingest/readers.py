@@ -13,6 +13,7 @@ import csv
 import datetime as dt
 import glob
 import io
+import zipfile
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,6 +34,14 @@ EXCEL_SUFFIXES = (".xlsx", ".xlsm")
 PARQUET_SUFFIXES = (".parquet", ".pq")
 SUPPORTED_SUFFIXES = CSV_SUFFIXES + EXCEL_SUFFIXES + PARQUET_SUFFIXES
 
+# Bounds on what one file may ask of the machine. A book has tens of columns; 1,000 leaves
+# room for wide CRM exports while keeping the per-column work of an import small.
+MAX_COLUMNS = 1000
+# An .xlsx is a zip: its parts are checked before openpyxl unpacks them. Worksheets are read
+# as a stream, so they may be large; the shared strings and every other part are held in
+# memory whole (a 300 KB file whose sharedStrings.xml inflates to 300 MB took 5 GB).
+MAX_XLSX_SHEET_BYTES = 2 << 30
+MAX_XLSX_PART_BYTES = 64 << 20
 _CHUNK_BYTES = 1 << 20
 _EXCEL_BATCH_ROWS = 20_000
 _CSV_BLOCK_BYTES = 16 << 20
@@ -197,6 +206,7 @@ class _SkippedRows:
 def _open_csv(path: Path, workdir: Path) -> Source:
     text_path = _as_utf8(path, workdir)
     header, delimiter = _read_csv_header(text_path, path)
+    _check_width(path, len(header))
     names = [f"c{i}" for i in range(len(header))]
     skipped = _SkippedRows()
     try:
@@ -279,6 +289,7 @@ def _skipped_batch(
 def _open_excel(path: Path, workdir: Path) -> Source:
     from openpyxl import load_workbook
 
+    _check_excel_parts(path)
     try:
         workbook = load_workbook(path, read_only=True, data_only=True)
     except Exception as error:  # openpyxl raises many types for files that are not xlsx
@@ -296,12 +307,38 @@ def _open_excel(path: Path, workdir: Path) -> Source:
             raise InputError("the first sheet is empty", file=str(path))
         while header and not _cell_text(header[-1]):
             header.pop()
+        _check_width(path, len(header))
         names = [f"c{i}" for i in range(len(header))]
         target = workdir / f"{uuid4().hex}.parquet"
         _write_parquet(target, names, _excel_batches(rows, names), lambda: None)
     finally:
         workbook.close()
     return _staged_source(path, target, header)
+
+
+def _check_excel_parts(path: Path) -> None:
+    """Refuse an .xlsx whose parts would unpack beyond the bounds above (sizes as the zip's
+    directory declares them; zipfile never inflates a part past its declared size)."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            parts = archive.infolist()
+    except (zipfile.BadZipFile, OSError) as error:
+        raise InputError(f"cannot open as an Excel .xlsx file: {error}", file=str(path)) from None
+    for part in parts:
+        sheet = part.filename.startswith("xl/worksheets/")
+        limit = MAX_XLSX_SHEET_BYTES if sheet else MAX_XLSX_PART_BYTES
+        if part.file_size > limit:
+            raise InputError(
+                f"the Excel file's part {part.filename} unpacks to "
+                f"{part.file_size / (1 << 20):,.0f} MB, over the {limit >> 20:,} MB this "
+                "import reads: save the sheet as CSV and import that", file=str(path))
+
+
+def _check_width(path: Path, columns: int) -> None:
+    if columns > MAX_COLUMNS:
+        raise InputError(f"the file has {columns:,} columns, more than the {MAX_COLUMNS:,} an "
+                         "import reads: keep the columns tierwise uses (ids, dates, amounts, "
+                         "attributes) and import that", file=str(path))
 
 
 def _excel_batches(
@@ -360,6 +397,7 @@ def _open_parquet(con: duckdb.DuckDBPyConnection, path: Path) -> Source:
     except duckdb.Error as error:
         raise InputError(f"cannot read as a Parquet file: {error}", file=str(path)) from error
     kept = [(str(row[0]), str(row[1])) for row in described if row[0] != "file_row_number"]
+    _check_width(path, len(kept))
     headers = [header for header, _ in kept]
     names = [f"c{i}" for i in range(len(headers))]
     # Columns stay as typed as the file has them: parsing DATE and DOUBLE values back from
