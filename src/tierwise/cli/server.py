@@ -23,9 +23,13 @@ from tierwise.common.i18n import is_zh
 @main.command("serve")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", type=int, default=8000, show_default=True)
+@click.option("--forwarded-allow-ips", "proxies", metavar="IPS", default=None,
+              help="Addresses of the reverse proxy in front (comma-separated) whose "
+                   "X-Forwarded-For names the client; without it such headers are ignored, "
+                   "so nobody can pose as another address (login limits count by address).")
 @workspace_option
 @handles_errors
-def serve_cmd(host: str, port: int, workspace: str | None) -> None:
+def serve_cmd(host: str, port: int, proxies: str | None, workspace: str | None) -> None:
     """Start the web workbench and the REST API (/api/v1, OpenAPI at /docs).
 
     On the first start with no users, an admin account is created and its password
@@ -36,6 +40,7 @@ def serve_cmd(host: str, port: int, workspace: str | None) -> None:
     Examples:
       tierwise serve
       tierwise serve --host 0.0.0.0 --port 8080 -w /srv/tierwise
+      tierwise serve --forwarded-allow-ips 127.0.0.1   # behind nginx on this machine
     """
     import uvicorn
 
@@ -49,7 +54,8 @@ def serve_cmd(host: str, port: int, workspace: str | None) -> None:
                        else "First start: created the admin user 'admin' with the password ")
                       + f"[bold]{password}[/]", highlight=False)
     out.print(f"http://{host}:{port}/", highlight=False)
-    uvicorn.run(create_app(root, scheduler=True), host=host, port=port, log_level="info")
+    uvicorn.run(create_app(root, scheduler=True), host=host, port=port, log_level="info",
+                proxy_headers=proxies is not None, forwarded_allow_ips=proxies or "")
 
 
 @main.group("user")

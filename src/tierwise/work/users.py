@@ -11,6 +11,7 @@ database gives no way in.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import secrets
 from dataclasses import dataclass
@@ -27,10 +28,18 @@ Role = Literal["admin", "manager", "rep"]
 ROLES: tuple[Role, ...] = ("admin", "manager", "rep")
 SESSION_HOURS = 12
 LOGIN_WINDOW = dt.timedelta(minutes=15)
-LOGIN_FAILURES_ALLOWED = 5          # per user name and per client address, in the window
+LOGIN_FAILURES_ALLOWED = 5          # per (user name, client address), in the window
+LOGIN_FAILURES_PER_CLIENT = 20      # per client address over all names, in the window
 MIN_PASSWORD_LENGTH = 8
 
 _hasher = PasswordHasher()
+
+
+@functools.cache
+def _unknown_user_hash() -> str:
+    """Checked against when the name is unknown, so that costs what a wrong password
+    costs; made once per process (hashing is deliberately slow)."""
+    return _hasher.hash("no such user: " + secrets.token_hex(16))
 
 
 class LoginError(TierwiseError):
@@ -138,25 +147,31 @@ def set_password(appdb: sa.Engine, name: str, password: str) -> None:
 
 
 def authenticate(appdb: sa.Engine, name: str, password: str, *, client: str) -> User:
-    """The user whose password this is; LoginError otherwise. After five failures in 15
-    minutes for the name or the client address, every attempt fails until the window
-    passes (and a correct password then still counts as blocked)."""
+    """The user whose password this is; LoginError otherwise.
+
+    Failures are counted per (name, client address) — so someone guessing from one address
+    cannot lock the admin out everywhere — and per address over all names (at most
+    LOGIN_FAILURES_PER_CLIENT in the window, against password spraying). A blocked attempt
+    is refused without checking the password and without extending the block. An unknown
+    name costs the same password check as a wrong password, so the answer's timing does
+    not tell which names exist."""
     attempts = schema.login_attempts
     since = _now() - LOGIN_WINDOW
     with appdb.begin() as connection:
-        failures = connection.execute(
-            sa.select(sa.func.count()).select_from(attempts).where(
-                attempts.c.at >= since, attempts.c.ok.is_(False),
-                sa.or_(attempts.c.name == name, attempts.c.client == client))).scalar_one()
-        if failures >= LOGIN_FAILURES_ALLOWED:
-            connection.execute(attempts.insert().values(name=name, client=client, at=_now(),
-                                                        ok=False))
-            raise LoginError("too many failed logins: wait 15 minutes")
+        failed = sa.and_(attempts.c.at >= since, attempts.c.ok.is_(False))
+        pair = connection.execute(sa.select(sa.func.count()).select_from(attempts).where(
+            failed, attempts.c.name == name, attempts.c.client == client)).scalar_one()
+        spread = connection.execute(sa.select(sa.func.count()).select_from(attempts).where(
+            failed, attempts.c.client == client)).scalar_one()
+    if pair >= LOGIN_FAILURES_ALLOWED or spread >= LOGIN_FAILURES_PER_CLIENT:
+        raise LoginError("too many failed logins: wait 15 minutes")
+    with appdb.begin() as connection:
         row = connection.execute(sa.select(schema.users).where(
             schema.users.c.name == name, schema.users.c.active.is_(True))).first()
-        ok = row is not None and _verify(row.password_hash, password)
-        connection.execute(attempts.insert().values(name=name, client=client, at=_now(),
-                                                    ok=ok))
+        ok = _verify(row.password_hash if row is not None else _unknown_user_hash(), password)
+        ok = ok and row is not None
+        connection.execute(attempts.insert().values(name=name[:128], client=client[:64],
+                                                    at=_now(), ok=ok))
         if row is not None and ok and _hasher.check_needs_rehash(row.password_hash):
             connection.execute(schema.users.update().where(schema.users.c.id == row.id)
                                .values(password_hash=_hasher.hash(password)))
