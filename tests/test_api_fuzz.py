@@ -40,7 +40,8 @@ def test_no_request_makes_the_server_fail(admin_app: tuple[Any, str]) -> None:
     """Every operation, 25 generated requests each (schemathesis's pytest plugin does not
     run under pytest 9 yet, so the operations are driven with Hypothesis directly)."""
     app, token = admin_app
-    api = schemathesis.openapi.from_asgi("/openapi.json", app)
+    api = schemathesis.openapi.from_asgi("/openapi.json", app,
+                                         headers={"Authorization": f"Bearer {token}"})
     checked = 0
     for found in api.get_all_operations():
         operation = found.ok()

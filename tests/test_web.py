@@ -233,8 +233,10 @@ def test_dashboard_and_audit_as_json(client: TestClient, app_ws: Workspace) -> N
     assert client.get("/api/v1/audit", headers=admin).status_code == 200
 
 
-def test_openapi_document(client: TestClient) -> None:
-    document = client.get("/openapi.json").json()
+def test_openapi_document(client: TestClient, app_ws: Workspace) -> None:
+    assert client.get("/openapi.json").status_code == 401          # for signed-in users
+    assert client.get("/docs", follow_redirects=False).status_code == 303
+    document = client.get("/openapi.json", headers=token(app_ws, "王芳")).json()
     assert "/api/v1/customers" in document["paths"]
     assert all(path.startswith("/api/v1") for path in document["paths"])
 

@@ -9,11 +9,12 @@ from typing import Any
 
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, RedirectResponse, Response
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 from tierwise.errors import InputError, PolicyError, RunNotFound, TierwiseError
-from tierwise.web.context import Forbidden, Server
+from tierwise.web.context import Forbidden, Server, signed_in
 from tierwise.web.pages import error_page, plotly_js
 from tierwise.web.pages import router as pages_router
 from tierwise.web.rest import router as api_router
@@ -34,10 +35,13 @@ def create_app(root: str | Path, *, scheduler: bool = False) -> FastAPI:
         yield
         server.close()
 
-    app = FastAPI(title="tierwise", version="1", lifespan=lifespan,
+    # The API's description is for its users: /openapi.json and /docs need a sign-in.
+    app = FastAPI(title="tierwise", version="1", lifespan=lifespan, openapi_url=None,
+                  docs_url=None, redoc_url=None,
                   description="Customer tiering (客户分级): runs, customers, explanations, "
                               "history, overrides, tasks, interactions, policy, imports.")
     app.state.server = server
+    _described(app)
     app.include_router(api_router)
     app.include_router(pages_router)
     # Before the static mount, which would otherwise answer for the whole /static path.
@@ -70,12 +74,24 @@ def _security_headers(app: FastAPI) -> None:
         return response
 
 
+def _described(app: FastAPI) -> None:
+    @app.get("/openapi.json", include_in_schema=False)
+    def openapi(request: Request) -> JSONResponse:
+        signed_in(request, api=True)
+        return JSONResponse(app.openapi())
+
+    @app.get("/docs", include_in_schema=False)
+    def docs(request: Request) -> HTMLResponse:
+        signed_in(request, api=False)
+        return get_swagger_ui_html(openapi_url="/openapi.json", title="tierwise API")
+
+
 def _error(status: int, message: str, field: str | None = None) -> JSONResponse:
     return JSONResponse({"error": {"message": message, "field": field}}, status_code=status)
 
 
 def _wants_json(request: Request) -> bool:
-    return request.url.path.startswith("/api/")
+    return request.url.path.startswith("/api/") or request.url.path == "/openapi.json"
 
 
 def _errors(app: FastAPI) -> None:
