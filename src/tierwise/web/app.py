@@ -14,7 +14,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 from fastapi.staticfiles import StaticFiles
 
 from tierwise.errors import InputError, PolicyError, RunNotFound, TierwiseError
-from tierwise.web.context import Forbidden, Server, signed_in
+from tierwise.web.context import Forbidden, Server, signed_in, too_large
 from tierwise.web.pages import error_page, plotly_js
 from tierwise.web.pages import router as pages_router
 from tierwise.web.rest import router as api_router
@@ -49,7 +49,28 @@ def create_app(root: str | Path, *, scheduler: bool = False) -> FastAPI:
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     _errors(app)
     _security_headers(app)
+    _body_limit(app, server)
     return app
+
+
+def _body_limit(app: FastAPI, server: Server) -> None:
+    """Refuse a request whose declared body is larger than an upload may be before its
+    multipart form is parsed (and spooled to disk); a body sent without a length is
+    bounded while the upload is copied (web.context.save_upload)."""
+    limit = server.workspace.settings.max_upload_bytes()
+
+    @app.middleware("http")
+    async def bounded(request: Request, call_next: Any) -> Response:
+        declared = request.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > limit + FORM_OVERHEAD:
+            if _wants_json(request):
+                return _error(413, too_large(limit))
+            return error_page(request, 413, too_large(limit))
+        response: Response = await call_next(request)
+        return response
+
+
+FORM_OVERHEAD = 1 << 20       # the form's other fields and the multipart boundaries
 
 
 # Sent with every response: no page may be framed (the policy's apply button could be

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
+import time
 import traceback
 import uuid
 from collections.abc import Mapping
@@ -12,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from fastapi import HTTPException, Request
+from fastapi import HTTPException, Request, UploadFile
 
 from tierwise.errors import InputError, TierwiseError
 from tierwise.record.audit import Actor, Interface
@@ -186,6 +187,52 @@ def id_field(values: Mapping[str, Any], name: str) -> int | None:
     if not text.isdigit() or not 1 <= int(text) <= MAX_ID:
         raise InputError(f"{name}: not an id: {text[:40]!r}", column=name)
     return int(text)
+
+
+MAX_NAME = 100          # characters of an upload's name kept (file systems allow ~255 bytes)
+UPLOAD_MAX_AGE = dt.timedelta(days=1)
+
+
+def upload_name(filename: str) -> str:
+    """An upload's own name, safe as a file name here: no folders, no control characters,
+    at most MAX_NAME characters with its suffix kept (a bare ".." is refused)."""
+    name = "".join(ch for ch in Path(filename.replace("\\", "/")).name if ch.isprintable())
+    if name in ("", ".", ".."):
+        raise InputError(f"file: not a file name: {filename[:40]!r}", column="file")
+    suffix = Path(name).suffix[:10]
+    return name[:MAX_NAME - len(suffix)].rstrip(".") + suffix if len(name) > MAX_NAME else name
+
+
+def save_upload(upload: UploadFile, target: Path, limit: int) -> Path:
+    """Copy an upload to ``target`` in chunks (never whole in memory); past ``limit`` bytes
+    the copy is removed and the request refused with 413."""
+    copied = 0
+    with target.open("wb") as handle:
+        while chunk := upload.file.read(1 << 20):
+            copied += len(chunk)
+            if copied > limit:
+                break
+            handle.write(chunk)
+    if copied > limit:
+        target.unlink(missing_ok=True)
+        raise HTTPException(413, too_large(limit))
+    return target
+
+
+def too_large(limit: int) -> str:
+    return (f"the file is larger than the {limit >> 20:,} MB an upload may be "
+            "(web: max_upload_mb in tierwise.yaml); import it with tierwise import")
+
+
+def sweep_uploads(folder: Path, max_age: dt.timedelta = UPLOAD_MAX_AGE) -> None:
+    """Remove uploads left over a day (a preview that was never confirmed)."""
+    cutoff = time.time() - max_age.total_seconds()
+    for path in folder.glob("*"):
+        try:
+            if path.is_file() and path.stat().st_mtime < cutoff:
+                path.unlink()
+        except OSError:
+            continue
 
 
 def language(request: Request) -> str:

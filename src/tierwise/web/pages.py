@@ -30,7 +30,7 @@ from tierwise.common.vocabulary import (
 from tierwise.data.ingest import KINDS
 from tierwise.data.ingest.preview import preview
 from tierwise.data.interactions import customer_interactions
-from tierwise.errors import InputError, RunNotFound, TierwiseError, WorkspaceError
+from tierwise.errors import RunNotFound, TierwiseError, WorkspaceError
 from tierwise.record.audit import (
     ACTIONS,
     Actor,
@@ -52,8 +52,11 @@ from tierwise.web.context import (
     language,
     number_field,
     require,
+    save_upload,
     server_of,
     signed_in,
+    sweep_uploads,
+    upload_name,
     workspace_for,
 )
 from tierwise.web.text import word
@@ -454,19 +457,6 @@ async def policy_post(page: PageDep) -> Response:
 # -- import ------------------------------------------------------------------------------------
 
 UPLOADS = "uploads"
-MAX_NAME = 100          # characters of an upload's name kept (file systems allow ~255 bytes)
-
-
-def _upload_name(filename: str) -> str:
-    """The upload's own name, safe as a file name here: no folders, no control characters,
-    at most MAX_NAME characters with its suffix kept (a bare ".." is refused)."""
-    name = "".join(ch for ch in Path(filename.replace("\\", "/")).name if ch.isprintable())
-    if name in ("", ".", ".."):
-        raise InputError(f"file: not a file name: {filename[:40]!r}", column="file")
-    suffix = Path(name).suffix[:10]
-    return name[:MAX_NAME - len(suffix)].rstrip(".") + suffix if len(name) > MAX_NAME else name
-
-
 @router.get("/import", response_class=HTMLResponse)
 def import_page(page: PageDep) -> Response:
     require(page.user, "import")
@@ -485,10 +475,14 @@ async def import_post(page: PageDep, file: Annotated[UploadFile | None, File()] 
     folder.mkdir(exist_ok=True)
     if file is not None and file.filename:
         # Step 1: keep the upload under the workspace, show how its columns map.
-        name = f"{dt.datetime.now():%Y%m%d-%H%M%S}-{_upload_name(file.filename)}"
-        path = folder / name
-        path.write_bytes(await file.read())
-        shown = preview(path, kind)
+        sweep_uploads(folder)
+        name = f"{dt.datetime.now():%Y%m%d-%H%M%S}-{upload_name(file.filename)}"
+        path = save_upload(file, folder / name, ws.settings.max_upload_bytes())
+        try:
+            shown = preview(path, kind)
+        except BaseException:
+            path.unlink(missing_ok=True)         # nothing to confirm: do not keep it
+            raise
         return page.render("import.html", kinds=KINDS, step="mapping", kind=kind,
                            upload=name, preview=shown, result=None)
     # Step 2: import the kept upload with the mapping as confirmed or fixed.
@@ -498,7 +492,10 @@ async def import_post(page: PageDep, file: Annotated[UploadFile | None, File()] 
         raise TierwiseError("the uploaded file is gone; upload it again")
     column_map = {str(k)[4:]: str(v) for k, v in form.items()
                   if str(k).startswith("map:") and v}
-    result = ws.import_files(kind, [path], column_map=column_map)
+    try:
+        result = ws.import_files(kind, [path], column_map=column_map)
+    finally:
+        path.unlink(missing_ok=True)             # imported (or refused): not kept
     return page.render("import.html", kinds=KINDS, step="done", kind=kind, result=result,
                        preview=None, rejects=_first_rows(result.rejects_path, 20))
 

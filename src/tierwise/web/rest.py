@@ -30,8 +30,10 @@ from tierwise.web.context import (
     customer_in_reach,
     language,
     require,
+    save_upload,
     server_of,
     signed_in,
+    upload_name,
     workspace_for,
 )
 from tierwise.work import users
@@ -357,7 +359,7 @@ def import_preview(request: Request, user: User,
                    kind: Annotated[str, Form()], file: Annotated[UploadFile, File()],
                    column_map: Annotated[str | None, Form()] = None) -> dict[str, Any]:
     require(user, "import")
-    with _saved_upload(file) as path:
+    with _saved_upload(file, _ws(request, user).settings.max_upload_bytes()) as path:
         return preview(path, _kind(kind), _column_map(column_map)).to_json()
 
 
@@ -367,7 +369,7 @@ def import_file(request: Request, user: User,
                 column_map: Annotated[str | None, Form()] = None) -> dict[str, Any]:
     require(user, "import")
     ws = _ws(request, user)
-    with _saved_upload(file) as path:
+    with _saved_upload(file, _ws(request, user).settings.max_upload_bytes()) as path:
         result = ws.import_files(_kind(kind), [path], column_map=_column_map(column_map))
     return {"kind": kind, "accepted": result.accepted, "updated": result.updated,
             "unchanged": result.unchanged, "rejected": result.rejected,
@@ -409,16 +411,17 @@ def _column_map(text: str | None) -> dict[str, str] | None:
 class _saved_upload:
     """The upload in a temporary folder under its own (sanitised) name, removed after."""
 
-    def __init__(self, upload: UploadFile) -> None:
-        self.upload = upload
+    def __init__(self, upload: UploadFile, limit: int) -> None:
+        self.upload, self.limit = upload, limit
         self.folder = Path(tempfile.mkdtemp(prefix="tierwise-upload-"))
 
     def __enter__(self) -> Path:
-        name = Path(self.upload.filename or "upload.csv").name or "upload.csv"
-        path = self.folder / name
-        with path.open("wb") as handle:
-            shutil.copyfileobj(self.upload.file, handle)
-        return path
+        name = upload_name(self.upload.filename or "upload.csv")
+        try:
+            return save_upload(self.upload, self.folder / name, self.limit)
+        except BaseException:
+            shutil.rmtree(self.folder, ignore_errors=True)
+            raise
 
     def __exit__(self, *exc: object) -> None:
         shutil.rmtree(self.folder, ignore_errors=True)

@@ -184,6 +184,15 @@ class Settings:
             raise WorkspaceError(f"{where}.max_amount: expected a number above 0, at most 1e15")
         return Plausible(earliest, ahead, float(largest))
 
+    def max_upload_bytes(self) -> int:
+        """``web: max_upload_mb``: the largest file the workbench and the API take (100)."""
+        section = self.values.get("web") or {}
+        value = section.get("max_upload_mb", 100) if isinstance(section, dict) else None
+        if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value <= 10_000:
+            raise WorkspaceError(f"{self.path}: web.max_upload_mb: expected megabytes from 1 "
+                                 "to 10000")
+        return int(value * (1 << 20))
+
     def set(self, key: str, value: Any) -> None:
         """Change one top-level setting in the file, keeping its comments."""
         yaml = YAML()
