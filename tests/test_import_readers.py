@@ -186,3 +186,24 @@ def test_a_file_name_with_brackets_is_a_file_not_a_pattern(tmp_path: Path) -> No
     path = tmp_path / "订单[1].csv"
     path.write_text("id\n1\n", encoding="utf-8")
     assert expand_paths([path]) == [path]
+
+
+def test_a_utf8_file_with_a_gbk_row_is_refused_naming_the_line(tmp_path: Path) -> None:
+    """Read whole as GB18030, its UTF-8 names would turn into 涓婃捣… without a warning."""
+    from tierwise.data.ingest.readers import detect_encoding
+
+    path = tmp_path / "客户.csv"
+    lines = ["客户编号,客户名称"] + [f"C{i},上海测试有限公司{i}" for i in range(5)]
+    content = "\n".join(lines).encode("utf-8") + "\nC9,北京测试有限公司\n".encode("gbk")
+    path.write_bytes(content)
+    with pytest.raises(InputError, match=r"the file is UTF-8 but line 7 is not") as caught:
+        detect_encoding(path)
+    assert caught.value.row == 7 and caught.value.file == str(path)
+
+
+def test_a_gbk_file_is_still_read_as_gbk(tmp_path: Path) -> None:
+    from tierwise.data.ingest.readers import detect_encoding
+
+    path = tmp_path / "客户.csv"
+    path.write_bytes("客户编号,客户名称\nC1,上海测试有限公司\nC2,北京\n".encode("gbk"))
+    assert detect_encoding(path) == "gb18030"

@@ -135,12 +135,44 @@ def detect_encoding(path: Path) -> str:
         head = stream.read(4)
     if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         return "utf-16"  # Excel's "Unicode text" export
-    for encoding in ("utf-8", "gb18030"):
-        if _decodes_as(path, encoding):
-            return encoding
+    if _decodes_as(path, "utf-8"):
+        return "utf-8"
+    _refuse_mixed_encodings(path)
+    if _decodes_as(path, "gb18030"):
+        return "gb18030"
     raise InputError(
         "cannot read the text: it is neither UTF-8 nor GBK/GB18030 encoded", file=str(path)
     )
+
+
+# GBK lines that happen to be valid UTF-8 are rare and short; this many GBK-only lines
+# without one UTF-8 line settle a file as GBK without reading the rest.
+_GBK_EVIDENCE = 200
+
+
+def _refuse_mixed_encodings(path: Path) -> None:
+    """A file whose lines are mostly UTF-8 but with some that are not (a GBK row pasted
+    into a UTF-8 export) is refused naming the first such line: read whole as GB18030, its
+    UTF-8 text would turn into other characters without a warning."""
+    utf8 = other = 0
+    first_other: int | None = None
+    with path.open("rb") as stream:
+        for number, line in enumerate(stream, start=1):
+            if line.isascii():
+                continue
+            try:
+                line.decode("utf-8")
+                utf8 += 1
+            except UnicodeDecodeError:
+                other += 1
+                first_other = first_other or number
+                if other >= _GBK_EVIDENCE and utf8 == 0:
+                    return
+    if first_other is not None and utf8 > other:
+        raise InputError(
+            f"the file is UTF-8 but line {first_other} is not ({other:,} of "
+            f"{utf8 + other:,} lines with Chinese text; it looks GBK-encoded): save the whole "
+            "file in one encoding (UTF-8) and import it again", file=str(path), row=first_other)
 
 
 def _decodes_as(path: Path, encoding: str) -> bool:
