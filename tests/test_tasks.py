@@ -134,3 +134,31 @@ def test_cli_lists_filters_and_marks_done(tmp_path: Path, policy: str) -> None:
     assert "C2" not in table
     csv_out = run("tasks", "--format", "csv", "--status", "all", "-w", folder).output
     assert csv_out.splitlines()[0].startswith("id,customer_id,kind")
+
+
+def test_open_tasks_follow_an_owner_change_at_once(ws: Workspace, tmp_path: Path) -> None:
+    """A customers file that moves C2 to 李娜: her tasks are hers now, not 王芳's (who would
+    otherwise still list and close them), without waiting for the next run."""
+    from fastapi.testclient import TestClient
+
+    from tierwise.web import create_app
+    from tierwise.work import users
+
+    ws.grade(as_of=dt.date(2025, 6, 30))
+    moved = [t for t in ws.tasks() if t.customer_id == "C2"]
+    assert moved and {t.owner for t in moved} == {"王芳"}
+    change = tmp_path / "owners.csv"
+    change.write_text("customer_id,owner\nC2,李娜\n", encoding="utf-8")
+    ws.import_files("customers", [change])
+    assert {t.owner for t in ws.tasks() if t.customer_id == "C2"} == {"李娜"}
+    assert not [t for t in ws.tasks(owner="王芳") if t.customer_id == "C2"]
+    for name in ("王芳", "李娜"):
+        users.add_user(ws.appdb, name, "rep", "correct horse battery")
+    old = users.create_token(ws.appdb, users.get_user(ws.appdb, "王芳"), "t")
+    new = users.create_token(ws.appdb, users.get_user(ws.appdb, "李娜"), "t")
+    with TestClient(create_app(ws.root)) as client:
+        path = f"/api/v1/tasks/{moved[0].id}/done"
+        assert client.post(path, headers={"Authorization": f"Bearer {old}"},
+                           json={}).status_code == 404
+        assert client.post(path, headers={"Authorization": f"Bearer {new}"},
+                           json={}).status_code == 200

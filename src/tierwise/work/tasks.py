@@ -258,6 +258,30 @@ def sync_tasks(appdb: sa.Engine, run_id: int, as_of: dt.date, found: pa.Table) -
                     closed=len(plan["gone"]), open=kept + len(plan["new"]))
 
 
+def follow_owners(con: duckdb.DuckDBPyConnection, appdb: sa.Engine) -> int:
+    """Give each open task its customer's owner as the store holds it now (after a customers
+    file changed owners): the new owner sees the work at once and the old one no longer
+    does. Compared in DuckDB, so only the moved tasks pass through Python; how many moved."""
+    t = schema.tasks
+    with appdb.begin() as connection:
+        open_now = fetch_arrow(connection, sa.select(t.c.id, t.c.customer_id, t.c.owner)
+                               .where(t.c.status == "open"))
+        if open_now.num_rows == 0:
+            return 0
+        con.register("__tw_open_tasks", open_now)
+        try:
+            moved = con.execute(
+                "SELECT o.id, c.owner FROM __tw_open_tasks o JOIN customers c "
+                "USING (customer_id) WHERE c.owner IS DISTINCT FROM o.owner").fetchall()
+        finally:
+            con.unregister("__tw_open_tasks")
+        if moved:
+            connection.execute(t.update().where(t.c.id == sa.bindparam("i"))
+                               .values(owner=sa.bindparam("o")),
+                               [{"i": i, "o": o} for i, o in moved])
+    return len(moved)
+
+
 def _plan(found: pa.Table, open_now: pa.Table,
           done_now: pa.Table) -> dict[str, list[tuple[Any, ...]]]:
     """What sync_tasks writes: new candidates (neither open nor done), open tasks whose due

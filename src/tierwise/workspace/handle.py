@@ -44,7 +44,14 @@ from tierwise.record.audit import Actor, audit, os_user
 from tierwise.record.runs import RunSummary
 from tierwise.work import owners, users, webhooks
 from tierwise.work import schedule as scheduling
-from tierwise.work.tasks import Task, TaskSync, derive_tasks, list_tasks, mark_done
+from tierwise.work.tasks import (
+    Task,
+    TaskSync,
+    derive_tasks,
+    follow_owners,
+    list_tasks,
+    mark_done,
+)
 from tierwise.work.users import TokenInfo, User
 from tierwise.workspace.reading import RunReading
 from tierwise.workspace.settings import CONFIG_NAME, CONFIG_TEMPLATE, Settings, resolve_root
@@ -304,6 +311,8 @@ class Workspace(RunReading):
         self._audit("import", f"{kind}: " + ", ".join(Path(p).name for p in paths),
                     f"accepted {result.accepted}, updated {result.updated}, "
                     f"rejected {result.rejected}")
+        if kind == "customers" and result.updated:
+            follow_owners(self.store(), self.appdb)     # owners may have changed
         return result
 
     def pull_sources(self) -> list[ImportResult]:
