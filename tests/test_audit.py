@@ -8,7 +8,6 @@ import csv
 import datetime as dt
 import io
 import json
-import re
 import time
 
 import pytest
@@ -16,14 +15,13 @@ from click.testing import CliRunner
 from fastapi.testclient import TestClient
 
 from tests.conftest import DATA
+from tests.test_web import PASSWORD, login_form
 from tierwise.cli import main
 from tierwise.record import runs as record_runs
 from tierwise.record.audit import Actor, audit_entries
 from tierwise.web import create_app
 from tierwise.work import users
 from tierwise.workspace import Workspace
-
-PASSWORD = "correct horse battery"
 
 
 def new_rows(ws: Workspace, before: int) -> list:
@@ -140,7 +138,7 @@ def test_admins_read_the_audit_log_on_a_page_and_in_the_api(ws: Workspace,
         assert [(e["user"], e["interface"], e["address"], e["target"]) for e in found] == [
             ("王芳", "web", "10.0.0.7", "C2")]
         client.post("/login", data={"name": "boss", "password": PASSWORD,
-                                    "csrf": _login_csrf(client)})
+                                    "csrf": login_form(client)})
         page = client.get("/audit", params={"user": "王芳"})
         assert page.status_code == 200
         assert "审计日志" in page.text and "记录互动" in page.text and "网页" in page.text
@@ -148,16 +146,10 @@ def test_admins_read_the_audit_log_on_a_page_and_in_the_api(ws: Workspace,
         assert client.get("/audit", params={"since": "2025-13-01"}).status_code == 400
 
 
-def _login_csrf(client: TestClient) -> str:
-    found = re.search(r'name="csrf" value="([^"]+)"', client.get("/login").text)
-    assert found is not None
-    return found.group(1)
-
-
 def test_a_rep_has_no_audit_page(ws: Workspace, client: TestClient) -> None:
     with client:
         client.post("/login", data={"name": "王芳", "password": PASSWORD,
-                                    "csrf": _login_csrf(client)})
+                                    "csrf": login_form(client)})
         assert client.get("/audit").status_code == 403
         assert "审计日志" not in client.get("/tasks").text
 

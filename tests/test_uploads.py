@@ -7,18 +7,17 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-import re
 import time
 from collections.abc import Iterator
 
 import pytest
 from fastapi.testclient import TestClient
 
+from tests.test_web import PASSWORD, sign_in
 from tierwise.web import create_app
 from tierwise.work import users
 from tierwise.workspace import Workspace
 
-PASSWORD = "correct horse battery"
 ORDERS = b"order_id,customer_id,order_date,amount\nX1,C1,2025-06-01,100\n"
 
 
@@ -29,13 +28,8 @@ def signed_in(ws: Workspace) -> Iterator[tuple[TestClient, str, dict[str, str]]]
     users.add_user(ws.appdb, "boss", "admin", PASSWORD)
     token = users.create_token(ws.appdb, users.get_user(ws.appdb, "boss"), "t")
     with TestClient(create_app(ws.root)) as client:
-        form = re.search(r'name="csrf" value="([^"]+)"', client.get("/login").text)
-        assert form is not None
-        client.post("/login", data={"name": "boss", "password": PASSWORD,
-                                    "csrf": form.group(1)})
-        csrf = re.search(r'name="csrf" value="([^"]+)"', client.get("/tasks").text)
-        assert csrf is not None
-        yield client, csrf.group(1), {"Authorization": f"Bearer {token}"}
+        csrf = sign_in(client, "boss")
+        yield client, csrf, {"Authorization": f"Bearer {token}"}
 
 
 def big_file() -> bytes:

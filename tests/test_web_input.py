@@ -6,7 +6,6 @@ the grammar with a clear error (in the policy page, the API and `tierwise policy
 from __future__ import annotations
 
 import datetime as dt
-import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,6 +14,7 @@ import pytest
 from click.testing import CliRunner
 from fastapi.testclient import TestClient
 
+from tests.test_web import PASSWORD, sign_in
 from tierwise.cli import main
 from tierwise.errors import ExpressionError
 from tierwise.policy.syntax import MAX_NESTING, parse_rule
@@ -22,7 +22,6 @@ from tierwise.web import create_app
 from tierwise.work import users
 from tierwise.workspace import Workspace
 
-PASSWORD = "correct horse battery"
 DEEP = "(" * 3000 + "annual_spend > 1" + ")" * 3000
 
 
@@ -31,13 +30,8 @@ def signed_in(ws: Workspace) -> Iterator[tuple[TestClient, str]]:
     ws.grade(as_of=dt.date(2025, 6, 30))
     users.add_user(ws.appdb, "boss", "admin", PASSWORD)
     with TestClient(create_app(ws.root), raise_server_exceptions=False) as client:
-        form = re.search(r'name="csrf" value="([^"]+)"', client.get("/login").text)
-        assert form is not None
-        client.post("/login", data={"name": "boss", "password": PASSWORD,
-                                    "csrf": form.group(1)})
-        csrf = re.search(r'name="csrf" value="([^"]+)"', client.get("/tasks").text)
-        assert csrf is not None
-        yield client, csrf.group(1)
+        csrf = sign_in(client, "boss")
+        yield client, csrf
 
 
 @pytest.mark.parametrize(("path", "form", "field"), [

@@ -5,17 +5,15 @@ on this site (no open redirect)."""
 from __future__ import annotations
 
 import datetime as dt
-import re
 from collections.abc import Iterator
 
 import pytest
 from fastapi.testclient import TestClient
 
+from tests.test_web import PASSWORD, sign_in
 from tierwise.web import create_app
 from tierwise.work import users
 from tierwise.workspace import Workspace
-
-PASSWORD = "correct horse battery"
 
 
 @pytest.fixture
@@ -26,18 +24,9 @@ def client(ws: Workspace) -> Iterator[TestClient]:
         yield test_client
 
 
-def sign_in(client: TestClient) -> str:
-    form = re.search(r'name="csrf" value="([^"]+)"', client.get("/login").text)
-    assert form is not None
-    client.post("/login", data={"name": "经理", "password": PASSWORD, "csrf": form.group(1)})
-    found = re.search(r'name="csrf" value="([^"]+)"', client.get("/tasks").text)
-    assert found is not None
-    return found.group(1)
-
-
 @pytest.mark.parametrize("path", ["/login", "/", "/customers", "/api/v1/me", "/openapi.json"])
 def test_no_response_may_be_framed_or_sniffed_or_cached(client: TestClient, path: str) -> None:
-    sign_in(client)
+    sign_in(client, "经理")
     response = client.get(path)
     assert response.headers["x-frame-options"] == "DENY"
     assert "frame-ancestors 'none'" in response.headers["content-security-policy"]
@@ -61,7 +50,7 @@ def test_static_files_may_be_cached(client: TestClient) -> None:
 ])
 def test_marking_a_task_done_redirects_only_within_the_site(ws: Workspace, client: TestClient,
                                                             back: str, lands: str) -> None:
-    csrf = sign_in(client)
+    csrf = sign_in(client, "经理")
     task = ws.tasks()[0]
     done = client.post(f"/tasks/{task.id}/done", data={"csrf": csrf, "back": back},
                        follow_redirects=False)
