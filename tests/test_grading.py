@@ -236,3 +236,33 @@ def test_the_store_never_downloads_a_duckdb_extension(tmp_path: Path) -> None:
                            ).fetchone() == (False,)
     finally:
         con.close()
+
+
+def test_a_run_grades_and_fingerprints_one_moment_of_the_store(
+        ws: Workspace, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An import that lands while a run is between its tiers and its fingerprint (a web run
+    and an upload at once) is not half-seen: the run's fingerprint is that of the data it
+    graded, so equal fingerprints still mean equal tiers."""
+    from tierwise.grading import run as grading_run
+
+    real = grading_run.data_fingerprint
+    big = tmp_path / "big.csv"
+    big.write_text("订单号,客户编号,下单日期,订单金额\nBIG1,C4,2025-06-20,50000000\n",
+                   encoding="utf-8")
+
+    def import_meanwhile(backend: object, tables: object, as_of: dt.date) -> str:
+        other = ws.sibling()                      # another cursor, as a web request has
+        try:
+            other.import_files("orders", [big])
+        finally:
+            other.close()
+        return real(backend, tables, as_of)       # type: ignore[arg-type]
+
+    monkeypatch.setattr(grading_run, "data_fingerprint", import_meanwhile)
+    during = ws.grade(as_of=AS_OF)
+    monkeypatch.undo()
+    after = ws.grade(as_of=AS_OF)
+    tiers = {r.id: {a["customer_id"]: a["tier"] for a in ws.assignments(r.id).to_pylist()}
+             for r in ws.runs()}
+    assert tiers[during.run_id]["C4"] != tiers[after.run_id]["C4"]     # the import mattered
+    assert ws.run(during.run_id).data_fingerprint != ws.run(after.run_id).data_fingerprint

@@ -11,6 +11,8 @@ from __future__ import annotations
 import os
 import re
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -147,6 +149,19 @@ def _holder(message: str) -> str:
     except OSError:
         command = ""
     return f"process {pid}" + (f" ({command[:120]})" if command else "")
+
+
+@contextmanager
+def consistent_read(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
+    """Read the store as of one moment: inside, every query on ``con`` sees the tables as
+    they were when it began, whatever another cursor imports meanwhile (DuckDB's snapshot
+    isolation), so a run grades and fingerprints the same data. Nothing is written to the
+    store inside; temporary tables made there go with it."""
+    con.execute("BEGIN TRANSACTION")
+    try:
+        yield
+    finally:
+        con.execute("ROLLBACK")
 
 
 def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:

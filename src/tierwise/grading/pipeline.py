@@ -85,8 +85,9 @@ def run_grading(place: RunPlace, request: GradeRequest, *,
         summary, own_book = _from_files(place, request), False
     else:
         backend = ibis.duckdb.from_connection(place.store)
-        summary = _grade(backend, CanonicalTables.of_store(backend, STORE_LABEL), place,
-                         request)
+        with store.consistent_read(place.store):     # an import meanwhile is not half-seen
+            summary = _grade(backend, CanonicalTables.of_store(backend, STORE_LABEL), place,
+                             request)
         own_book = True
     if own_book and derive_work is not None:
         try:
