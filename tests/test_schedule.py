@@ -5,6 +5,9 @@ failure — and the web server does the same in the background."""
 from __future__ import annotations
 
 import datetime as dt
+import socket
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -98,11 +101,57 @@ def test_a_slot_is_claimed_once_and_a_dead_claim_is_taken_over(scheduled: Worksp
     assert claim(scheduled.appdb, slot) is True
     assert claim(scheduled.appdb, slot) is False                     # a concurrent call
     assert scheduled.run_due(now=at("2025-07-01 07:00"))[0].status == "skipped"
-    with scheduled.appdb.begin() as connection:                     # that call died
+    with scheduled.appdb.begin() as connection:         # that call's process died
         connection.execute(schema.scheduled_runs.update().values(
-            started_at=dt.datetime.now(dt.UTC) - dt.timedelta(hours=7)))
+            claimed_by=f"{socket.gethostname()}:{dead_pid()}:1"))
     [taken] = scheduled.run_due(now=at("2025-07-01 07:00"))
     assert taken.status == "done"
+
+
+def dead_pid() -> int:
+    """The PID of a process that has ended."""
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    return child.pid
+
+
+def test_a_live_claim_is_never_taken_over_and_another_hosts_after_six_hours(
+        scheduled: Workspace) -> None:
+    from tierwise.appdb import schema
+
+    slot = Slot("month 2025-07", dt.date(2025, 6, 30), at("2025-07-01 06:00"))
+    assert claim(scheduled.appdb, slot) is True                     # this live process
+    t = schema.scheduled_runs
+    with scheduled.appdb.begin() as connection:                     # however long ago
+        connection.execute(t.update().values(
+            started_at=dt.datetime.now(dt.UTC) - dt.timedelta(hours=30)))
+    assert scheduled.run_due(now=at("2025-07-01 07:00"))[0].status == "skipped"
+    with scheduled.appdb.begin() as connection:                     # another machine's
+        connection.execute(t.update().values(claimed_by="elsewhere:123:456",
+                                             started_at=dt.datetime.now(dt.UTC)
+                                             - dt.timedelta(hours=1)))
+    assert scheduled.run_due(now=at("2025-07-01 07:00"))[0].status == "skipped"
+    with scheduled.appdb.begin() as connection:
+        connection.execute(t.update().values(started_at=dt.datetime.now(dt.UTC)
+                                             - dt.timedelta(hours=7)))
+    assert scheduled.run_due(now=at("2025-07-01 07:00"))[0].status == "done"
+
+
+def test_a_run_committed_before_its_process_died_is_adopted_not_made_again(
+        scheduled: Workspace) -> None:
+    from tierwise.appdb import schema
+
+    slot = Slot("month 2025-07", dt.date(2025, 6, 30), at("2025-07-01 06:00"))
+    assert claim(scheduled.appdb, slot) is True
+    made = scheduled.grade(as_of=slot.as_of)                        # then the process died
+    with scheduled.appdb.begin() as connection:
+        connection.execute(schema.scheduled_runs.update().values(
+            claimed_by=f"{socket.gethostname()}:{dead_pid()}:1"))
+    runs = len(scheduled.runs())
+    [adopted] = scheduled.run_due(now=at("2025-07-01 07:00"))
+    assert (adopted.status, adopted.run_id) == ("done", made.run_id)
+    assert len(scheduled.runs()) == runs
+    assert scheduled.run_due(now=at("2025-07-02 07:00")) == []      # and never again
 
 
 def test_cli_run_due(tmp_path: Path) -> None:

@@ -11,16 +11,22 @@ Each slot (e.g. "month 2025-07", as of 2025-06-30) is claimed in the app databas
 runs, so two calls at once never run it twice: the second finds it claimed and leaves it. A
 slot missed while the machine was off is due at the next call and runs once; when several
 were missed, each runs once, oldest first (at most ``MAX_CATCH_UP``). A failed run is recorded
-with its error and retried at the next call; a run that died mid-way (its claim older than
-``STALE_AFTER``) is retried too. The grade itself writes all or nothing (tierwise.grading.run).
+with its error and retried at the next call. A claim names the process that holds it (host,
+PID and the process's start time): on the same host a claim whose process is gone is taken
+over at once, and one whose process lives is never taken over; a claim from another host is
+taken over once older than ``STALE_AFTER``. A run that committed before its process died is
+adopted as the slot's run, not made again (nor announced twice). The grade itself writes all
+or nothing (tierwise.grading.run).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import os
 import socket
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Literal
 
 import sqlalchemy as sa
@@ -149,7 +155,7 @@ def due_slots(appdb: sa.Engine, schedule: Schedule, now: dt.datetime) -> list[Sl
     t = schema.scheduled_runs
     with appdb.connect() as connection:
         rows = connection.execute(sa.select(t.c.slot, t.c.as_of, t.c.due_at, t.c.status,
-                                            t.c.started_at)).all()
+                                            t.c.started_at, t.c.claimed_by)).all()
     done = {r.slot for r in rows if r.status == "done"}
     last_done = max((r.due_at for r in rows if r.status == "done"), default=None)
     if last_done is None:
@@ -158,8 +164,7 @@ def due_slots(appdb: sa.Engine, schedule: Schedule, now: dt.datetime) -> list[Sl
     else:
         candidates = schedule.slots(_naive(last_done), now)[-MAX_CATCH_UP:]
     retry = [Slot(r.slot, r.as_of, _naive(r.due_at)) for r in rows
-             if r.status == "failed"
-             or (r.status == "running" and _aware(r.started_at) < _utcnow() - STALE_AFTER)]
+             if r.status == "failed" or (r.status == "running" and _abandoned(r, _utcnow()))]
     found = {s.key: s for s in [*retry, *candidates] if s.key not in done}
     return sorted(found.values(), key=lambda s: s.due_at)
 
@@ -168,9 +173,9 @@ def claim(appdb: sa.Engine, slot: Slot) -> bool:
     """Mark the slot as running here; False when another call holds it (or it is done)."""
     t = schema.scheduled_runs
     now = _utcnow()
-    host = socket.gethostname()
+    host = this_process()
     with appdb.begin() as connection:
-        row = connection.execute(sa.select(t.c.status, t.c.started_at).where(
+        row = connection.execute(sa.select(t.c.status, t.c.started_at, t.c.claimed_by).where(
             t.c.slot == slot.key)).first()
         if row is None:
             try:
@@ -181,7 +186,7 @@ def claim(appdb: sa.Engine, slot: Slot) -> bool:
                 return True
             except sa.exc.IntegrityError:
                 return False          # claimed by a concurrent call a moment ago
-        stale = row.status == "running" and _aware(row.started_at) < now - STALE_AFTER
+        stale = row.status == "running" and _abandoned(row, now)
         if row.status != "failed" and not stale:
             return False
         # Only one caller's update matches the status it read: the claim is atomic.
@@ -207,8 +212,14 @@ def run_due(appdb: sa.Engine, schedule: Schedule, grade: Callable[[dt.date], int
     """Run every due slot once, oldest first; ``grade(as_of)`` makes the run, returns its id."""
     outcomes = []
     for slot in due_slots(appdb, schedule, now or dt.datetime.now()):
+        before = _claim_row(appdb, slot)
         if not claim(appdb, slot):
             outcomes.append(Outcome(slot, "skipped"))
+            continue
+        adopted = _committed_run(appdb, slot, before)
+        if adopted is not None:         # its process died after the run, before recording
+            record(appdb, slot, run_id=adopted)
+            outcomes.append(Outcome(slot, "done", run_id=adopted))
             continue
         try:
             run_id = grade(slot.as_of)
@@ -220,6 +231,63 @@ def run_due(appdb: sa.Engine, schedule: Schedule, grade: Callable[[dt.date], int
         record(appdb, slot, run_id=run_id)
         outcomes.append(Outcome(slot, "done", run_id=run_id))
     return outcomes
+
+
+def this_process() -> str:
+    """``host:pid:start``: who holds a claim, with the process's start time so that a PID
+    the system has reused for another process does not look like the claim's holder."""
+    return f"{socket.gethostname()}:{os.getpid()}:{_process_start(os.getpid())}"
+
+
+def _process_start(pid: int) -> str | None:
+    """The process's start time in clock ticks since boot (Linux /proc); elsewhere "0" for
+    a live process. None when there is no such process."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text(encoding="ascii", errors="replace")
+        return stat.rsplit(")", 1)[1].split()[19]
+    except FileNotFoundError:
+        if Path("/proc/self/stat").exists():
+            return None                  # /proc works here: the process is gone
+    except (OSError, IndexError):
+        pass
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return None
+    except PermissionError:
+        pass
+    return "0"
+
+
+def _abandoned(row: Any, now: dt.datetime) -> bool:
+    """Whether a running claim may be taken over: on this host when its process is gone;
+    from another host (or an old claim without a PID) when older than STALE_AFTER."""
+    host, _, rest = str(row.claimed_by or "").partition(":")
+    pid, _, start = rest.partition(":")
+    if host == socket.gethostname() and pid.isdigit():
+        return _process_start(int(pid)) != start
+    return _aware(row.started_at) < now - STALE_AFTER
+
+
+def _claim_row(appdb: sa.Engine, slot: Slot) -> Any:
+    t = schema.scheduled_runs
+    with appdb.connect() as connection:
+        return connection.execute(sa.select(t.c.status, t.c.started_at).where(
+            t.c.slot == slot.key)).first()
+
+
+def _committed_run(appdb: sa.Engine, slot: Slot, before: Any) -> int | None:
+    """The run a taken-over claim made before its process died: one as of the slot's date
+    recorded since that claim started."""
+    if before is None or before.status != "running":
+        return None
+    runs = schema.runs
+    with appdb.connect() as connection:
+        found = connection.execute(
+            sa.select(runs.c.id).where(runs.c.as_of == slot.as_of,
+                                       runs.c.created_at >= _aware(before.started_at))
+            .order_by(runs.c.id.desc()).limit(1)).scalar()
+    return int(found) if found is not None else None
 
 
 def history(appdb: sa.Engine, limit: int = 50) -> list[dict[str, Any]]:
