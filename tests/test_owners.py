@@ -187,3 +187,43 @@ def test_a_reps_file_with_headers_alone_is_refused_and_marks_nobody_as_left(
         ws.import_reps(empty)
     assert caught.value.file == str(empty)
     assert {r.name: r.active for r in ws.reps()} == {"张伟": True, "王芳": True}
+
+
+class _StoreThatFailsToCommit:
+    """The store connection, but its COMMIT fails once (a crash or a full disk there)."""
+
+    def __init__(self, con: object) -> None:
+        self.con, self.failed = con, False
+
+    def execute(self, sql: str, *args: object) -> object:
+        if sql == "COMMIT" and not self.failed:
+            self.failed = True
+            raise OSError("No space left on device")
+        return self.con.execute(sql, *args)  # type: ignore[attr-defined]
+
+    def executemany(self, sql: str, rows: object) -> object:
+        return self.con.executemany(sql, rows)  # type: ignore[attr-defined]
+
+
+def test_an_apply_whose_store_commit_failed_is_completed_once_by_the_next(
+        ws: Workspace, tmp_path: Path) -> None:
+    from tierwise.work import owners
+
+    (tmp_path / "reps.csv").write_text(REPS, encoding="utf-8")
+    ws.import_reps(tmp_path / "reps.csv")
+    ws.grade(as_of=dt.date(2025, 6, 30))
+    proposal = ws.assign()
+    store = ws.store()
+    with pytest.raises(OSError, match="No space left"):
+        owners.apply(_StoreThatFailsToCommit(store), ws.appdb,  # type: ignore[arg-type]
+                     proposal, user="tester")
+    owners_now = dict(store.execute("SELECT customer_id, owner FROM customers").fetchall())
+    assert owners_now["C3"] == "李娜"                            # the store kept the old owner
+    assert len(owner_history(ws.appdb, "C3")) == 1             # the history was written
+    again = ws.assign(apply=True)                              # the re-run
+    assert again.moves == proposal.moves
+    owners_now = dict(store.execute("SELECT customer_id, owner FROM customers").fetchall())
+    planned = {m.customer_id: m.to_owner for m in proposal.moves}
+    assert all(owners_now[c] == to for c, to in planned.items())
+    assert [len(owner_history(ws.appdb, c)) for c in planned] == [1] * len(planned)
+    assert ws.assign().moves == []

@@ -427,11 +427,13 @@ def apply(con: duckdb.DuckDBPyConnection, appdb: sa.Engine, proposal: Proposal, 
                     "WHERE customers.customer_id = m.customer_id")
         con.execute("DROP TABLE _tw_moves")
         with appdb.begin() as connection:   # commits before the store does: see below
+            recorded = _recorded_already(connection, moves)
             bulk_insert(connection, schema.owner_changes,
                         ("customer_id", "from_owner", "to_owner", "reason", "run_id",
                          "changed_at", "changed_by"),
                         ((m.customer_id, m.from_owner, m.to_owner, m.reason,
-                          proposal.run_id, now, user) for m in moves))
+                          proposal.run_id, now, user) for m in moves
+                         if m.customer_id not in recorded))
             t = schema.tasks
             by_owner: dict[str, list[str]] = defaultdict(list)
             for m in moves:
@@ -443,12 +445,32 @@ def apply(con: duckdb.DuckDBPyConnection, appdb: sa.Engine, proposal: Proposal, 
                         t.c.customer_id.in_(customers[start:start + 10_000]))
                         .values(owner=owner))
         # The history is written; the store's commit is the last step and cannot conflict
-        # (a DuckDB store has one writer), so the two stay in step.
+        # (a DuckDB store has one writer). Should it fail (a crash, a full disk), the store
+        # keeps the old owners and the next apply proposes the same moves again: their
+        # history rows are found already written (_recorded_already) and not doubled.
         con.execute("COMMIT")
     except BaseException:
         con.execute("ROLLBACK")
         raise
     return len(moves)
+
+
+def _recorded_already(connection: sa.Connection, moves: Sequence[Move]) -> set[str]:
+    """Customers whose latest recorded owner change is this very move (same from, same to):
+    written by an apply whose store commit then failed, so the store still shows the old
+    owner. Their history is not written twice."""
+    oc = schema.owner_changes
+    wanted = {m.customer_id: (m.from_owner, m.to_owner) for m in moves}
+    latest: dict[str, tuple[int, str | None, str]] = {}
+    ids = list(wanted)
+    for start in range(0, len(ids), 10_000):
+        rows = connection.execute(sa.select(oc.c.id, oc.c.customer_id, oc.c.from_owner,
+                                            oc.c.to_owner)
+                                  .where(oc.c.customer_id.in_(ids[start:start + 10_000])))
+        for row_id, customer, from_owner, to_owner in rows:
+            if customer not in latest or row_id > latest[customer][0]:
+                latest[customer] = (row_id, from_owner, to_owner)
+    return {c for c, (_, f, t) in latest.items() if (f, t) == wanted[c]}
 
 
 @dataclass(frozen=True)
