@@ -126,7 +126,7 @@ def test_the_fitted_parameters_are_recorded_with_the_run_in_days(
     assert fitted["b"] == pytest.approx(2.4257, rel=0.02)
     assert models["gamma_gamma"]["p"] == pytest.approx(6.25, rel=0.01)
     assert models["settings"] == {"clv_months": 12, "discount_rate": 0.1, "margin": 1.0,
-                                  "period": "day"}
+                                  "period": "day", "purchases": "positive"}
 
 
 def test_weekly_histories_are_fewer_and_fit_the_published_weekly_model(
@@ -217,3 +217,23 @@ def test_model_settings_are_validated(tmp_path: Path) -> None:
     text = CHURN_POLICY.format(rate="10%", margin="-5", period="day")
     with pytest.raises(PolicyError, match="margin"):
         load_policy_text(text, source="p.yaml")
+
+
+def test_a_run_counting_every_order_reproduces_the_published_fit(
+        cdnow_ws: Workspace, cdnow_orders: pd.DataFrame, tmp_path: Path) -> None:
+    """``models: {purchases: all}``: every order row is a purchase, as the published BG/NBD
+    table counts them, so the eight customers whose only orders are $0 have one purchase
+    and P(alive) 1, and the fit is the published one (α in days is 7 × α in weeks)."""
+    policy = write_policy(tmp_path)
+    policy.write_text(policy.read_text(encoding="utf-8") + "  purchases: all\n",
+                      encoding="utf-8")
+    summary = cdnow_ws.grade(as_of=AS_OF, policy=str(policy))
+    models = cdnow_ws.run(summary.run_id).models
+    assert models is not None and models["customers"] == 2357
+    fitted = models["bgnbd"]
+    assert f"{fitted['r']:.3f}" == "0.243" and f"{fitted['a']:.3f}" == "0.793"
+    assert f"{fitted['b']:.3f}" == "2.426" and f"{fitted['alpha_days'] / 7:.3f}" == "4.414"
+    free_only = cdnow_orders.groupby("customer_id").amount.max().loc[lambda m: m <= 0].index
+    graded = snapshot(cdnow_ws, summary.run_id)
+    assert len(free_only) == 8
+    assert (graded.loc[[str(c) for c in free_only], "p_alive"] == 1.0).all()

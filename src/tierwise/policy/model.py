@@ -162,6 +162,10 @@ class Models(_Strict):
     # weeks of data however many customers there are (the fit is exact on them either way),
     # at the price of counting orders in the same week once.
     period: Literal["day", "week"] = "day"
+    # What counts as a purchase: orders with a positive amount (refunds and ¥0 rows are not;
+    # the default), or every order row, as the published BG/NBD results on CDNOW count them
+    # (a customer whose only order is $0 then has one purchase and P(alive) 1).
+    purchases: Literal["positive", "all"] = "positive"
 
     @property
     def period_days(self) -> int:

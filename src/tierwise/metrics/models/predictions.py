@@ -72,6 +72,7 @@ def model_metrics(backend: Any, orders: ir.Table, as_of: dt.date,
     scratch = f"_tw_rfm_{uuid.uuid4().hex[:8]}"
     summary = materialise(backend, scratch,
                           rfm_summary(orders, as_of, period_days=settings.period_days,
+                                      purchases=settings.purchases,
                                       whole_periods=settings.period_days > 1))
     try:
         yield _predict(backend, summary, settings)
