@@ -25,6 +25,7 @@ from tierwise.errors import TierwiseError, WorkspaceError
 from tierwise.record.audit import audit_entries
 from tierwise.reports.customers import WARNINGS, CustomerFilter, owned_ids
 from tierwise.web.context import (
+    MAX_ID,
     Forbidden,
     actor_of,
     customer_in_reach,
@@ -42,7 +43,6 @@ from tierwise.workspace import Workspace
 
 router = APIRouter(prefix="/api/v1")
 
-MAX_ID = 2**31 - 1      # ids are 32-bit in the app database
 RunId = Annotated[int, FastPath(ge=1, le=MAX_ID)]
 TaskId = Annotated[int, FastPath(ge=1, le=MAX_ID)]
 TokenId = Annotated[int, FastPath(ge=1, le=MAX_ID)]
