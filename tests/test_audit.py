@@ -8,14 +8,13 @@ import csv
 import datetime as dt
 import io
 import json
-import time
 
 import pytest
 from click.testing import CliRunner
 from fastapi.testclient import TestClient
 
 from tests.conftest import DATA
-from tests.test_web import PASSWORD, login_form
+from tests.test_web import PASSWORD, finished_job, login_form
 from tierwise.cli import main
 from tierwise.record import runs as record_runs
 from tierwise.record.audit import Actor, audit_entries
@@ -99,12 +98,7 @@ def test_a_web_run_is_recorded_as_the_signed_in_person(ws: Workspace,
         before = count(ws)
         started = client.post("/api/v1/runs", headers=manager, json={"as_of": "2025-07-31"})
         assert started.status_code == 202
-        job = started.json()["id"]
-        for _ in range(600):
-            state = client.get(f"/api/v1/jobs/{job}", headers=manager).json()
-            if state["status"] != "running":
-                break
-            time.sleep(0.1)
+        state = finished_job(client, started.json()["id"], manager)
         assert state["status"] == "done", state
     [row] = new_rows(ws, before)
     assert (row.action, row.user, row.interface) == ("run", "经理", "api")

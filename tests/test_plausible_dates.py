@@ -7,12 +7,12 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
-import time
 from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
 
+from tests.test_web import finished_job
 from tierwise.errors import InputError, WorkspaceError
 from tierwise.web import create_app
 from tierwise.work import tasks as work_tasks
@@ -107,11 +107,7 @@ def test_the_api_refuses_an_implausible_as_of_and_keeps_server_errors_private(
 
         monkeypatch.setattr(work_tasks, "sync_tasks", leaky)
         job = client.post("/api/v1/runs", headers=headers, json={"as_of": "2025-06-30"}).json()
-        for _ in range(600):
-            state = client.get(f"/api/v1/jobs/{job['id']}", headers=headers).json()
-            if state["status"] != "running":
-                break
-            time.sleep(0.1)
+        state = finished_job(client, job["id"], headers)
     assert state["status"] == "failed" and state["run_id"] is None
     assert "1234567" not in state["error"] and "nothing was recorded" in state["error"]
     assert ws.runs() == []

@@ -13,6 +13,7 @@ import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -45,6 +46,16 @@ def client(app_ws: Workspace) -> Iterator[TestClient]:
 def token(ws: Workspace, name: str) -> dict[str, str]:
     made = users.create_token(ws.appdb, users.get_user(ws.appdb, name), "test")
     return {"Authorization": f"Bearer {made}"}
+
+
+def finished_job(client: TestClient, job_id: str, headers: dict[str, str]) -> dict[str, Any]:
+    """A background run's state once it is no longer running (at most a minute)."""
+    for _ in range(600):
+        state: dict[str, Any] = client.get(f"/api/v1/jobs/{job_id}", headers=headers).json()
+        if state["status"] != "running":
+            return state
+        time.sleep(0.1)
+    return state
 
 
 def login_form(client: TestClient) -> str:
@@ -214,12 +225,7 @@ def test_runs_start_in_the_background(client: TestClient, app_ws: Workspace) -> 
     assert client.post("/api/v1/runs", headers=rep, json={}).status_code == 403
     started = client.post("/api/v1/runs", headers=manager, json={"as_of": "2025-08-31"})
     assert started.status_code == 202
-    job_id = started.json()["id"]
-    for _ in range(300):
-        state = client.get(f"/api/v1/jobs/{job_id}", headers=manager).json()
-        if state["status"] != "running":
-            break
-        time.sleep(0.1)
+    state = finished_job(client, started.json()["id"], manager)
     assert state["status"] == "done", state
     assert client.get("/api/v1/runs", headers=rep).json()[0]["id"] == state["run_id"]
 
