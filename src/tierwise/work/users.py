@@ -138,12 +138,19 @@ def set_password(appdb: sa.Engine, name: str, password: str) -> None:
     _check_password(password)
     t = schema.users
     with appdb.begin() as connection:
-        row = connection.execute(sa.select(t.c.id).where(t.c.name == name)).first()
-        if row is None:
-            raise TierwiseError(f"no user {name!r}")
-        connection.execute(t.update().where(t.c.id == row.id).values(
+        user_id = _user_id(connection, name)
+        connection.execute(t.update().where(t.c.id == user_id).values(
             password_hash=_hasher.hash(password)))
-        connection.execute(schema.sessions.delete().where(schema.sessions.c.user_id == row.id))
+        connection.execute(schema.sessions.delete().where(schema.sessions.c.user_id == user_id))
+
+
+def _user_id(connection: sa.Connection, name: str) -> int:
+    """The id of the user called ``name``, inside the caller's transaction."""
+    t = schema.users
+    found = connection.execute(sa.select(t.c.id).where(t.c.name == name)).scalar()
+    if found is None:
+        raise TierwiseError(f"no user {name!r}")
+    return int(found)
 
 
 def authenticate(appdb: sa.Engine, name: str, password: str, *, client: str) -> User:
@@ -305,13 +312,11 @@ def set_active(appdb: sa.Engine, name: str, active: bool) -> User:
     theirs is deleted) or activate them again."""
     t = schema.users
     with appdb.begin() as connection:
-        row = connection.execute(sa.select(t.c.id).where(t.c.name == name)).first()
-        if row is None:
-            raise TierwiseError(f"no user {name!r}")
-        connection.execute(t.update().where(t.c.id == row.id).values(active=active))
+        user_id = _user_id(connection, name)
+        connection.execute(t.update().where(t.c.id == user_id).values(active=active))
         if not active:
             connection.execute(schema.sessions.delete().where(
-                schema.sessions.c.user_id == row.id))
+                schema.sessions.c.user_id == user_id))
     return get_user(appdb, name)
 
 
