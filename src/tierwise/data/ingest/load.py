@@ -23,6 +23,13 @@ from pathlib import Path
 import duckdb
 import pyarrow.csv as pa_csv
 
+from tierwise.data.ingest.checks import (
+    _GOOD_ROWS,
+    _ROW_CHECKS,
+    _reject_bad_values,
+    _reject_conflicting_duplicates,
+    _reject_inconsistent_rows,
+)
 from tierwise.data.ingest.fields import (
     ATTRIBUTE_PREFIX,
     PLAUSIBLE,
@@ -34,48 +41,25 @@ from tierwise.data.ingest.fields import (
     missing_required,
 )
 from tierwise.data.ingest.parsing import (
-    clean_sql,
-    parse_sql,
-    problem_sql,
     sql_identifier,
     sql_string,
-    sql_type,
 )
 from tierwise.data.ingest.readers import Source, expand_paths, open_source
+from tierwise.data.ingest.stage import (
+    _KEYS,
+    CONFLICTS,
+    INCOMING,
+    REJECTS,
+    REPEATED,
+    STAGE,
+    _Plan,
+    _stage,
+)
 from tierwise.data.store import customer_attribute_columns
 from tierwise.errors import InputError
 
-STAGE = "__tw_stage"
-REJECTS = "__tw_rejects"
-INCOMING = "__tw_incoming"
-CONFLICTS = "__tw_conflicts"
-REPEATED = "__tw_repeated_keys"
 _STRICT_EXAMPLES = 5
 _REJECT_COLUMNS = ("file", "row", "column", "reason")
-
-# The key a re-imported row is matched on; interactions are keyed by a content hash.
-_KEYS: dict[Kind, str] = {
-    "customers": "customer_id",
-    "orders": "order_id",
-    "payments": "invoice_id",
-}
-
-# Checks across the fields of a parsed row, by kind: (field, condition, reason SQL). A row
-# failing any of them is rejected with every failed check's reason, like a bad value.
-_ROW_CHECKS: dict[Kind, tuple[tuple[str, str, str], ...]] = {
-    "payments": (
-        ("amount", "amount <= 0", "'amount must be more than 0: ' || amount"),
-        ("paid_amount", "paid_amount < 0", "'paid amount is negative: ' || paid_amount"),
-        ("paid_amount", "paid_amount > amount",
-         "'paid amount ' || paid_amount || ' is more than the invoice amount ' || amount"),
-        ("paid_amount", "paid_amount > 0 AND paid_date IS NULL",
-         "'paid amount without a paid date'"),
-        ("due_date", "due_date < invoice_date",
-         "'due date ' || due_date || ' is before the invoice date ' || invoice_date"),
-        ("paid_date", "paid_date < invoice_date",
-         "'paid date ' || paid_date || ' is before the invoice date ' || invoice_date"),
-    ),
-}
 
 
 @dataclass
@@ -96,20 +80,6 @@ class ImportResult:
     created_customers: list[str] = field(default_factory=list)
     rejects_path: Path | None = None
 
-
-@dataclass
-class _Plan:
-    """One file, opened and mapped."""
-
-    index: int
-    source: Source
-    mapping: dict[str, str]
-
-    def header_of(self, field_name: str) -> str | None:
-        for header, target in self.mapping.items():
-            if target == field_name:
-                return header
-        return None
 
 
 def import_files(
@@ -263,189 +233,12 @@ def _attribute_columns(con: duckdb.DuckDBPyConnection, plans: list[_Plan]) -> li
     return names
 
 
-def _text_column(f: Field) -> str:
-    """Stage column keeping the text of a typed field, to tell empty from unparseable."""
-    return sql_identifier(f"__text_{f.name}")
-
-
-def _stage(
-    con: duckdb.DuckDBPyConnection, kind: Kind, plans: list[_Plan], attributes: list[str]
-) -> None:
-    """Parse every non-blank row of every file into ``__tw_stage``, each value parsed once."""
-    selects = [_stage_select(kind, plan, attributes) for plan in plans]
-    con.execute(f"CREATE OR REPLACE TEMP TABLE {STAGE} AS " + " UNION ALL ".join(selects))
-
-
-_DATE_TYPES = ("DATE", "TIMESTAMP")
-_NUMBER_TYPES = ("DOUBLE", "FLOAT", "DECIMAL", "BIGINT", "INTEGER", "SMALLINT", "TINYINT",
-                 "HUGEINT", "UBIGINT", "UINTEGER", "USMALLINT", "UTINYINT")
-
-
-def _typed_field(f: Field, column: str, source_type: str | None) -> tuple[str, str] | None:
-    """(value, text) SQL for a field read from an already typed column, or None to parse text.
-
-    The text stand-in is NULL exactly when the value is missing, and shows the value only
-    where it is rejected (a NaN or infinite amount)."""
-    if source_type is None:
-        return None
-    if f.type == "date" and source_type.startswith(_DATE_TYPES):
-        return f"CAST({column} AS DATE)", f"CASE WHEN {column} IS NOT NULL THEN '' END"
-    if f.type == "amount" and source_type.startswith(_NUMBER_TYPES):
-        finite = f"isfinite(CAST({column} AS DOUBLE))"
-        return (f"CASE WHEN {finite} THEN CAST({column} AS DOUBLE) END",
-                f"CASE WHEN {finite} THEN '' ELSE CAST({column} AS VARCHAR) END")
-    return None
-
-
-def _stage_select(kind: Kind, plan: _Plan, attributes: list[str]) -> str:
-    texts = {header: f"t{i}" for i, header in enumerate(plan.source.columns)}
-    typed = plan.source.types
-    cleaned = ", ".join(
-        (f"{column} AS {texts[header]}" if header in typed
-         else f"{clean_sql(column)} AS {texts[header]}")
-        for header, column in plan.source.columns.items()
-    )
-    values, kept_texts = [], []
-    for f in fields_of(kind):
-        header = plan.header_of(f.name)
-        text = texts[header] if header is not None else "CAST(NULL AS VARCHAR)"
-        direct = _typed_field(f, text, typed.get(header)) if header is not None else None
-        if direct is not None:
-            parsed, text = direct
-        elif header is None:
-            parsed = f"CAST(NULL AS {sql_type(f.type)})"
-        else:
-            if header in typed:  # a typed column read as text (e.g. 20250307 as a date)
-                text = clean_sql(f"CAST({text} AS VARCHAR)")
-            parsed = parse_sql(f.type, text)
-        values.append(f"{parsed} AS {sql_identifier(f.name)}")
-        if f.type != "text":
-            kept_texts.append(f"{text} AS {_text_column(f)}")
-    for name in attributes:
-        header = plan.header_of(ATTRIBUTE_PREFIX + name)
-        value = texts[header] if header is not None else "CAST(NULL AS VARCHAR)"
-        if header in typed:
-            value = f"CAST({value} AS VARCHAR)"
-        values.append(f"{value} AS {sql_identifier(name)}")
-    not_blank = "NOT (" + " AND ".join(f"{t} IS NULL" for t in texts.values()) + ")"
-    return (
-        f"SELECT {plan.index} AS __file, __row, __problem, {', '.join(values + kept_texts)} "
-        f"FROM (SELECT __row, __problem, {cleaned} FROM {plan.source.relation}) "
-        f"WHERE __problem IS NOT NULL OR {not_blank}"
-    )
-
-
-def _reject_bad_values(con: duckdb.DuckDBPyConnection, kind: Kind, plans: list[_Plan],
-                       plausible: Plausible) -> None:
-    """Collect rows with a missing, unparseable or implausible value into ``__tw_rejects``.
-
-    Checks read the parsed stage, so the parsing expressions are not evaluated again."""
-    problems = []
-    for f in fields_of(kind):
-        column = _header_by_file(plans, f.name)
-        value = sql_identifier(f.name)
-        if f.type == "text":
-            if f.required:
-                problems.append(_problem(f"{value} IS NULL", column, "'missing required value'"))
-            continue
-        text = _text_column(f)
-        if f.required:
-            problems.append(_problem(f"{text} IS NULL", column, "'missing required value'"))
-        reason = problem_sql(f.type, f.name, text)
-        problems.append(_problem(f"{text} IS NOT NULL AND {value} IS NULL", column, reason))
-        if f.type == "date":
-            earliest, latest = plausible.earliest.isoformat(), plausible.latest().isoformat()
-            problems.append(_problem(
-                f"{value} NOT BETWEEN DATE '{earliest}' AND DATE '{latest}'", column,
-                f"'date outside the plausible range {earliest} – {latest} "
-                f"(import: in tierwise.yaml): ' || {value}"))
-        if f.type == "amount":
-            bound = f"{plausible.max_amount:.17g}"
-            problems.append(_problem(
-                f"abs({value}) > {bound}", column,
-                f"'amount beyond the plausible bound ±{plausible.max_amount:g} "
-                f"(import: max_amount in tierwise.yaml): ' || {text}"))
-    found = f"list_filter([{', '.join(problems)}], lambda p: p IS NOT NULL)"
-    con.execute(
-        f"CREATE OR REPLACE TEMP TABLE {REJECTS} AS "
-        f"SELECT __file, __row, {_REASON_SQL} AS __reason, {_COLUMN_SQL} AS __column "
-        f"FROM (SELECT __file, __row, __problem, {found} AS __problems FROM {STAGE}) "
-        f"WHERE __problem IS NOT NULL OR len(__problems) > 0"
-    )
-
-
-def _reject_inconsistent_rows(
-    con: duckdb.DuckDBPyConnection, kind: Kind, plans: list[_Plan]
-) -> None:
-    """Add rows whose values parse but contradict each other (``_ROW_CHECKS``) to the rejects."""
-    problems = [
-        _problem(condition, _header_by_file(plans, name), reason)
-        for name, condition, reason in _ROW_CHECKS[kind]
-    ]
-    found = f"list_filter([{', '.join(problems)}], lambda p: p IS NOT NULL)"
-    con.execute(
-        f"INSERT INTO {REJECTS} (__file, __row, __reason, __column) "
-        f"SELECT __file, __row, {_REASON_SQL}, {_COLUMN_SQL} "
-        f"FROM (SELECT __file, __row, CAST(NULL AS VARCHAR) AS __problem, "
-        f"{found} AS __problems FROM {_GOOD_ROWS}) WHERE len(__problems) > 0"
-    )
-
-
-def _header_by_file(plans: list[_Plan], field_name: str) -> str:
-    """SQL for the source header of a field in the row's file: rejects name the user's column."""
-    whens = " ".join(
-        f"WHEN {plan.index} THEN {sql_string(plan.header_of(field_name) or field_name)}"
-        for plan in plans
-    )
-    return f"(CASE __file {whens} END)"
-
-
-def _problem(condition: str, column: str, reason: str) -> str:
-    return f"CASE WHEN {condition} THEN {{'column': {column}, 'reason': {reason}}} END"
-
-
-# One problem reads as its reason; several name their column each: "金额: not an amount: ...".
-_REASON_SQL = (
-    "coalesce(__problem, CASE len(__problems) WHEN 1 THEN __problems[1].reason "
-    "ELSE array_to_string(list_transform(__problems, lambda p: p.column || ': ' || p.reason), "
-    "'; ') END)"
-)
-_COLUMN_SQL = (
-    "CASE WHEN __problem IS NULL "
-    "THEN array_to_string(list_transform(__problems, lambda p: p.column), ', ') END"
-)
-
-# Stage rows not rejected: a FROM clause with its WHERE condition, which callers may extend.
-_GOOD_ROWS = (
-    f"{STAGE} s WHERE NOT EXISTS "
-    f"(SELECT 1 FROM {REJECTS} r WHERE r.__file = s.__file AND r.__row = s.__row)"
-)
 
 
 def _content_columns(kind: Kind, attributes: list[str]) -> list[str]:
     return [f.name for f in fields_of(kind)] + (attributes if kind == "customers" else [])
 
 
-def _reject_conflicting_duplicates(
-    con: duckdb.DuckDBPyConnection, kind: Kind, plans: list[_Plan]
-) -> None:
-    """Reject every row of a key that appears with different content in this import (which
-    one is right is for the user to say), and drop the key from ``__tw_incoming``."""
-    key = sql_identifier(_KEYS[kind])
-    reason = sql_string(f"duplicate {_KEYS[kind]} in this import with different content")
-    # Incoming rows are distinct, so a key in more than one of them has conflicting content;
-    # only keys that repeated in the files can.
-    con.execute(
-        f"CREATE OR REPLACE TEMP TABLE {CONFLICTS} AS "
-        f"SELECT {key} FROM {INCOMING} WHERE {key} IN (SELECT {key} FROM {REPEATED}) "
-        f"GROUP BY {key} HAVING count(*) > 1"
-    )
-    con.execute(
-        f"INSERT INTO {REJECTS} SELECT __file, __row, {reason}, "
-        f"{_header_by_file(plans, _KEYS[kind])} FROM {_GOOD_ROWS} "
-        f"AND {key} IN (SELECT {key} FROM {CONFLICTS})"
-    )
-    con.execute(f"DELETE FROM {INCOMING} WHERE {key} IN (SELECT {key} FROM {CONFLICTS})")
 
 
 def _count_rows(con: duckdb.DuckDBPyConnection, kind: Kind, plans: list[_Plan]) -> ImportResult:
