@@ -182,11 +182,14 @@ def test_diff_lists_moves_and_the_migration_matrix(ws: Workspace, tmp_path: Path
     assert ws.diff(second.run_id, first.run_id).moves[0].to_tier == "potential"
 
 
-def test_snapshot_keeps_metrics_scores_and_tiers(ws: Workspace) -> None:
+def test_snapshot_keeps_the_metrics_the_run_used_scores_and_tiers(ws: Workspace) -> None:
     run = ws.grade(as_of=AS_OF)
     snapshot = pq.read_table(runs.snapshot_path(ws.runs_dir, run.run_id))
-    for column in ("annual_spend", "tenure_years", "r_score", "tier", "computed_tier", "basis"):
+    for column in ("annual_spend", "tenure_years", "profit", "stage", "order_gap_days",
+                   "tier", "computed_tier", "basis"):
         assert column in snapshot.column_names
+    # No rule, score or task reads the RFM quintiles: the run does not rank for them.
+    assert "r_score" not in snapshot.column_names
 
 
 def test_grade_straight_from_files_equals_grading_imported_data(ws: Workspace) -> None:

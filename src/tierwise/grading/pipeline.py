@@ -63,6 +63,9 @@ class GradeRequest:
     files: Mapping[str, Sequence[str]] | None = None
     column_map: Mapping[str, str] | None = None
     sources: Sequence[data_sources.Source] = ()     # tierwise.yaml's `sources:` (Spark)
+    # Metrics the work derived from a run of the workspace's book reads, besides the
+    # policy's (tierwise.work.tasks.WORK_METRICS): computed only for such a run.
+    work_metrics: Sequence[str] = ()
 
 
 class DeriveWork(Protocol):
@@ -80,14 +83,14 @@ def run_grading(place: RunPlace, request: GradeRequest, *,
     """
     sweep_staging(place.runs_dir)
     if request.engine.is_spark:
-        summary, own_book = _on_spark(place, request)
+        summary, own_book = _on_spark(place, request, _work_metrics(request, derive_work))
     elif request.files:
         summary, own_book = _from_files(place, request), False
     else:
         backend = ibis.duckdb.from_connection(place.store)
         with store.consistent_read(place.store):     # an import meanwhile is not half-seen
             summary = _grade(backend, CanonicalTables.of_store(backend, STORE_LABEL), place,
-                             request)
+                             request, outputs=_work_metrics(request, derive_work))
         own_book = True
     if own_book and derive_work is not None:
         try:
@@ -100,8 +103,12 @@ def run_grading(place: RunPlace, request: GradeRequest, *,
     return summary
 
 
+def _work_metrics(request: GradeRequest, derive_work: DeriveWork | None) -> Sequence[str]:
+    return request.work_metrics if derive_work is not None else ()
+
+
 def _grade(backend: Any, tables: CanonicalTables, place: RunPlace, request: GradeRequest,
-           assignments: str | None = None) -> RunSummary:
+           assignments: str | None = None, outputs: Sequence[str] = ()) -> RunSummary:
     as_of = request.as_of or latest_order_date(backend, tables.orders)
     if not place.plausible.holds(as_of):
         raise InputError(f"as-of date {as_of.isoformat()} is outside the plausible range "
@@ -111,10 +118,11 @@ def _grade(backend: Any, tables: CanonicalTables, place: RunPlace, request: Grad
                          column="as_of")
     return grade(backend, tables, request.policy, request.policy_text, appdb=place.appdb,
                  runs_dir=place.runs_dir, as_of=as_of, actor=request.actor,
-                 lang=place.language, assignments=assignments)
+                 lang=place.language, assignments=assignments, outputs=outputs)
 
 
-def _on_spark(place: RunPlace, request: GradeRequest) -> tuple[RunSummary, bool]:
+def _on_spark(place: RunPlace, request: GradeRequest,
+              work_metrics: Sequence[str]) -> tuple[RunSummary, bool]:
     """A recorded run on Spark: sources read by the engine, assignments written by it. It
     graded the workspace's own book when no sources or files were named and its assignments
     are on this machine (the work queue reads them here)."""
@@ -126,7 +134,8 @@ def _on_spark(place: RunPlace, request: GradeRequest) -> tuple[RunSummary, bool]
     backend = engines.spark_backend(request.engine)
     found = lake.read_lake(backend, specs, root=place.root, rejects_dir=place.rejects_dir,
                            store_con=place.store)
-    summary = _grade(backend, found.tables, place, request, request.engine.assignments)
+    summary = _grade(backend, found.tables, place, request, request.engine.assignments,
+                     outputs=() if specs else work_metrics)
     summary = dataclasses.replace(summary, rejected_rows=found.rejected)
     record = history.get_run(place.appdb, summary.run_id)
     local = engines.is_local(snapshot_location(place.runs_dir, record.id, record.snapshot))

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,6 +34,7 @@ from tierwise.grading.lifecycle import stage
 from tierwise.grading.scorecard import with_percentile_ranks, with_scores
 from tierwise.metrics.models.predictions import ModelReport, model_metrics
 from tierwise.metrics.per_customer import Window, customer_metrics, with_rank_metrics
+from tierwise.metrics.plan import MetricPlan, metric_plan
 from tierwise.metrics.ranking import ranges_for
 from tierwise.policy.expr import to_ibis
 from tierwise.policy.loading import name_types
@@ -75,6 +76,14 @@ def with_stage(metrics: ir.Table, policy: Policy, as_of: dt.date) -> ir.Table:
     return metrics.mutate(stage=stage(metrics, policy.lifecycle, as_of))
 
 
+def run_plan(policy: Policy, outputs: Iterable[str] = ()) -> MetricPlan:
+    """The metrics a run of ``policy`` computes: what its rules, scorecard, clustering,
+    models and ``metrics_shown`` read, what the run's ``outputs`` read (the work derived
+    from a run of the workspace's book: tierwise.work.tasks.WORK_METRICS), the run's own
+    record (revenue and profit per tier), and what those are computed from."""
+    return metric_plan([*policy.used_metrics(), *outputs])
+
+
 def uses_models(policy: Policy) -> bool:
     """Whether a run fits the customer-base models: they cost a few seconds on a large book,
     so only when the policy reads a model metric or asks for them with a ``models`` block."""
@@ -82,13 +91,15 @@ def uses_models(policy: Policy) -> bool:
 
 
 @contextmanager
-def evaluation(backend: Any, tables: CanonicalTables, policy: Policy,
-               as_of: dt.date) -> Iterator[Evaluation]:
-    """Compute metrics once into a temporary table, and the tier each rule gives."""
+def evaluation(backend: Any, tables: CanonicalTables, policy: Policy, as_of: dt.date,
+               plan: MetricPlan | None = None) -> Iterator[Evaluation]:
+    """Compute the plan's metrics (default: what the policy reads) once into a temporary
+    table, and the tier each rule gives."""
     window = Window(as_of, policy.window_months)
     types = name_types(policy, tables.attributes)
     scratch = f"_tw_metrics_{uuid.uuid4().hex[:8]}"
-    table, report = _materialise_metrics(backend, tables, policy, window, types, scratch)
+    table, report = _materialise_metrics(backend, tables, policy, window, types, scratch,
+                                         plan or run_plan(policy))
     try:
         with described(backend, "rule aggregates"):
             aggregates = compute_aggregates(backend, table, policy)
@@ -104,13 +115,15 @@ def evaluation(backend: Any, tables: CanonicalTables, policy: Policy,
 
 
 def _materialise_metrics(backend: Any, tables: CanonicalTables, policy: Policy, window: Window,
-                         types: dict[str, ValueType],
-                         name: str) -> tuple[ir.Table, ModelReport | None]:
-    """The metrics (and model metrics and scores) of every customer, computed once: the
-    per-customer metrics first, then the ranks over all of them (tierwise.metrics.ranking)."""
+                         types: dict[str, ValueType], name: str,
+                         plan: MetricPlan) -> tuple[ir.Table, ModelReport | None]:
+    """The plan's metrics (and model metrics and scores) of every customer, computed once:
+    the per-customer metrics first, then the ranks over all of them
+    (tierwise.metrics.ranking)."""
     metrics = customer_metrics(tables.customers, tables.orders, tables.interactions, window,
-                               tables.payments)
-    metrics = with_stage(metrics, policy, window.as_of)
+                               tables.payments, plan)
+    if "stage" in plan:
+        metrics = with_stage(metrics, policy, window.as_of)
     base = f"{name}_base"
     with ExitStack() as stack:
         report = None
@@ -127,7 +140,7 @@ def _materialise_metrics(backend: Any, tables: CanonicalTables, policy: Policy, 
         stack.callback(release, backend, base)
         ranges = ranges_for(backend)
         with described(backend, "ranks over all customers and scores"):
-            table = with_rank_metrics(backend, table, ranges=ranges)
+            table = with_rank_metrics(backend, table, ranges=ranges, plan=plan)
             if policy.scorecard is not None:
                 table = with_percentile_ranks(backend, table, policy.scorecard, types,
                                               ranges=ranges)
@@ -147,6 +160,7 @@ def grade(
     as_of: dt.date | None = None,
     lang: str = "zh",
     assignments: str | None = None,
+    outputs: Iterable[str] = (),
 ) -> RunSummary:
     """Grade every customer as of a date and record the run, started by ``actor`` (the
     run's creator and its audit row, written in the run's transaction).
@@ -154,10 +168,11 @@ def grade(
     On Spark the engine writes the assignments (``assignments``, default
     ``runs/assignments``, one ``run_id=N`` partition per run) and only the summary comes
     back to the driver; on DuckDB they go to ``runs/run-NNNNNN.parquet`` and the app database.
+    The run computes the metrics the policy and ``outputs`` read (:func:`run_plan`).
     """
     as_of = as_of or latest_order_date(backend, tables.orders)
-    with final_tiers(backend, tables, policy, as_of, appdb=appdb,
-                     runs_dir=runs_dir) as (ev, final, previous):
+    with final_tiers(backend, tables, policy, as_of, appdb=appdb, runs_dir=runs_dir,
+                     plan=run_plan(policy, outputs)) as (ev, final, previous):
         return _record(backend, final, policy, policy_text, appdb=appdb, runs_dir=runs_dir,
                        window=ev.window, aggregates=ev.aggregates, previous=previous,
                        models=ev.models_json(),
@@ -168,11 +183,11 @@ def grade(
 
 @contextmanager
 def final_tiers(backend: Any, tables: CanonicalTables, policy: Policy, as_of: dt.date, *,
-                appdb: sa.Engine, runs_dir: Path,
+                appdb: sa.Engine, runs_dir: Path, plan: MetricPlan | None = None,
                 ) -> Iterator[tuple[Evaluation, ir.Table, Mapping[str, Any] | None]]:
     """The tiers a run would record: computed tiers, then hysteresis from the run it
     continues and the active overrides. Also gives the evaluation and that previous run."""
-    with evaluation(backend, tables, policy, as_of) as ev:
+    with evaluation(backend, tables, policy, as_of, plan) as ev:
         with appdb.connect() as connection:
             previous = previous_run(connection, as_of, policy, tables.label)
             overrides = active_overrides(connection, as_of, policy)

@@ -17,6 +17,13 @@ import ibis
 import ibis.expr.types as ir
 
 from tierwise.data.store import BOOKKEEPING_COLUMNS
+from tierwise.metrics.plan import (
+    COMPLETE,
+    GAP_METRICS,
+    INTERACTION_METRICS,
+    PAYMENT_METRICS,
+    MetricPlan,
+)
 from tierwise.metrics.ranking import quintile, quintile_cutoffs, rank_keys
 
 
@@ -48,8 +55,11 @@ def add_months(day: dt.date, months: int) -> dt.date:
     return dt.date(year, month + 1, min(day.day, last))
 
 
-def order_metrics(orders: ir.Table, window: Window) -> ir.Table:
-    """One row per customer with orders; aggregates see only orders up to the as-of date."""
+def order_metrics(orders: ir.Table, window: Window, plan: MetricPlan = COMPLETE) -> ir.Table:
+    """One row per customer with orders; aggregates see only orders up to the as-of date.
+
+    Only the aggregates the plan's metrics are made of: each one costs a filtered sum or
+    count in the one pass over the orders, ``active_months`` a distinct count."""
     o = orders
     known = o.order_date <= ibis.date(window.as_of)
     in_window = known & (o.order_date > ibis.date(window.start))
@@ -57,21 +67,39 @@ def order_metrics(orders: ir.Table, window: Window) -> ir.Table:
     positive = o.amount > 0
     order_profit = o.profit.coalesce(o.amount - o.cost)
     costed = in_window & order_profit.notnull()
+    wanted = {
+        "annual_spend": lambda: o.amount.sum(where=in_window),
+        "order_count": lambda: o.amount.count(where=in_window & positive),
+        "profit": lambda: order_profit.sum(where=in_window),
+        "costed_spend": lambda: o.amount.sum(where=costed),
+        "window_orders": lambda: o.amount.count(where=in_window),
+        "last_order_date": lambda: o.order_date.max(where=known & positive),
+        "lifetime_spend": lambda: o.amount.sum(where=known),
+        "first_order_date": lambda: o.order_date.min(where=known),
+        "active_months": lambda: o.order_date.truncate("M").nunique(where=in_window & positive),
+        "prior_spend": lambda: o.amount.sum(where=in_prior),
+        "prior_order_count": lambda: o.amount.count(where=in_prior & positive),
+        "has_profit_data": lambda: order_profit.count(where=known) > 0,
+        "ordered_later": lambda: o.amount.count(where=~known) > 0,
+    }
+    needed = _order_aggregates(plan)
     return o.group_by("customer_id").aggregate(
-        annual_spend=o.amount.sum(where=in_window),
-        order_count=o.amount.count(where=in_window & positive),
-        profit=order_profit.sum(where=in_window),
-        costed_spend=o.amount.sum(where=costed),
-        window_orders=o.amount.count(where=in_window),
-        last_order_date=o.order_date.max(where=known & positive),
-        lifetime_spend=o.amount.sum(where=known),
-        first_order_date=o.order_date.min(where=known),
-        active_months=o.order_date.truncate("M").nunique(where=in_window & positive),
-        prior_spend=o.amount.sum(where=in_prior),
-        prior_order_count=o.amount.count(where=in_prior & positive),
-        has_profit_data=order_profit.count(where=known) > 0,
-        ordered_later=o.amount.count(where=~known) > 0,
-    )
+        **{name: make() for name, make in wanted.items() if name in needed})
+
+
+def _order_aggregates(plan: MetricPlan) -> set[str]:
+    """The aggregates of :func:`order_metrics` that the plan's metrics are computed from."""
+    needed = {"first_order_date", "ordered_later"} | (set(plan.metrics) & _OWN_AGGREGATES)
+    if "profit" in plan:
+        needed |= {"window_orders", "has_profit_data"}
+    if "margin" in plan:
+        needed.add("costed_spend")
+    return needed
+
+
+_OWN_AGGREGATES = {"annual_spend", "order_count", "profit", "last_order_date",
+                   "lifetime_spend", "first_order_date", "active_months", "prior_spend",
+                   "prior_order_count"}
 
 
 def order_gap_metrics(orders: ir.Table, as_of: dt.date) -> ir.Table:
@@ -128,9 +156,6 @@ def payment_metrics(payments: ir.Table, as_of: dt.date) -> ir.Table:
     )
 
 
-PAYMENT_METRICS = ("overdue_amount", "overdue_days", "receivable_amount")
-
-
 def _with_payment_metrics(joined: ir.Table, payments: ir.Table | None,
                           as_of: dt.date) -> ir.Table:
     """Receivable metrics: 0 for a customer without open invoices when the book has any
@@ -162,93 +187,122 @@ def customer_metrics(
     interactions: ir.Table,
     window: Window,
     payments: ir.Table | None = None,
+    plan: MetricPlan = COMPLETE,
 ) -> ir.Table:
-    """Every customer known as of the date, with the metric vocabulary and attributes.
+    """Every customer known as of the date, with the plan's metrics (default: the whole
+    vocabulary but the ranks, the stage and the models) and the attributes.
 
     A customer with no order by the as-of date did not exist yet, and is left out, when its
     ``since`` lies after the date, or when it has no ``since`` but orders only later.
     Prospects (no orders at all) are kept. Without ``payments`` the receivable metrics are
     NULL, as when no invoices were imported.
     """
-    om = order_metrics(orders, window)
-    im = interaction_metrics(interactions, window)
+    om = order_metrics(orders, window, plan)
     attributes = [c for c in customers.columns if c not in BOOKKEEPING_COLUMNS]
     c = customers.select(*attributes)
     joined = (
         c.left_join(om, "customer_id").select(c, *[om[n] for n in om.columns if n != "customer_id"])
     )
-    joined = joined.left_join(im, "customer_id").select(
-        joined, *[im[n] for n in im.columns if n != "customer_id"]
-    )
-    gm = order_gap_metrics(orders, window.as_of)
-    joined = joined.left_join(gm, "customer_id").select(
-        joined, gm.previous_order_date, gm.order_gap_days.cast("float64").name("order_gap_days")
-    )
+    if plan.any_of(INTERACTION_METRICS):
+        im = interaction_metrics(interactions, window)
+        joined = joined.left_join(im, "customer_id").select(
+            joined, *[im[n] for n in im.columns if n != "customer_id"]
+        )
+    if plan.any_of(GAP_METRICS):
+        gm = order_gap_metrics(orders, window.as_of)
+        joined = joined.left_join(gm, "customer_id").select(
+            joined, gm.previous_order_date,
+            gm.order_gap_days.cast("float64").name("order_gap_days"))
     as_of = ibis.date(window.as_of)
     has_orders = joined.first_order_date.notnull()
     existed = ibis.cases((joined.since.notnull(), joined.since <= as_of),
                          else_=~joined.ordered_later.fill_null(False))
     joined = joined.filter(has_orders | existed)
-    any_profit_data = om.has_profit_data.any().as_scalar().fill_null(False)
-    annual_spend = joined.annual_spend.fill_null(0.0)
-    order_count = joined.order_count.fill_null(0)
-    prior = joined.prior_spend.fill_null(0.0)
-    tenure_start = joined.since.coalesce(joined.first_order_date)
-    profit = ibis.cases(
-        (joined.window_orders.fill_null(0) == 0, ibis.cases((any_profit_data, 0.0),
-                                                             else_=ibis.null("float64"))),
-        else_=joined.profit,
-    )
-    m = joined.mutate(
-        annual_spend=annual_spend,
-        order_count=order_count,
-        avg_order_value=ibis.cases((order_count > 0, annual_spend / order_count),
-                                   else_=ibis.null("float64")),
-        profit=profit,
-        recency_days=as_of.delta(joined.last_order_date, unit="day"),
-        lifetime_spend=joined.lifetime_spend.fill_null(0.0),
-        # float64 first: Spark would divide a day count by 365.25 as a DECIMAL
-        tenure_years=as_of.delta(tenure_start, unit="day").cast("float64") / 365.25,
-        active_months=joined.active_months.fill_null(0),
-        prior_spend=prior,
-        prior_order_count=joined.prior_order_count.fill_null(0),
-        spend_growth=ibis.cases((prior > 0, (annual_spend - prior) / prior),
-                                else_=ibis.null("float64")),
-        complaints_12m=joined.complaints_12m.fill_null(0),
-        interactions_12m=joined.interactions_12m.fill_null(0),
-        has_orders=has_orders,
-    )
-    # Margin over the orders whose cost or profit is known, so that orders without cost data
-    # do not dilute it.
-    m = m.mutate(
-        margin=ibis.cases((m.costed_spend > 0, m.profit / m.costed_spend),
-                          else_=ibis.null("float64")),
-    )
-    m = m.drop("window_orders", "has_profit_data", "costed_spend", "ordered_later")
-    m = _with_payment_metrics(m, payments, window.as_of)
+    values = _metric_values(joined, om, as_of, plan)
+    m = joined.mutate(**values, has_orders=has_orders)
+    if "margin" in plan:
+        # Margin over the orders whose cost or profit is known, so that orders without cost
+        # data do not dilute it.
+        m = m.mutate(margin=ibis.cases((m.costed_spend > 0, m.profit / m.costed_spend),
+                                       else_=ibis.null("float64")))
+    m = m.drop(*[n for n in ("window_orders", "has_profit_data", "costed_spend",
+                             "ordered_later") if n in m.columns])
+    if plan.any_of(PAYMENT_METRICS):
+        m = _with_payment_metrics(m, payments, window.as_of)
     return m
 
 
-def with_rank_metrics(backend: Any, m: ir.Table, *, ranges: int) -> ir.Table:
-    """Add the ranks over all graded customers to base metrics (from customer_metrics,
+def _metric_values(joined: ir.Table, om: ir.Table, as_of: ir.DateValue,
+                   plan: MetricPlan) -> dict[str, ir.Value]:
+    """The plan's metrics made of the per-customer aggregates: zeros for customers without
+    orders where a count or a sum is meant."""
+    values: dict[str, ir.Value] = {}
+    if "annual_spend" in plan:
+        values["annual_spend"] = joined.annual_spend.fill_null(0.0)
+    if "order_count" in plan:
+        values["order_count"] = joined.order_count.fill_null(0)
+    if "avg_order_value" in plan:
+        spend, count = values["annual_spend"], values["order_count"]
+        values["avg_order_value"] = ibis.cases((count > 0, spend / count),
+                                               else_=ibis.null("float64"))
+    if "profit" in plan:
+        any_profit_data = om.has_profit_data.any().as_scalar().fill_null(False)
+        values["profit"] = ibis.cases(
+            (joined.window_orders.fill_null(0) == 0,
+             ibis.cases((any_profit_data, 0.0), else_=ibis.null("float64"))),
+            else_=joined.profit)
+    if "recency_days" in plan:
+        values["recency_days"] = as_of.delta(joined.last_order_date, unit="day")
+    if "lifetime_spend" in plan:
+        values["lifetime_spend"] = joined.lifetime_spend.fill_null(0.0)
+    if "tenure_years" in plan:
+        tenure_start = joined.since.coalesce(joined.first_order_date)
+        # float64 first: Spark would divide a day count by 365.25 as a DECIMAL
+        values["tenure_years"] = (as_of.delta(tenure_start, unit="day").cast("float64")
+                                  / 365.25)
+    if "active_months" in plan:
+        values["active_months"] = joined.active_months.fill_null(0)
+    if "prior_spend" in plan:
+        values["prior_spend"] = joined.prior_spend.fill_null(0.0)
+    if "prior_order_count" in plan:
+        values["prior_order_count"] = joined.prior_order_count.fill_null(0)
+    if "spend_growth" in plan:
+        spend, prior = values["annual_spend"], values["prior_spend"]
+        values["spend_growth"] = ibis.cases((prior > 0, (spend - prior) / prior),
+                                            else_=ibis.null("float64"))
+    if "complaints_12m" in plan:
+        values["complaints_12m"] = joined.complaints_12m.fill_null(0)
+    if "interactions_12m" in plan:
+        values["interactions_12m"] = joined.interactions_12m.fill_null(0)
+    return values
+
+
+def with_rank_metrics(backend: Any, m: ir.Table, *, ranges: int,
+                      plan: MetricPlan = COMPLETE) -> ir.Table:
+    """Add the plan's ranks over all graded customers to base metrics (from customer_metrics,
     computed once, e.g. materialised): r/f/m_score, 1–5 quintile scores by the share of the
     customers with orders strictly worse (ties share a score, so the result depends on
     neither row order nor engine), and spend_share_above, the share of all positive spend
     held by the customers ranked above (by spend, then id): the ABC curve.
 
     Computed by tierwise.metrics.ranking: cut-offs and ranks from aggregates, no unpartitioned
-    window."""
+    window; each rank costs a few queries over all customers."""
     scores = {}
     for name, column, higher_is_better in (("r_score", "recency_days", False),
                                            ("f_score", "order_count", True),
                                            ("m_score", "annual_spend", True)):
+        if name not in plan:
+            continue
         population = m.filter(m.has_orders & m[column].notnull())
         sign = 1 if higher_is_better else -1
         ranked = rank_keys(backend, population.select(key=population[column] * sign),
                            ranges=ranges)
         score = quintile(m[column] * sign, quintile_cutoffs(backend, ranked))
         scores[name] = ibis.cases((m.has_orders, score), else_=ibis.null("int64"))
-    return _with_spend_share(backend, m.mutate(**scores), ranges=ranges).drop("has_orders")
+    m = m.mutate(**scores)
+    if "spend_share_above" in plan:
+        m = _with_spend_share(backend, m, ranges=ranges)
+    return m.drop("has_orders")
 
 
 def _with_spend_share(backend: Any, m: ir.Table, *, ranges: int) -> ir.Table:

@@ -264,8 +264,8 @@ def _record(backend: Any, final: ir.Table, policy: Policy, policy_text: str, *,
 
 def _light_columns(snapshot: ir.Table) -> list[str]:
     wanted = ["customer_id", "tier", "computed_tier", "basis", "downgrade_streak",
-              "override_id", "change", "prev_tier", "stage"]
-    return wanted + (["score"] if "score" in snapshot.columns else [])
+              "override_id", "change", "prev_tier"]
+    return wanted + [c for c in ("stage", "score") if c in snapshot.columns]
 
 
 def _stored_location(runs_dir: Path, location: str) -> str:
@@ -279,9 +279,11 @@ def _stored_location(runs_dir: Path, location: str) -> str:
 
 
 def _insert_assignments(connection: sa.Connection, run_id: int, light: pa.Table) -> None:
-    score = light["score"] if "score" in light.column_names else pa.nulls(light.num_rows)
-    arrays = [light["customer_id"], light["tier"], light["computed_tier"], score,
-              light["basis"], light["downgrade_streak"], light["override_id"], light["stage"]]
+    def column(name: str) -> Any:       # a run without scores or stages: NULL
+        return light[name] if name in light.column_names else pa.nulls(light.num_rows)
+
+    arrays = [light["customer_id"], light["tier"], light["computed_tier"], column("score"),
+              light["basis"], light["downgrade_streak"], light["override_id"], column("stage")]
     rows = zip(*(a.to_pylist() for a in arrays), strict=True)
     bulk_insert(connection, schema.assignments, _ASSIGNMENT_COLUMNS,
                 ((run_id, *row) for row in rows))

@@ -55,6 +55,10 @@ KINDS = ("contact", "churn_risk", "complaint", "credit_risk", "upgrade", "downgr
 WARNING_KINDS = ("churn_risk", "complaint", "credit_risk")   # announced as warning.created
 CONTACT_TYPES = ("visit", "video", "call", "email", "event", "survey")
 COMPLAINT_FOLLOW_UP_DAYS = 3
+# The metrics the tasks are derived from (besides the policy's own, for the upgrade
+# candidates): a run of the workspace's book computes them (tierwise.metrics.plan).
+WORK_METRICS = ("stage", "first_order_date", "recency_days", "order_gap_days", "order_count",
+                "prior_order_count", "overdue_days", "overdue_amount")
 
 
 @dataclass(frozen=True)

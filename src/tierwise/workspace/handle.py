@@ -45,6 +45,7 @@ from tierwise.record.runs import RunSummary
 from tierwise.work import owners, users, webhooks
 from tierwise.work import schedule as scheduling
 from tierwise.work.tasks import (
+    WORK_METRICS,
     Task,
     TaskSync,
     derive_tasks,
@@ -367,7 +368,8 @@ class Workspace(RunReading):
             self.pull_sources()                     # unreachable: fails here, no run
         request = GradeRequest(chosen, text, self.actor, choice, as_of=as_of, files=files,
                                column_map=column_map,
-                               sources=self.data_sources() if choice.is_spark else ())
+                               sources=self.data_sources() if choice.is_spark else (),
+                               work_metrics=WORK_METRICS)
         summary = run_grading(self._place(), request, derive_work=self._derive_tasks)
         webhooks.announce(self.appdb, endpoints, summary,
                           lambda: self.snapshot(self.run(summary.run_id)), lang=self.language)
