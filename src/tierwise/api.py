@@ -27,6 +27,7 @@ from tierwise.data.tables import CanonicalTables, latest_order_date
 from tierwise.errors import WorkspaceError
 from tierwise.grading.explanation import Explanation, explain_row, snapshot_attributes
 from tierwise.grading.run import effective_tiers, evaluation
+from tierwise.metrics.plan import COMPLETE
 from tierwise.policy.loading import load_policy_text
 from tierwise.policy.model import Policy
 from tierwise.policy.presets import policy_source
@@ -138,7 +139,8 @@ def grade_frames(orders: Any, customers: Any = None, interactions: Any = None, *
         backend = ibis.duckdb.from_connection(con)
         tables = CanonicalTables.of_store(backend, "frames")
         day = as_of or latest_order_date(backend, tables.orders)
-        with evaluation(backend, tables, chosen, day) as ev:
+        # Every metric: a table for analysis, not a recorded run that pays for what it uses.
+        with evaluation(backend, tables, chosen, day, COMPLETE) as ev:
             final = effective_tiers(ev.graded, chosen, None).order_by("customer_id")
             table = backend.to_pyarrow(final)
             return Graded(table, chosen, day, ev.aggregates, imports)

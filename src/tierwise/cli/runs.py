@@ -158,7 +158,8 @@ def _print_explanation(e: Explanation) -> None:
     out.print(f"\n{t('metrics', lang)}:")
     metrics = Table(show_header=False, box=None, padding=(0, 2))
     for name, value in e.metrics.items():
-        note = e.model_notes.get(name)
+        note = e.model_notes.get(name) or (t("computed_now", lang)
+                                           if name in e.computed_now else None)
         metrics.add_row(metric_label(name, lang), name, formatting.value(name, value, lang),
                         f"[dim]{note}[/]" if note else "")
     out.print(metrics)

@@ -19,6 +19,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "dimension_scores": ("维度得分", "Dimension scores"),
     "metrics": ("指标", "Metrics"),
     "moves_up": ("如何升级", "What would move it up"),
+    "computed_now": ("查看时计算（本次分级未用到）", "computed now (the run did not use it)"),
     "override": ("人工调整 #{id}: {tier}，{by} 于 {at} 设置 — {reason}",
                  "Override #{id}: {tier} by {by} at {at} — {reason}"),
     "until": ("（有效至 {until}）", " (until {until})"),

@@ -80,6 +80,9 @@ class Explanation:
     model_notes: dict[str, str] = field(default_factory=dict)  # why a model metric is null
     clusters: ClusterNote | None = None      # clustering policies: the centres and this row
     playbook: Playbook | None = None         # the service level of the customer's tier
+    # Metrics the run did not compute (its policy does not read them), computed for this
+    # customer when explained, from the store as it is now, as of the run's date.
+    computed_now: list[str] = field(default_factory=list)
 
     def service_level(self) -> list[str]:
         """The tier's playbook in words: cadence and channels, team, benefits, events."""

@@ -34,7 +34,7 @@ from tierwise.grading.lifecycle import stage
 from tierwise.grading.scorecard import with_percentile_ranks, with_scores
 from tierwise.metrics.models.predictions import ModelReport, model_metrics
 from tierwise.metrics.per_customer import Window, customer_metrics, with_rank_metrics
-from tierwise.metrics.plan import MetricPlan, metric_plan
+from tierwise.metrics.plan import COMPLETE, MetricPlan, metric_plan
 from tierwise.metrics.ranking import ranges_for
 from tierwise.policy.expr import to_ibis
 from tierwise.policy.loading import name_types
@@ -74,6 +74,23 @@ class Evaluation:
 def with_stage(metrics: ir.Table, policy: Policy, as_of: dt.date) -> ir.Table:
     """The metrics with the lifecycle ``stage``."""
     return metrics.mutate(stage=stage(metrics, policy.lifecycle, as_of))
+
+
+def metrics_of(backend: Any, tables: CanonicalTables, policy: Policy, as_of: dt.date,
+               customer_id: str) -> dict[str, Any]:
+    """Every per-customer metric and the stage of one customer as of a date: what a run's
+    snapshot left out, computed on demand for ``explain`` and the profile page. The ranks
+    over all customers (r/f/m_score, spend_share_above) need the whole book and are not
+    among them; nor are the models."""
+    def one(table: ir.Table) -> ir.Table:
+        return table.filter(table.customer_id == customer_id)
+
+    window = Window(as_of, policy.window_months)
+    payments = one(tables.payments) if tables.payments is not None else None
+    metrics = customer_metrics(one(tables.customers), one(tables.orders),
+                               one(tables.interactions), window, payments, COMPLETE)
+    rows = backend.to_pyarrow(with_stage(metrics, policy, as_of).drop("has_orders")).to_pylist()
+    return rows[0] if rows else {}
 
 
 def run_plan(policy: Policy, outputs: Iterable[str] = ()) -> MetricPlan:

@@ -35,8 +35,6 @@ DEPENDS_ON: dict[str, tuple[str, ...]] = {
     "recency_days": ("last_order_date",),
     "tenure_years": ("first_order_date",),
     "spend_growth": ("annual_spend", "prior_spend"),
-    "order_gap_days": ("previous_order_date",),
-    "previous_order_date": ("order_gap_days",),       # one pass gives both
     "r_score": ("recency_days",),
     "f_score": ("order_count",),
     "m_score": ("annual_spend",),
@@ -50,6 +48,10 @@ RANK_METRICS = ("r_score", "f_score", "m_score", "spend_share_above")
 GAP_METRICS = ("previous_order_date", "order_gap_days")
 INTERACTION_METRICS = ("complaints_12m", "interactions_12m", "satisfaction_avg")
 PAYMENT_METRICS = ("overdue_amount", "overdue_days", "receivable_amount")
+# One pass over the interactions, the purchase days or the invoices gives its whole group.
+for _group in (GAP_METRICS, INTERACTION_METRICS, PAYMENT_METRICS):
+    for _name in _group:
+        DEPENDS_ON[_name] = tuple(other for other in _group if other != _name)
 # Computed elsewhere: the models (tierwise.metrics.models) and the stage (grading.lifecycle).
 _NOT_PER_CUSTOMER = (*MODEL_METRICS, "stage")
 PER_CUSTOMER = tuple(name for name in METRICS if name not in _NOT_PER_CUSTOMER)

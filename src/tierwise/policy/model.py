@@ -373,12 +373,17 @@ class Policy(_Strict):
     tiers: tuple[Tier, ...] = Field(min_length=1)
     scorecard: Scorecard | None = None
     hysteresis: Hysteresis = Hysteresis()
-    metrics_shown: tuple[str, ...] = ()
+    metrics_shown: tuple[str, ...] = ()    # shown in exports and computed; [all]: every metric
     lifecycle: Lifecycle = Lifecycle()
     playbooks: dict[str, Playbook] = Field(default_factory=dict)   # by tier key
     warnings: Warnings = Warnings()
     models: Models | None = None   # set to compute the model metrics even if no rule uses them
     clustering: Clustering | None = None   # set: tiers come from k-means, not from rules
+
+    @field_validator("metrics_shown", mode="before")
+    @classmethod
+    def _all_metrics(cls, value: Any) -> Any:
+        return (value,) if isinstance(value, str) else value
 
     @model_validator(mode="after")
     def _tier_rules(self) -> Policy:
@@ -446,6 +451,9 @@ class Policy(_Strict):
     def used_metrics(self) -> list[str]:
         """Metric and attribute names the policy reads, in first-use order (for exports)."""
         names: list[str] = list(self.metrics_shown)
+        if "all" in names:       # the whole vocabulary (the models only with a models block)
+            at = names.index("all")
+            names[at:at + 1] = [m for m in METRICS if m not in MODEL_METRICS]
         for tier in self.tiers:
             if tier.rule is not None:
                 text = tier.rule.text

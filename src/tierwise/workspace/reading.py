@@ -15,10 +15,13 @@ import pyarrow.compute as pc
 import pyarrow.dataset as pa_dataset
 import sqlalchemy as sa
 
+from tierwise.common.vocabulary import METRICS
 from tierwise.data.tables import CanonicalTables
 from tierwise.errors import RunNotFound, WorkspaceError
 from tierwise.grading.backtest import Backtest, backtest
 from tierwise.grading.explanation import Explanation, explain_row, snapshot_attributes
+from tierwise.grading.pipeline import STORE_LABEL
+from tierwise.grading.run import metrics_of
 from tierwise.grading.what_if import WhatIf, what_if
 from tierwise.policy.model import Policy
 from tierwise.record import history
@@ -176,9 +179,25 @@ class RunReading:
         if found is None:
             raise WorkspaceError(f"customer {customer_id!r} is not in run "
                                  f"{self.run(run_id).id}")
+        self._complete_metrics(found)
         found.history = history.customer_history(self.appdb, customer_id)
         found.owner_changes = owners.owner_history(self.appdb, customer_id)
         return found
+
+    def _complete_metrics(self, found: Explanation) -> None:
+        """Add the metrics the run left out (tierwise.metrics.plan), computed for this one
+        customer from the store as of the run's date: only for a run of the store."""
+        record = self.run(found.run_id)
+        if record.source != STORE_LABEL or (record.engine or "duckdb") != "duckdb":
+            return
+        backend = ibis.duckdb.from_connection(self.store())
+        tables = CanonicalTables.of_store(backend, STORE_LABEL)
+        values = metrics_of(backend, tables, record.policy, record.as_of, found.customer_id)
+        shown = set(found.metrics) | set(found.dimension_scores) | {"customer_id", "name"}
+        for name, value in values.items():
+            if name in METRICS and name not in shown:
+                found.metrics[name] = value
+                found.computed_now.append(name)
 
     def export(self, path: str | Path, run_id: int | None = None, *,
                lang: str | None = None, customer_ids: set[str] | None = None) -> int:
