@@ -43,6 +43,7 @@ import os
 import platform
 import pstats
 import random
+import re
 import shutil
 import socket
 import statistics
@@ -82,6 +83,15 @@ import uvicorn
 from tierwise.web import create_app
 uvicorn.run(create_app(sys.argv[1]), host="127.0.0.1", port=int(sys.argv[2]), workers=1,
             log_level="warning", access_log=False)
+"""
+# Several workers: the way `tierwise serve --workers N` starts them (tierwise.cli.server).
+SERVER_WORKERS = """\
+import os, sys
+import uvicorn
+os.environ["TIERWISE_WORKSPACE"] = sys.argv[1]
+uvicorn.run("tierwise.web.app:worker_app", factory=True, host="127.0.0.1",
+            port=int(sys.argv[2]), workers=int(sys.argv[3]), log_level="warning",
+            access_log=False)
 """
 
 
@@ -152,10 +162,12 @@ def free_port() -> int:
 
 
 @contextmanager
-def server(root: Path, port: int) -> Iterator[subprocess.Popen[bytes]]:
-    """uvicorn with one worker in its own process; stopped on the way out, whatever happens."""
-    process = subprocess.Popen([sys.executable, "-c", SERVER, str(root), str(port)],
-                               cwd=ROOT)
+def server(root: Path, port: int, workers: int = 1) -> Iterator[subprocess.Popen[bytes]]:
+    """uvicorn with ``workers`` workers in its own process (and its children); stopped on
+    the way out, whatever happens."""
+    command = ([sys.executable, "-c", SERVER, str(root), str(port)] if workers == 1 else
+               [sys.executable, "-c", SERVER_WORKERS, str(root), str(port), str(workers)])
+    process = subprocess.Popen(command, cwd=ROOT)
     try:
         deadline = time.monotonic() + 180
         while True:
@@ -191,6 +203,52 @@ def sign_in(base: str, name: str) -> str:
     if answer.status_code != 303 or "tw_session" not in answer.cookies:
         raise RuntimeError(f"login as {name} failed: {answer.status_code} {answer.text[:200]}")
     return answer.cookies["tw_session"]
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    """CPU seconds of a process and its children (uvicorn's workers are its children)."""
+    total = process_cpu_seconds(pid)
+    with suppress(OSError):
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+        for child in children:
+            with suppress(OSError, IndexError, ValueError):
+                total += process_cpu_seconds(int(child))
+    return total
+
+
+# -- page weight and the dashboard --------------------------------------------------------------
+
+ASSET = re.compile(r'<(?:script[^>]*\ssrc|link[^>]*\shref)="(/static/[^"]+)"')
+
+
+def page_weight(base: str, session: str, path: str = "/") -> dict[str, Any]:
+    """Bytes on the wire for a page and every asset it names, as a browser with an empty
+    cache would fetch them: with gzip accepted, and without (identity)."""
+    found: dict[str, Any] = {}
+    for encoding in ("gzip", "identity"):
+        with httpx.Client(base_url=base, cookies={"tw_session": session}, timeout=120,
+                          headers={"Accept-Encoding": encoding}) as client:
+            page = client.get(path)
+            page.raise_for_status()
+            parts = {path: page.num_bytes_downloaded}
+            for asset in ASSET.findall(page.text):
+                answer = client.get(asset)
+                answer.raise_for_status()
+                parts[asset] = answer.num_bytes_downloaded
+        found[encoding] = {"bytes": sum(parts.values()), "parts": parts}
+    return found
+
+
+def dashboard_times(base: str, session: str, rounds: int = 5) -> dict[str, float]:
+    """The dashboard page with one client on an idle server: the first request after the
+    server started (nothing cached) and the median of ``rounds`` more, in ms."""
+    times = []
+    with httpx.Client(base_url=base, cookies={"tw_session": session}, timeout=300) as client:
+        for _ in range(rounds + 1):
+            started = time.perf_counter()
+            client.get("/").raise_for_status()
+            times.append(1000 * (time.perf_counter() - started))
+    return {"first_ms": round(times[0], 1), "median_ms": round(statistics.median(times[1:]), 1)}
 
 
 # -- the load -------------------------------------------------------------------------------
@@ -307,7 +365,7 @@ def run_scenario(base: str, scenario: Scenario, *, clients: int, warmup: float,
 
         async def mark() -> None:       # the CPU counters at the start of the window
             await asyncio.sleep(max(0.0, start - time.perf_counter()))
-            cpu.extend([process_cpu_seconds(server_pid), time.process_time()])
+            cpu.extend([tree_cpu_seconds(server_pid), time.process_time()])
 
         await asyncio.gather(mark(), *[
             _client(base, scenario, random.Random(seed * 1000 + i), start, end, timeout, out)
@@ -315,7 +373,7 @@ def run_scenario(base: str, scenario: Scenario, *, clients: int, warmup: float,
         return start, end, cpu[0], cpu[1]
 
     start, end, server_cpu, client_cpu = asyncio.run(main())
-    server_cpu = process_cpu_seconds(server_pid) - server_cpu
+    server_cpu = tree_cpu_seconds(server_pid) - server_cpu
     client_cpu = time.process_time() - client_cpu
     kept = [(began, done, status) for began, done, status in out if done >= start]
     last = max((done for _, done, _ in kept), default=end)
@@ -449,20 +507,32 @@ def main() -> None:
     parser.add_argument("--profile", action="store_true",
                         help="also time (and cProfile) the library calls behind the two pages")
     parser.add_argument("--results", type=Path, default=HERE / "web-results.json")
+    parser.add_argument("--workers", type=int, default=1,
+                        help="server worker processes (as tierwise serve --workers N)")
+    parser.add_argument("--workspace", type=Path,
+                        help="an existing graded workspace to serve instead of building one "
+                             "(e.g. one made from benchmarks/generate.py's Parquet files)")
     args = parser.parse_args()
 
-    root = build(args.data, args.customers)
+    root = args.workspace.resolve() if args.workspace else build(args.data, args.customers)
     setup = prepare(root)
     cores = os.cpu_count() or 0
     print(f"{len(setup.customer_ids):,} customers in the latest run; {setup.pages:,} list "
           f"pages; rep {setup.rep_name} has {setup.rep_pages:,} pages")
-    print(f"machine: {cores} CPUs, {platform.platform()}; server: uvicorn, 1 worker; "
+    served = f"uvicorn, {args.workers} worker{'s' if args.workers > 1 else ''}, 127.0.0.1"
+    print(f"machine: {cores} CPUs, {platform.platform()}; server: {served}; "
           f"load: {args.clients} clients in this process (it shares the CPUs)")
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     results: list[Result] = []
-    with server(root, port) as process:
+    with server(root, port, args.workers) as process:
         manager, rep = sign_in(base, "bench-manager"), sign_in(base, "bench-rep")
+        board = dashboard_times(base, manager)
+        weight = page_weight(base, manager)
+        print(f"dashboard, one client: first {board['first_ms']:,.0f} ms, then median "
+              f"{board['median_ms']:,.0f} ms; bytes transferred with its assets: "
+              f"{weight['gzip']['bytes']:,} gzip, {weight['identity']['bytes']:,} identity "
+              f"({weight['identity']['bytes'] / weight['gzip']['bytes']:.2f}×)", flush=True)
         for index, scenario in enumerate(scenarios(setup, manager, rep)):
             if args.only and index and scenario.name not in args.only:
                 continue
@@ -504,12 +574,13 @@ def main() -> None:
         "when": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "settings": {"customers": len(setup.customer_ids), "clients": args.clients,
                      "seconds": args.seconds, "warmup": args.warmup, "timeout": args.timeout,
-                     "server": "uvicorn, 1 worker, 127.0.0.1",
+                     "server": served, "workspace": str(root),
                      "load generator": "this process: asyncio + httpx, one keep-alive "
                                        "connection per client",
                      "rep": setup.rep_name, "list pages": setup.pages,
                      "rep pages": setup.rep_pages},
         "scenarios": [r.to_json(baseline) for r in results],
+        "dashboard": {**board, "page_weight": weight},
     }
     if profiled:
         report["profile"] = profiled

@@ -249,3 +249,30 @@ scheduled_runs = sa.Table(
     sa.Column("error", sa.Text, nullable=True),
     sa.Column("claimed_by", sa.String(128), nullable=False),
 )
+
+# Background jobs (tierwise.work.jobs): a grading run started from the web, seen by every
+# worker process of the server.
+jobs = sa.Table(
+    "jobs",
+    metadata,
+    sa.Column("id", sa.String(16), primary_key=True),
+    sa.Column("kind", sa.String(16), nullable=False),        # grade
+    sa.Column("status", sa.String(16), nullable=False),      # running | done | failed
+    sa.Column("started_by", sa.String(128), nullable=False),
+    sa.Column("as_of", sa.Date, nullable=True),
+    sa.Column("started_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("finished_at", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("run_id", sa.Integer, nullable=True),
+    sa.Column("error", sa.Text, nullable=True),
+    sa.Column("claimed_by", sa.String(160), nullable=False),  # host:pid:start
+    sa.Index("ix_jobs_started_at", "started_at"),
+)
+
+# Leases (tierwise.work.jobs): one holder at a time, e.g. "grading", "scheduler".
+leases = sa.Table(
+    "leases",
+    metadata,
+    sa.Column("name", sa.String(32), primary_key=True),
+    sa.Column("holder", sa.String(160), nullable=True),      # host:pid:start[:tag]
+    sa.Column("renewed_at", sa.DateTime(timezone=True), nullable=False),
+)

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
+from typing import Any
 
 import click
 from rich.table import Table
@@ -27,9 +29,15 @@ from tierwise.common.i18n import is_zh
               help="Addresses of the reverse proxy in front (comma-separated) whose "
                    "X-Forwarded-For names the client; without it such headers are ignored, "
                    "so nobody can pose as another address (login limits count by address).")
+@click.option("--workers", type=click.IntRange(1, 64), default=1, show_default=True,
+              help="Worker processes. With more than one they share runs started from the "
+                   "web (kept in the app database), one of them runs the schedule, and "
+                   "each reads the store read-only (an import or a logged interaction "
+                   "holds pages back for the moment it writes).")
 @workspace_option
 @handles_errors
-def serve_cmd(host: str, port: int, proxies: str | None, workspace: str | None) -> None:
+def serve_cmd(host: str, port: int, proxies: str | None, workers: int,
+              workspace: str | None) -> None:
     """Start the web workbench and the REST API (/api/v1, OpenAPI at /docs).
 
     On the first start with no users, an admin account is created and its password
@@ -41,10 +49,12 @@ def serve_cmd(host: str, port: int, proxies: str | None, workspace: str | None) 
       tierwise serve
       tierwise serve --host 0.0.0.0 --port 8080 -w /srv/tierwise
       tierwise serve --forwarded-allow-ips 127.0.0.1   # behind nginx on this machine
+      tierwise serve --workers 2                       # two processes, e.g. on 2 cores
     """
     import uvicorn
 
     from tierwise.web import create_app
+    from tierwise.web.app import WORKSPACE_ENV
 
     with open_workspace(workspace) as ws:
         root = ws.root
@@ -54,8 +64,15 @@ def serve_cmd(host: str, port: int, proxies: str | None, workspace: str | None) 
                        else "First start: created the admin user 'admin' with the password ")
                       + f"[bold]{password}[/]", highlight=False)
     out.print(f"http://{host}:{port}/", highlight=False)
-    uvicorn.run(create_app(root, scheduler=True), host=host, port=port, log_level="info",
-                proxy_headers=proxies is not None, forwarded_allow_ips=proxies or "")
+    options: dict[str, Any] = {"host": host, "port": port, "log_level": "info",
+                               "proxy_headers": proxies is not None,
+                               "forwarded_allow_ips": proxies or ""}
+    if workers == 1:
+        uvicorn.run(create_app(root, scheduler=True), **options)
+        return
+    # Each worker process imports the app by name; the workspace goes by the environment.
+    os.environ[WORKSPACE_ENV] = str(root)
+    uvicorn.run("tierwise.web.app:worker_app", factory=True, workers=workers, **options)
 
 
 @main.group("user")

@@ -88,13 +88,15 @@ LOCK_WAIT_SECONDS = 30.0
 
 def connect(path: Path | None = None, *, memory_limit: str = DEFAULT_MEMORY_LIMIT,
             threads: int | None = None, temp_directory: Path | None = None,
-            lock_wait: float | None = None) -> duckdb.DuckDBPyConnection:
+            lock_wait: float | None = None,
+            read_only: bool = False) -> duckdb.DuckDBPyConnection:
     """A DuckDB connection with the store's tables: a file, or in memory when path is None.
 
     DuckDB's own default lets it take 80% of the machine's memory; tierwise caps it and
     spills to ``temp_directory`` instead, so a 50M-order import stays inside a few GB. A file
     another process holds is waited for ``lock_wait`` seconds (default: TIERWISE_LOCK_WAIT,
-    else 30).
+    else 30). ``read_only`` opens an existing file so that other processes may read it too
+    (the web server's workers); nothing can be written through it.
     """
     # Never download an extension at run time (a path like s3://… would fetch httpfs):
     # only what ships in the wheel loads.
@@ -111,13 +113,15 @@ def connect(path: Path | None = None, *, memory_limit: str = DEFAULT_MEMORY_LIMI
         path.parent.mkdir(parents=True, exist_ok=True)
         wait = lock_wait if lock_wait is not None else float(
             os.environ.get("TIERWISE_LOCK_WAIT") or LOCK_WAIT_SECONDS)
-        con = _connect_waiting(path, config, wait)
-    ensure_schema(con)
+        con = _connect_waiting(path, config, wait, read_only)
+    if not read_only:
+        ensure_schema(con)
     return con
 
 
 
-def _connect_waiting(path: Path, config: dict[str, Any], wait: float) -> duckdb.DuckDBPyConnection:
+def _connect_waiting(path: Path, config: dict[str, Any], wait: float,
+                     read_only: bool = False) -> duckdb.DuckDBPyConnection:
     """Open the store file, waiting up to ``wait`` seconds while another process holds it
     (one process may write a DuckDB file at a time: a grade, an import, `tierwise serve`);
     then a clear error naming that process, not DuckDB's lock traceback."""
@@ -125,7 +129,7 @@ def _connect_waiting(path: Path, config: dict[str, Any], wait: float) -> duckdb.
     pause = 0.1
     while True:
         try:
-            return duckdb.connect(str(path), config=config)
+            return duckdb.connect(str(path), read_only=read_only, config=config)
         except duckdb.IOException as error:
             if "lock" not in str(error).lower():
                 raise

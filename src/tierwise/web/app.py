@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -12,21 +14,26 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
+from starlette.middleware.gzip import DEFAULT_EXCLUDED_CONTENT_TYPES, GZipMiddleware
 
 from tierwise.errors import InputError, PolicyError, RunNotFound, TierwiseError
 from tierwise.web.context import Forbidden, Server, signed_in, too_large
 from tierwise.web.pages import error_page, plotly_js
 from tierwise.web.pages import router as pages_router
 from tierwise.web.rest import router as api_router
+from tierwise.web.sharing import SharedStore
 
 STATIC = Path(__file__).parent / "static"
 
 
-def create_app(root: str | Path, *, scheduler: bool = False) -> FastAPI:
+def create_app(root: str | Path, *, scheduler: bool = False,
+               shared_store: bool = False) -> FastAPI:
     """The app over the workspace at ``root`` (its app database: SQLite by default, or
     TIERWISE_DATABASE_URL). With ``scheduler``, due scheduled runs run in the background
-    (as `tierwise serve` does)."""
-    server = Server(Path(root))
+    (as `tierwise serve` does: in the one worker holding the scheduler lease). With
+    ``shared_store``, the app is one of several worker processes that read the store
+    read-only and take it for a moment to write (tierwise.web.sharing)."""
+    server = Server(Path(root), shared_store=shared_store)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -50,7 +57,56 @@ def create_app(root: str | Path, *, scheduler: bool = False) -> FastAPI:
     _errors(app)
     _security_headers(app)
     _body_limit(app, server)
+    _compressed(app)
+    if server.shared is not None:
+        _shared_reading(app, server.shared)
     return app
+
+
+WORKSPACE_ENV = "TIERWISE_WORKSPACE"
+
+
+def worker_app() -> FastAPI:
+    """The app of one worker process of `tierwise serve --workers N` (uvicorn imports it by
+    name in each worker): the workspace from TIERWISE_WORKSPACE, the store shared."""
+    return create_app(os.environ[WORKSPACE_ENV], scheduler=True, shared_store=True)
+
+
+def _shared_reading(app: FastAPI, shared: SharedStore) -> None:
+    """Each request counts as a reader of the store; while another worker writes, requests
+    wait (without holding a thread) until it is done."""
+
+    worker = str(os.getpid()) if os.environ.get(WORKER_HEADER_ENV) else None
+
+    @app.middleware("http")
+    async def reading(request: Request, call_next: Any) -> Response:
+        while not shared.enter():
+            await asyncio.sleep(0.02)
+        try:
+            response: Response = await call_next(request)
+        finally:
+            shared.leave()
+        if worker is not None:
+            response.headers["X-Tierwise-Worker"] = worker
+        return response
+
+
+# Set to name the answering worker process in each response (X-Tierwise-Worker: its PID),
+# to see how requests spread over the workers.
+WORKER_HEADER_ENV = "TIERWISE_WORKER_HEADER"
+
+
+# Already compressed: an Excel workbook is a zip file.
+NOT_COMPRESSED = (*DEFAULT_EXCLUDED_CONTENT_TYPES,
+                  "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+
+
+def _compressed(app: FastAPI) -> None:
+    """Pages, JSON, CSS and JS go out gzip-compressed when the client accepts it (a
+    customer list page shrinks about 8×); level 6, as a page is compressed per request.
+    plotly.js comes compressed once (pages.plotly_js) and is passed through."""
+    app.add_middleware(GZipMiddleware, minimum_size=1000, compresslevel=6,
+                       exclude_content_types=NOT_COMPRESSED)
 
 
 def _body_limit(app: FastAPI, server: Server) -> None:

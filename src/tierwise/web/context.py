@@ -8,17 +8,19 @@ import threading
 import time
 import traceback
 import uuid
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from fastapi import HTTPException, Request, UploadFile
 
-from tierwise.errors import InputError, TierwiseError
+from tierwise.errors import InputError, RunNotFound, TierwiseError, WorkspaceError
 from tierwise.record.audit import Actor, Interface
-from tierwise.reports.customers import visible
-from tierwise.work import users
+from tierwise.reports.customers import book_owner, visible
+from tierwise.web.sharing import SharedStore
+from tierwise.work import jobs, users
+from tierwise.work.schedule import this_process
 from tierwise.workspace import Workspace
 
 SESSION_COOKIE = "tw_session"
@@ -29,98 +31,128 @@ class Forbidden(TierwiseError):
     """The signed-in user's role does not allow this, or the customer is not theirs."""
 
 
-@dataclass
-class Job:
-    """A grading run started from the web: it runs in its own thread, so the server keeps
-    answering; its state is polled."""
-
-    id: str
-    started_by: str
-    as_of: dt.date | None
-    status: str = "running"            # running | done | failed
-    started_at: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC))
-    finished_at: dt.datetime | None = None
-    run_id: int | None = None
-    error: str | None = None
-
-    def to_json(self) -> dict[str, Any]:
-        elapsed = ((self.finished_at or dt.datetime.now(dt.UTC)) - self.started_at)
-        return {"id": self.id, "status": self.status, "run_id": self.run_id,
-                "error": self.error, "started_by": self.started_by,
-                "as_of": self.as_of.isoformat() if self.as_of else None,
-                "seconds": round(elapsed.total_seconds(), 1)}
+RUN_LEASE = "grading"                 # one run at a time over every worker
+SCHEDULER_LEASE = "scheduler"         # the one worker that checks the schedule
+RUN_TTL = dt.timedelta(hours=6)       # another host's run is taken over after this long
 
 
 class Server:
-    """The app's state: the workspace, per-thread siblings of it, and the jobs."""
+    """The app's state: the workspace, per-thread siblings of it, and the background runs
+    (tierwise.work.jobs: rows of the app database, so every worker process sees them).
 
-    def __init__(self, root: Path) -> None:
+    With ``shared_store`` (several worker processes), each worker reads the store through a
+    read-only connection and a write takes it for a moment (tierwise.web.sharing)."""
+
+    def __init__(self, root: Path, *, shared_store: bool = False) -> None:
         self.workspace = Workspace(root)
         self._local = threading.local()
-        self.jobs: dict[str, Job] = {}
-        self._run_lock = threading.Lock()
         self._stopping = threading.Event()
         self._scheduler: threading.Thread | None = None
+        self.shared: SharedStore | None = None
+        if shared_store:
+            self.shared = SharedStore(self.workspace.root / "data" / "store.duckdb",
+                                      self.workspace.engine_settings())
 
     def ws(self) -> Workspace:
         """This thread's view of the workspace (its own DuckDB cursor)."""
-        sibling = getattr(self._local, "ws", None)
+        sibling: Workspace | None = getattr(self._local, "ws", None)
+        if self.shared is not None:
+            if sibling is None or self._local.generation != self.shared.generation:
+                cursor, self._local.generation = self.shared.cursor()
+                sibling = self._local.ws = self.workspace.on_store(cursor, owned=False)
+            return sibling
         if sibling is None:
             sibling = self.workspace.sibling()
             self._local.ws = sibling
         return sibling
 
-    def start_run(self, actor: Actor, as_of: dt.date | None) -> Job:
-        """Grade in a thread, as ``actor`` (the signed-in person); one run at a time (a
-        second start while one runs is refused). An implausible as-of date is refused here,
-        naming the field, before any job starts."""
+    @contextmanager
+    def writing(self, ws: Workspace) -> Iterator[Workspace]:
+        """``ws`` able to write to the store: itself with one worker; with several, over the
+        store opened read-write for the moment (refused while a run reads it)."""
+        if self.shared is None:
+            yield ws
+            return
+        if self._run_in_progress():
+            raise TierwiseError("a run is in progress; try again when it has finished")
+        with self.shared.writing() as con:
+            yield ws.on_store(con, owned=False)
+
+    def _run_in_progress(self) -> bool:
+        return jobs.held(self.workspace.appdb, RUN_LEASE, ttl=RUN_TTL)
+
+    def _grading_workspace(self) -> Workspace:
+        if self.shared is not None:
+            return self.workspace.on_store(self.shared.connection())
+        return self.workspace.sibling()
+
+    def start_run(self, actor: Actor, as_of: dt.date | None) -> jobs.Job:
+        """Grade in a thread, as ``actor`` (the signed-in person); one run at a time over
+        every worker (a second start while one runs is refused). An implausible as-of date
+        is refused here, naming the field, before any job starts."""
         plausible = self.workspace.settings.plausible()
         if as_of is not None and not plausible.holds(as_of):
             raise InputError(f"as_of {as_of.isoformat()} is outside the plausible range "
                              f"{plausible.describe()}", column="as_of")
-        if not self._run_lock.acquire(blocking=False):
+        appdb = self.workspace.appdb
+        holder = f"{this_process()}:{uuid.uuid4().hex[:8]}"
+        if not jobs.acquire(appdb, RUN_LEASE, ttl=RUN_TTL, holder=holder):
             raise TierwiseError("a run is in progress; wait for it to finish")
-        job = Job(uuid.uuid4().hex[:12], actor.name, as_of)
-        self.jobs[job.id] = job
+        try:
+            job = jobs.start(appdb, actor.name, as_of)
+            ws = self._grading_workspace()
+        except BaseException:
+            jobs.release(appdb, RUN_LEASE, holder=holder)
+            raise
 
         def work() -> None:
-            ws = self.workspace.sibling()
+            run_id, error = None, None
             try:
-                summary = ws.acting_as(actor).grade(as_of=as_of)
-                job.run_id, job.status = summary.run_id, "done"
-            except Exception as error:       # shown to the user; the run was not written
-                job.status = "failed"
+                run_id = ws.acting_as(actor).grade(as_of=as_of).run_id
+            except Exception as failure:       # shown to the user; the run was not written
                 # A domain error says what to fix; anything else stays in the server's log
                 # (a database error's text can carry other people's data).
-                job.error = str(error) if isinstance(error, TierwiseError) else (
+                error = str(failure) if isinstance(failure, TierwiseError) else (
                     "the run failed on the server; nothing was recorded (see the server log)")
                 traceback.print_exc()
             finally:
-                job.finished_at = dt.datetime.now(dt.UTC)
                 ws.close()
-                self._run_lock.release()
+                jobs.finish(appdb, job.id, run_id=run_id, error=error)
+                jobs.release(appdb, RUN_LEASE, holder=holder)
 
         threading.Thread(target=work, name=f"run-{job.id}", daemon=True).start()
         return job
 
+    def job(self, job_id: str) -> jobs.Job | None:
+        return jobs.get(self.workspace.appdb, job_id)
+
+    def recent_jobs(self, limit: int = 5) -> list[jobs.Job]:
+        return jobs.recent(self.workspace.appdb, limit)
+
     def start_scheduler(self, every: float = 60.0) -> None:
         """Run due scheduled runs in the background (tierwise.work.schedule), checking each
-        ``every`` seconds; a run started from the web holds them off until it ends."""
+        ``every`` seconds, in the one worker that holds the scheduler lease; a run started
+        from the web holds them off until it ends."""
         if self.workspace.schedule() is None or self._scheduler is not None:
             return
+        appdb = self.workspace.appdb
+        ttl = dt.timedelta(seconds=max(3 * every, 60))
 
         def loop() -> None:
             while not self._stopping.wait(every):
-                if not self._run_lock.acquire(blocking=False):
+                if not jobs.acquire(appdb, SCHEDULER_LEASE, ttl=ttl):
                     continue
-                ws = self.workspace.sibling()
+                holder = f"{this_process()}:schedule"
+                if not jobs.acquire(appdb, RUN_LEASE, ttl=RUN_TTL, holder=holder):
+                    continue
+                ws = self._grading_workspace()
                 try:
                     ws.run_due()
                 except Exception:           # recorded per slot; keep the server serving
                     traceback.print_exc()
                 finally:
                     ws.close()
-                    self._run_lock.release()
+                    jobs.release(appdb, RUN_LEASE, holder=holder)
 
         self._scheduler = threading.Thread(target=loop, name="scheduler", daemon=True)
         self._scheduler.start()
@@ -129,6 +161,9 @@ class Server:
         self._stopping.set()
         if self._scheduler is not None:
             self._scheduler.join(timeout=5)
+            jobs.release(self.workspace.appdb, SCHEDULER_LEASE)
+        if self.shared is not None:
+            self.shared.close()
         self.workspace.close()
 
 
@@ -276,5 +311,19 @@ def customer_in_reach(ws: Workspace, user: users.User, customer_id: str,
     cannot be probed."""
     if action is not None:
         require(user, action)
-    if not visible(ws.store(), customer_id, user.owner_scope):
+    if not _visible(ws, customer_id, user.owner_scope):
         raise HTTPException(404, f"no customer {customer_id!r}")
+
+
+def _visible(ws: Workspace, customer_id: str, scope: str | None) -> bool:
+    """Looked up in the latest run's list, kept in memory (tierwise.reports.customers),
+    else in the store: a customer imported since the run."""
+    try:
+        record = ws.run()
+        found, owner = book_owner(ws.store(), ws.snapshot(record), record.policy.keys,
+                                  customer_id)
+    except (RunNotFound, WorkspaceError):
+        found, owner = False, None
+    if found:
+        return scope is None or owner == scope
+    return visible(ws.store(), customer_id, scope)

@@ -195,7 +195,7 @@ def start_run(body: RunRequest, request: Request, user: User) -> dict[str, Any]:
 
 @router.get("/jobs/{job_id}", summary="A background run's state")
 def job(job_id: str, request: Request, user: User) -> dict[str, Any]:
-    found = server_of(request).jobs.get(job_id)
+    found = server_of(request).job(job_id)
     if found is None:
         raise HTTPException(404, f"no job {job_id!r}")
     return found.to_json()
@@ -221,11 +221,14 @@ def customers(request: Request, user: User,
 
 
 @router.get("/customers/{customer_id}", summary="A customer: tier, why, history, work")
-def customer(customer_id: str, request: Request, user: User) -> dict[str, Any]:
+def customer(customer_id: str, request: Request, user: User,
+             metrics: Literal["stored", "all"] = "stored") -> dict[str, Any]:
+    """``metrics=all`` adds the metrics the run left out, computed from the customer's
+    orders now (seconds on a large book); by default only what the run kept."""
     ws = _ws(request, user)
     customer_in_reach(ws, user, customer_id)
     lang = language(request)
-    found = ws.explain(customer_id, lang=lang)
+    found = ws.explain(customer_id, lang=lang, complete=metrics == "all")
     return {**found.to_json(),
             "history": [h.__dict__ for h in found.history],
             "owner_changes": [c.__dict__ for c in found.owner_changes],
@@ -271,8 +274,9 @@ def log_interaction(customer_id: str, body: InteractionRequest, request: Request
                     user: User) -> dict[str, Any]:
     ws = _ws(request, user)
     customer_in_reach(ws, user, customer_id, "log")
-    logged = ws.log_interaction(customer_id, body.type, date=body.date, note=body.note,
-                                satisfaction=body.satisfaction)
+    with server_of(request).writing(ws) as writer:
+        logged = writer.log_interaction(customer_id, body.type, date=body.date,
+                                        note=body.note, satisfaction=body.satisfaction)
     return {**logged.__dict__, "date": logged.date.isoformat()}
 
 
@@ -369,8 +373,9 @@ def import_file(request: Request, user: User,
                 column_map: Annotated[str | None, Form()] = None) -> dict[str, Any]:
     require(user, "import")
     ws = _ws(request, user)
-    with _saved_upload(file, _ws(request, user).settings.max_upload_bytes()) as path:
-        result = ws.import_files(_kind(kind), [path], column_map=_column_map(column_map))
+    with (_saved_upload(file, _ws(request, user).settings.max_upload_bytes()) as path,
+          server_of(request).writing(ws) as writer):
+        result = writer.import_files(_kind(kind), [path], column_map=_column_map(column_map))
     return {"kind": kind, "accepted": result.accepted, "updated": result.updated,
             "unchanged": result.unchanged, "rejected": result.rejected,
             "created_customers": len(result.created_customers),

@@ -259,6 +259,12 @@ def _process_start(pid: int) -> str | None:
     return "0"
 
 
+def process_alive(pid: int, started: str) -> bool:
+    """Whether process ``pid`` of this host runs and is the one started at ``started`` (a
+    claim's start time), not another that reuses its PID."""
+    return _process_start(pid) == started
+
+
 def _abandoned(row: Any, now: dt.datetime) -> bool:
     """Whether a running claim may be taken over: on this host when its process is gone;
     from another host (or an old claim without a PID) when older than STALE_AFTER."""

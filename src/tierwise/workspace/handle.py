@@ -121,6 +121,15 @@ class Workspace(RunReading):
         other._owns_store, other._owns_appdb = True, False
         return other
 
+    def on_store(self, con: duckdb.DuckDBPyConnection, *, owned: bool = True) -> Workspace:
+        """The same workspace over the given store connection (e.g. a read-only one, as the
+        web server's workers share the store); closing it closes ``con`` when ``owned``."""
+        _ = self.appdb
+        other = copy.copy(self)
+        other._store = con
+        other._owns_store, other._owns_appdb = owned, False
+        return other
+
     def acting_as(self, actor: Actor) -> Workspace:
         """The same workspace (same cursor and app database) whose writes are recorded as
         ``actor``: the web app's view for one signed-in person. Closing it closes nothing.
@@ -402,8 +411,8 @@ class Workspace(RunReading):
         who (default: :attr:`actor`)."""
         in_store = self.store().execute(
             "SELECT count(*) FROM customers WHERE customer_id = ?", [customer_id]).fetchone()
-        if not (in_store and in_store[0]) and not history.customer_history(self.appdb,
-                                                                            customer_id):
+        if not (in_store and in_store[0]) and not history.customer_history(
+                self.appdb, customer_id, self._snapshot_files):
             raise WorkspaceError(f"unknown customer {customer_id!r}: it is neither imported "
                                  "nor in any run")
         policy, _ = self.policy()

@@ -168,10 +168,11 @@ class RunReading:
                               models=record.models)
 
     def explain(self, customer_id: str, run_id: int | None = None, *,
-                lang: str | None = None) -> Explanation:
+                lang: str | None = None, complete: bool = True) -> Explanation:
         """Why a customer has their tier in a run (default: the latest): the rule that held,
         those that failed and by how much, what would move them up, their tier history and
-        owner changes.
+        owner changes. With ``complete=False`` only the metrics the run kept (no scan of
+        the customer's orders: the web's profile page, until asked for the rest).
 
         >>> print("\n".join(ws.explain("C000123").reasons()))        # doctest: +SKIP
         """
@@ -179,7 +180,8 @@ class RunReading:
         if found is None:
             raise WorkspaceError(f"customer {customer_id!r} is not in run "
                                  f"{self.run(run_id).id}")
-        self._complete_metrics(found)
+        if complete:
+            self._complete_metrics(found)
         found.history = history.customer_history(self.appdb, customer_id)
         found.owner_changes = owners.owner_history(self.appdb, customer_id)
         return found
