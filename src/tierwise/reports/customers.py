@@ -21,6 +21,7 @@ from typing import Any
 import duckdb
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import sqlalchemy as sa
 
 from tierwise.appdb import schema
@@ -121,11 +122,18 @@ def list_customers(con: duckdb.DuckDBPyConnection, snapshot: str, tiers: list[st
     page = max(flt.page, 1)
     plain = CustomerFilter(page=flt.page, per_page=flt.per_page)
     values = book.facets if facets and scope is None else {}
-    if scope is None and warned is None and flt == plain:
-        # The default order, nothing filtered: a slice of the book.
+    if warned is None and flt == plain:
+        # The default order, nothing filtered: a slice of the book, or of an owner's rows.
         _order(flt.sort, book.shown, tiers)                  # the same check as a query's
-        rows = book.table.select(book.shown).slice((page - 1) * per_page, per_page)
-        return CustomerPage(rows.to_pylist(), book.table.num_rows, page, per_page, values)
+        start = (page - 1) * per_page
+        if scope is None:
+            rows = book.table.select(book.shown).slice(start, per_page)
+            return CustomerPage(rows.to_pylist(), book.table.num_rows, page, per_page, values)
+        mine = book.owners.get(scope, _NONE)
+        rows = book.table.select(book.shown).take(mine[start:start + per_page])
+        if facets:
+            values = _scoped_facets(con, snapshot, book, scope)
+        return CustomerPage(rows.to_pylist(), len(mine), page, per_page, values)
     cursor = con.cursor()
     try:
         chosen = _select(cursor, book, tiers, flt, scope, warned)
@@ -172,6 +180,34 @@ class _Book:
     facets: dict[str, list[str]]
     ids: Any                          # numpy: the customer ids, sorted
     at: Any                           # numpy: each sorted id's row in ``table``
+    owners: dict[str, Any]            # numpy: each owner's rows in ``table``, in order
+
+
+_NONE = np.zeros(0, dtype=np.int64)
+
+
+def _by_owner(table: pa.Table) -> dict[str, Any]:
+    """Each owner's rows of the book (ascending, so in the list's order)."""
+    encoded = pc.dictionary_encode(table["owner"].combine_chunks())
+    codes = encoded.indices.fill_null(-1).to_numpy(zero_copy_only=False)
+    order = np.argsort(codes, kind="stable")
+    ordered = codes[order]
+    cuts = np.flatnonzero(np.diff(ordered)) + 1
+    names = encoded.dictionary.to_pylist()
+    return {names[int(group[0])]: rows for group, rows in
+            zip(np.split(ordered, cuts), np.split(order, cuts), strict=True)
+            if len(group) and group[0] >= 0}
+
+
+def _scoped_facets(con: duckdb.DuckDBPyConnection, snapshot: str, book: _Book,
+                   scope: str) -> dict[str, list[str]]:
+    cursor = con.cursor()
+    try:
+        cursor.register("_tw_book", book.table)
+        return _cached_facets(cursor, snapshot, "SELECT * FROM _tw_book WHERE owner = ?",
+                              [scope], book.columns)
+    finally:
+        cursor.close()
 
 
 BOOKS_KEPT = 2                        # a run's book and the next one's while it replaces it
@@ -230,9 +266,10 @@ def _read_book(con: duckdb.DuckDBPyConnection, snapshot: str, tiers: list[str]) 
         cursor.unregister("_tw_book")
     finally:
         cursor.close()
+    table = table.combine_chunks()
     ids = table["customer_id"].to_numpy(zero_copy_only=False).astype(str)
     at = np.argsort(ids, kind="stable")
-    return _Book(table, shown, columns, facets, ids[at], at)
+    return _Book(table, shown, columns, facets, ids[at], at, _by_owner(table))
 
 
 def book_owner(con: duckdb.DuckDBPyConnection, snapshot: str, tiers: list[str],
