@@ -272,6 +272,47 @@ def _read_book(con: duckdb.DuckDBPyConnection, snapshot: str, tiers: list[str]) 
     return _Book(table, shown, columns, facets, ids[at], at, _by_owner(table))
 
 
+@dataclass(frozen=True)
+class _Rows:
+    """A run's whole snapshot (every column) with its ids sorted: one customer's row for
+    their profile without reading the file (about 0.4 GB at 1,000,000 customers)."""
+
+    table: pa.Table
+    ids: Any
+    at: Any
+
+
+_rows: dict[str, _Rows] = {}
+_rows_lock = threading.Lock()
+
+
+def snapshot_row(con: duckdb.DuckDBPyConnection, snapshot: str,
+                 customer_id: str) -> pa.Table | None:
+    """The customer's row of the run's snapshot (kept in memory per process for the
+    latest run asked about), or None when the run has no such customer."""
+    found = _rows.get(snapshot)
+    if found is None:
+        with _rows_lock:
+            found = _rows.get(snapshot)
+            if found is None:
+                cursor = con.cursor()
+                try:
+                    table = cursor.execute(
+                        f"SELECT * FROM read_parquet('{snapshot}')").to_arrow_table()
+                finally:
+                    cursor.close()
+                table = table.combine_chunks()
+                ids = table["customer_id"].to_numpy(zero_copy_only=False).astype(str)
+                at = np.argsort(ids, kind="stable")
+                found = _Rows(table, ids[at], at)
+                _rows.clear()                   # only the latest run's is kept
+                _rows[snapshot] = found
+    index = int(np.searchsorted(found.ids, customer_id))
+    if index >= len(found.ids) or found.ids[index] != customer_id:
+        return None
+    return found.table.slice(int(found.at[index]), 1)
+
+
 def book_owner(con: duckdb.DuckDBPyConnection, snapshot: str, tiers: list[str],
                customer_id: str) -> tuple[bool, str | None]:
     """Whether the customer is in the run's book, and their owner in the store."""

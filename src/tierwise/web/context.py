@@ -13,11 +13,12 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
 from fastapi import HTTPException, Request, UploadFile
 
 from tierwise.errors import InputError, RunNotFound, TierwiseError, WorkspaceError
 from tierwise.record.audit import Actor, Interface
-from tierwise.reports.customers import book_owner, visible
+from tierwise.reports.customers import book_owner, snapshot_row, visible
 from tierwise.web.sharing import SharedStore
 from tierwise.work import jobs, users
 from tierwise.work.schedule import this_process
@@ -313,6 +314,16 @@ def customer_in_reach(ws: Workspace, user: users.User, customer_id: str,
         require(user, action)
     if not _visible(ws, customer_id, user.owner_scope):
         raise HTTPException(404, f"no customer {customer_id!r}")
+
+
+def customer_row(ws: Workspace, customer_id: str) -> pa.Table | None:
+    """The customer's row of the latest run, from the copy this process keeps in memory
+    (None: read it from the file, as explain does by itself)."""
+    try:
+        record = ws.run()
+        return snapshot_row(ws.store(), ws.snapshot(record), customer_id)
+    except (RunNotFound, WorkspaceError):
+        return None
 
 
 def _visible(ws: Workspace, customer_id: str, scope: str | None) -> bool:

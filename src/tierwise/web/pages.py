@@ -49,6 +49,7 @@ from tierwise.web.context import (
     MAX_PAGE,
     SESSION_COOKIE,
     customer_in_reach,
+    customer_row,
     date_field,
     id_field,
     language,
@@ -300,7 +301,8 @@ def customer(customer_id: str, page: PageDep) -> Response:
     ws = page.ws
     customer_in_reach(ws, page.user, customer_id)
     every = _all_metrics(page.request.query_params)
-    found = ws.explain(customer_id, lang=page.lang, complete=every)
+    found = ws.explain(customer_id, lang=page.lang, complete=every,
+                       row=customer_row(ws, customer_id))
     labels = page.labels()
     open_tasks = ws.tasks(customer_id=customer_id)
     return page.render("customer.html", e=found, labels=labels,

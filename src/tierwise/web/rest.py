@@ -29,6 +29,7 @@ from tierwise.web.context import (
     Forbidden,
     actor_of,
     customer_in_reach,
+    customer_row,
     language,
     require,
     save_upload,
@@ -228,7 +229,8 @@ def customer(customer_id: str, request: Request, user: User,
     ws = _ws(request, user)
     customer_in_reach(ws, user, customer_id)
     lang = language(request)
-    found = ws.explain(customer_id, lang=lang, complete=metrics == "all")
+    found = ws.explain(customer_id, lang=lang, complete=metrics == "all",
+                       row=customer_row(ws, customer_id))
     return {**found.to_json(),
             "history": [h.__dict__ for h in found.history],
             "owner_changes": [c.__dict__ for c in found.owner_changes],

@@ -145,11 +145,14 @@ class RunReading:
         return local_snapshot(snapshot_location(self.runs_dir, record.id, record.snapshot))
 
     def explanations(self, run_id: int | None = None, *, tier: str | None = None,
-                     customer_id: str | None = None,
-                     lang: str | None = None) -> Iterator[Explanation]:
-        """Every customer of a run (optionally one tier or one customer), explained."""
+                     customer_id: str | None = None, lang: str | None = None,
+                     rows: pa.Table | None = None) -> Iterator[Explanation]:
+        """Every customer of a run (optionally one tier or one customer), explained;
+        ``rows``: the run's snapshot rows to explain when the caller holds them already
+        (the web server keeps the latest run in memory), instead of reading the file."""
         record = self.run(run_id)
-        snapshot = self.assignments(record.id, customer_id=customer_id)
+        snapshot = rows if rows is not None else self.assignments(record.id,
+                                                                 customer_id=customer_id)
         if tier is not None:
             if tier not in record.policy.keys:
                 raise WorkspaceError(f"unknown tier {tier!r}; tiers of run {record.id}: "
@@ -168,15 +171,18 @@ class RunReading:
                               models=record.models)
 
     def explain(self, customer_id: str, run_id: int | None = None, *,
-                lang: str | None = None, complete: bool = True) -> Explanation:
+                lang: str | None = None, complete: bool = True,
+                row: pa.Table | None = None) -> Explanation:
         """Why a customer has their tier in a run (default: the latest): the rule that held,
         those that failed and by how much, what would move them up, their tier history and
         owner changes. With ``complete=False`` only the metrics the run kept (no scan of
-        the customer's orders: the web's profile page, until asked for the rest).
+        the customer's orders: the web's profile page, until asked for the rest); ``row``:
+        the customer's snapshot row when the caller holds it (see ``explanations``).
 
         >>> print("\n".join(ws.explain("C000123").reasons()))        # doctest: +SKIP
         """
-        found = next(self.explanations(run_id, customer_id=customer_id, lang=lang), None)
+        found = next(self.explanations(run_id, customer_id=customer_id, lang=lang, rows=row),
+                     None)
         if found is None:
             raise WorkspaceError(f"customer {customer_id!r} is not in run "
                                  f"{self.run(run_id).id}")
