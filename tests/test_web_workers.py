@@ -3,6 +3,8 @@ PostgreSQL: a run started through one request is seen — running, then done wit
 by every worker; every worker reads the store at once; a write through one worker is read
 by the other; and leases give a lease to one holder at a time.
 
+The schedule: with a slot due, the worker holding the scheduler lease runs it, once.
+
 Data: tests/data graded as of 2025-06-30 (the fixture's workspace), users as in test_web.
 """
 
@@ -15,6 +17,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +26,7 @@ import pytest
 
 from tierwise.web.app import WORKER_HEADER_ENV
 from tierwise.work import jobs, users
+from tierwise.work import schedule as scheduling
 from tierwise.workspace import Workspace
 
 PASSWORD = "correct horse battery"
@@ -35,24 +39,23 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-@pytest.fixture
-def served(ws: Workspace, tmp_path: Path) -> Iterator[tuple[str, dict[str, str]]]:
-    """`tierwise serve --workers 2` over the workspace: its address and a manager's token."""
-    ws.grade(as_of=dt.date(2025, 6, 30))
-    users.add_user(ws.appdb, "经理", "manager", PASSWORD)
-    token = users.create_token(ws.appdb, users.get_user(ws.appdb, "经理"), "test")
+@contextmanager
+def served_app(ws: Workspace, tmp_path: Path,
+               env: dict[str, str] | None = None) -> Iterator[str]:
+    """`tierwise serve --workers 2` over the workspace (its store closed here first): its
+    address; stopped on the way out."""
     root = ws.root
     ws.close()                                   # the server's workers open the store
     port = free_port()
-    env = {**os.environ, WORKER_HEADER_ENV: "1"}
     log = (tmp_path / "serve.log").open("wb")
     process = subprocess.Popen(
         [sys.executable, "-m", "tierwise", "-w", str(root), "serve", "--port", str(port),
-         "--workers", str(WORKERS)], env=env, stdout=log, stderr=subprocess.STDOUT)
+         "--workers", str(WORKERS)], env={**os.environ, WORKER_HEADER_ENV: "1", **(env or {})},
+        stdout=log, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
     try:
         _wait_for(base, process, tmp_path / "serve.log")
-        yield base, {"Authorization": f"Bearer {token}"}
+        yield base
     finally:
         process.terminate()
         try:
@@ -61,6 +64,16 @@ def served(ws: Workspace, tmp_path: Path) -> Iterator[tuple[str, dict[str, str]]
             process.kill()
             process.wait()
         log.close()
+
+
+@pytest.fixture
+def served(ws: Workspace, tmp_path: Path) -> Iterator[tuple[str, dict[str, str]]]:
+    """`tierwise serve --workers 2` over the workspace: its address and a manager's token."""
+    ws.grade(as_of=dt.date(2025, 6, 30))
+    users.add_user(ws.appdb, "经理", "manager", PASSWORD)
+    token = users.create_token(ws.appdb, users.get_user(ws.appdb, "经理"), "test")
+    with served_app(ws, tmp_path) as base:
+        yield base, {"Authorization": f"Bearer {token}"}
 
 
 def _wait_for(base: str, process: subprocess.Popen[bytes], log: Path) -> None:
@@ -138,6 +151,26 @@ def test_an_unknown_or_malformed_job_is_a_404_in_every_worker(
         response = httpx.get(f"{base}/api/v1/jobs/{job_id}", headers=manager, timeout=30)
         assert response.status_code == 404, (job_id, response.text)
         assert "error" in response.json()
+
+
+def test_the_schedule_runs_in_one_worker_only_and_each_slot_once(
+        ws: Workspace, tmp_path: Path) -> None:
+    ws._set_config("schedule", {"every": "month", "day": 1})
+    with served_app(ws, tmp_path, {"TIERWISE_SCHEDULE_CHECK_SECONDS": "0.5"}):
+        deadline = time.monotonic() + 180
+        rows: list[Any] = []
+        while time.monotonic() < deadline:
+            rows = scheduling.history(ws.appdb)
+            if rows and rows[0]["status"] != "running":
+                break
+            time.sleep(0.5)
+        time.sleep(3)                           # several more checks by both workers
+        rows = scheduling.history(ws.appdb)
+        holder = jobs.holder_of(ws.appdb, "scheduler")
+    assert len(rows) == 1 and rows[0]["status"] == "done", rows
+    assert rows[0]["attempts"] == 1 and rows[0]["claimed_by"] == holder
+    as_of = rows[0]["as_of"]
+    assert [r.as_of for r in ws.runs()].count(as_of) == 1
 
 
 def test_a_lease_has_one_holder_until_released_or_its_process_is_gone(

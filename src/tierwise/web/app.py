@@ -38,7 +38,7 @@ def create_app(root: str | Path, *, scheduler: bool = False,
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         if scheduler:
-            server.start_scheduler()
+            server.start_scheduler(every=_schedule_check_seconds())
         yield
         server.close()
 
@@ -64,6 +64,21 @@ def create_app(root: str | Path, *, scheduler: bool = False,
 
 
 WORKSPACE_ENV = "TIERWISE_WORKSPACE"
+SCHEDULE_CHECK_ENV = "TIERWISE_SCHEDULE_CHECK_SECONDS"
+
+
+def _schedule_check_seconds() -> float:
+    """How often the server looks for due scheduled runs: TIERWISE_SCHEDULE_CHECK_SECONDS
+    (0.5 to 3600), else every minute."""
+    text = os.environ.get(SCHEDULE_CHECK_ENV, "").strip()
+    try:
+        seconds = float(text) if text else 60.0
+    except ValueError:
+        seconds = float("nan")
+    if not 0.5 <= seconds <= 3600:
+        raise TierwiseError(f"{SCHEDULE_CHECK_ENV}: expected seconds from 0.5 to 3600: "
+                            f"{text[:40]!r}")
+    return seconds
 
 
 def worker_app() -> FastAPI:
