@@ -196,7 +196,6 @@ def install_probes() -> None:
         setattr(grading, name, _timed(label, getattr(grading, name)))
     for name, label in [    # called by tierwise.record.runs._record, so wrapped there
         ("summarise", "summarise tiers"),
-        ("_insert_assignments", "app db: insert assignments"),
         ("_insert_changes", "app db: insert changes"),
     ]:
         setattr(runs, name, _timed(label, getattr(runs, name)))

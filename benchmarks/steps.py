@@ -174,7 +174,6 @@ def _instrument_grade() -> None:
         setattr(grading, name, _timed(label, getattr(grading, name)))
     for name, label in [    # called by tierwise.record.runs._record, so wrapped there
         ("summarise", "summarise tiers (Arrow)"),
-        ("_insert_assignments", "app db: insert assignments (executemany)"),
         ("_insert_changes", "app db: insert changes (executemany)"),
     ]:
         setattr(runs, name, _timed(label, getattr(runs, name)))

@@ -7,7 +7,7 @@ from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
-from tierwise.appdb.database import alembic_config, connect, normalise_url
+from tierwise.appdb.database import alembic_config, connect, head_revision, normalise_url
 from tierwise.appdb.schema import metadata
 
 
@@ -54,3 +54,13 @@ def test_a_database_made_before_run_models_is_upgraded_in_place(database_url: st
 def test_plain_postgresql_urls_use_psycopg_3() -> None:
     assert normalise_url("postgresql://u@h/db") == "postgresql+psycopg://u@h/db"
     assert normalise_url("sqlite:///x.db") == "sqlite:///x.db"
+
+
+def test_the_newest_migration_is_known_without_alembic() -> None:
+    """Commands skip Alembic when the schema is up to date: the head they compare with is
+    the highest numbered migration file, which must be Alembic's own head."""
+    from alembic.script import ScriptDirectory
+
+    with sa.create_engine("sqlite://").connect() as connection:
+        config = alembic_config(connection)
+        assert head_revision() == ScriptDirectory.from_config(config).get_current_head()

@@ -67,12 +67,13 @@ def test_a_scheduled_run_leaves_one_row_as_the_schedule(ws: Workspace) -> None:
 
 def test_a_run_that_fails_while_recording_leaves_no_run_and_no_audit_row(
         ws: Workspace, monkeypatch: pytest.MonkeyPatch) -> None:
+    ws.grade(as_of=dt.date(2025, 3, 31))      # the failing run continues it: it has moves
     before, runs = count(ws), len(ws.runs())
 
     def broken(*_: object) -> None:
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(record_runs, "_insert_assignments", broken)
+    monkeypatch.setattr(record_runs, "_insert_changes", broken)
     with pytest.raises(RuntimeError, match="disk full"):
         ws.grade(as_of=dt.date(2025, 6, 30))
     assert new_rows(ws, before) == [] and len(ws.runs()) == runs

@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
+from functools import cache
 from importlib import resources
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 import sqlalchemy as sa
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
 
 from tierwise.errors import WorkspaceError
+
+if TYPE_CHECKING:      # Alembic is imported only when the schema is not up to date
+    from alembic.config import Config
 
 
 def normalise_url(url: str) -> str:
@@ -42,6 +43,8 @@ def connect(url: str) -> sa.Engine:
 
 
 def alembic_config(connection: sa.Connection) -> Config:
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location",
                            str(resources.files("tierwise.appdb") / "migrations"))
@@ -50,11 +53,38 @@ def alembic_config(connection: sa.Connection) -> Config:
 
 
 def upgrade(appdb: sa.Engine) -> None:
+    """Bring the schema to the newest migration. Every command opens the app database: one
+    query tells an up-to-date schema, without loading Alembic and every migration script."""
+    if _current_revision(appdb) == head_revision():
+        return
+    from alembic import command
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+
     with appdb.begin() as connection:
         config = alembic_config(connection)
         head = ScriptDirectory.from_config(config).get_current_head()
         if MigrationContext.configure(connection).get_current_revision() != head:
             command.upgrade(config, "head")
+
+
+@cache
+def head_revision() -> str:
+    """The newest migration: revisions are numbered as their files (0012_jobs.py is
+    revision "0012", tests/test_appdb.py checks it against Alembic's own reading)."""
+    folder = resources.files("tierwise.appdb") / "migrations" / "versions"
+    numbers = [m.group(1) for entry in folder.iterdir()
+               if (m := re.fullmatch(r"(\d{4})_\w+\.py", entry.name))]
+    return max(numbers)
+
+
+def _current_revision(appdb: sa.Engine) -> str | None:
+    try:
+        with appdb.connect() as connection:
+            row = connection.execute(sa.text("SELECT version_num FROM alembic_version")).first()
+    except sa.exc.DBAPIError:          # a new database: no version table yet
+        return None
+    return row[0] if row else None
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

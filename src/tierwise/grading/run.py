@@ -1,8 +1,8 @@
 """A grading run: metrics → scores → tiers → hysteresis and overrides → an immutable record.
 
-Everything per customer is computed by the engine; Python only moves the finished assignment
-rows into the app database. A run either lands whole (snapshot file + database rows in one
-transaction) or leaves nothing behind.
+Everything per customer is computed by the engine and written by it to the run's snapshot;
+the app database gets the run's summary and the customers who moved. A run either lands whole
+(snapshot file + database rows in one transaction) or leaves nothing behind.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import ibis
 import ibis.expr.types as ir
@@ -32,7 +32,6 @@ from tierwise.errors import TierwiseError
 from tierwise.grading.clustering import ClusterResult, cluster_tiers, with_cluster_tiers
 from tierwise.grading.lifecycle import stage
 from tierwise.grading.scorecard import with_percentile_ranks, with_scores
-from tierwise.metrics.models.predictions import ModelReport, model_metrics
 from tierwise.metrics.per_customer import Window, customer_metrics, with_rank_metrics
 from tierwise.metrics.plan import COMPLETE, MetricPlan, metric_plan
 from tierwise.metrics.ranking import ranges_for
@@ -49,6 +48,9 @@ from tierwise.record.runs import (
     snapshot_files,
     snapshot_location,
 )
+
+if TYPE_CHECKING:     # the models import SciPy: loaded when a run fits them, not before
+    from tierwise.metrics.models.predictions import ModelReport
 
 
 @dataclass(frozen=True)
@@ -145,6 +147,8 @@ def _materialise_metrics(backend: Any, tables: CanonicalTables, policy: Policy, 
     with ExitStack() as stack:
         report = None
         if uses_models(policy):
+            from tierwise.metrics.models.predictions import model_metrics
+
             with described(backend, "customer-base models (histories and fit)"):
                 predicted = stack.enter_context(model_metrics(
                     backend, tables.orders, window.as_of, policy.models or Models()))
@@ -184,7 +188,7 @@ def grade(
 
     On Spark the engine writes the assignments (``assignments``, default
     ``runs/assignments``, one ``run_id=N`` partition per run) and only the summary comes
-    back to the driver; on DuckDB they go to ``runs/run-NNNNNN.parquet`` and the app database.
+    back to the driver; on DuckDB they go to ``runs/run-NNNNNN.parquet``.
     The run computes the metrics the policy and ``outputs`` read (:func:`run_plan`).
     """
     as_of = as_of or latest_order_date(backend, tables.orders)

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
+import duckdb
 import sqlalchemy as sa
 
 from tierwise.appdb import schema
@@ -97,8 +98,15 @@ class Diff:
     unchanged: int
 
 
-def diff_runs(appdb: sa.Engine, run_a: int | None = None, run_b: int | None = None) -> Diff:
-    """Who moved between two runs (default: the two latest) and the migration matrix."""
+# The Parquet files of a run's snapshot on this machine (empty when missing): every
+# customer's tier of a run is read there, not from the app database.
+SnapshotFiles = Callable[[RunRecord], list[str]]
+
+
+def diff_runs(appdb: sa.Engine, files: SnapshotFiles, run_a: int | None = None,
+              run_b: int | None = None) -> Diff:
+    """Who moved between two runs (default: the two latest) and the migration matrix,
+    from the two runs' snapshots."""
     if run_a is None:
         runs = list_runs(appdb)
         if len(runs) < 2:
@@ -111,23 +119,34 @@ def diff_runs(appdb: sa.Engine, run_a: int | None = None, run_b: int | None = No
         a = get_run(appdb, b.previous_run_id)
     else:
         a, b = get_run(appdb, run_a), get_run(appdb, run_b)
-    t = schema.assignments
-    left = sa.select(t.c.customer_id, t.c.tier).where(t.c.run_id == a.id).subquery()
-    right = sa.select(t.c.customer_id, t.c.tier).where(t.c.run_id == b.id).subquery()
-    query = sa.select(
-        sa.func.coalesce(left.c.customer_id, right.c.customer_id).label("customer_id"),
-        left.c.tier.label("a"), right.c.tier.label("b"),
-    ).select_from(left.join(right, left.c.customer_id == right.c.customer_id, full=True))
-    matrix: Counter[tuple[str | None, str | None]] = Counter()
-    moves: list[Move] = []
-    with appdb.connect() as connection:
-        for customer_id, tier_a, tier_b in connection.execute(query):
-            matrix[(tier_a, tier_b)] += 1
-            if tier_a != tier_b:
-                moves.append(Move(customer_id, tier_a, tier_b))
-    moves.sort(key=lambda m: m.customer_id)
+    con = duckdb.connect()
+    try:
+        left, right = _tiers(con, files, a), _tiers(con, files, b)
+        pairs = con.execute(f"""
+            SELECT a.tier, b.tier, count(*) FROM {left} a FULL JOIN {right} b USING (customer_id)
+            GROUP BY ALL""").fetchall()
+        moved = con.execute(f"""
+            SELECT customer_id, a.tier, b.tier FROM {left} a FULL JOIN {right} b
+            USING (customer_id) WHERE a.tier IS DISTINCT FROM b.tier
+            ORDER BY customer_id""").fetchall()
+    finally:
+        con.close()
+    matrix = {(tier_a, tier_b): int(n) for tier_a, tier_b, n in pairs}
+    moves = [Move(customer_id, tier_a, tier_b) for customer_id, tier_a, tier_b in moved]
     unchanged = sum(n for (x, y), n in matrix.items() if x == y)
-    return Diff(a, b, moves, dict(matrix), unchanged)
+    return Diff(a, b, moves, matrix, unchanged)
+
+
+def _tiers(con: duckdb.DuckDBPyConnection, files: SnapshotFiles, record: RunRecord) -> str:
+    """A relation of (customer_id, tier) of a run's snapshot."""
+    found = files(record)
+    if not found:
+        raise TierwiseError(f"the snapshot of run {record.id} is missing")
+    return f"(SELECT customer_id, tier FROM read_parquet({_list(found)}))"
+
+
+def _list(paths: list[str]) -> str:
+    return "[" + ", ".join("'" + p.replace("'", "''") + "'" for p in paths) + "]"
 
 
 @dataclass(frozen=True)
@@ -141,14 +160,28 @@ class HistoryEntry:
     stage: str | None = None       # lifecycle stage (runs before it was recorded: None)
 
 
-def customer_history(appdb: sa.Engine, customer_id: str) -> list[HistoryEntry]:
-    a, r = schema.assignments, schema.runs
-    query = (sa.select(a.c.run_id, r.c.as_of, a.c.tier, a.c.computed_tier, a.c.basis, a.c.score,
-                       a.c.stage)
-             .join(r, r.c.id == a.c.run_id).where(a.c.customer_id == customer_id)
-             .order_by(r.c.as_of, a.c.run_id))
-    with appdb.connect() as connection:
-        return [HistoryEntry(*row) for row in connection.execute(query)]
+def customer_history(appdb: sa.Engine, customer_id: str,
+                     files: SnapshotFiles) -> list[HistoryEntry]:
+    """The customer's tier, basis, score and stage in every run that graded them, oldest
+    first, read from the runs' snapshots (each sorted by customer, so a filter skips most
+    of every file)."""
+    runs = list_runs(appdb)
+    by_file = {path: record for record in runs for path in files(record)}
+    if not by_file:
+        return []
+    con = duckdb.connect()
+    try:
+        table = con.execute(
+            f"SELECT * FROM read_parquet({_list(list(by_file))}, union_by_name = true, "
+            "filename = '_tw_file') WHERE customer_id = ?", [customer_id]).to_arrow_table()
+    finally:
+        con.close()
+    entries = []
+    for row in table.to_pylist():
+        record = by_file[row["_tw_file"]]
+        entries.append(HistoryEntry(record.id, record.as_of, row["tier"], row["computed_tier"],
+                                    row["basis"], row.get("score"), row.get("stage")))
+    return sorted(entries, key=lambda e: (e.as_of, e.run_id))
 
 
 @dataclass(frozen=True)

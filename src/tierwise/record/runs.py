@@ -1,5 +1,7 @@
-"""Recording a run: its summary, its snapshot of assignments, and the app-database rows
-(runs, assignments, changes), all in one transaction; and where a run's snapshot lives."""
+"""Recording a run: its snapshot of every customer's metrics and tiers, and the app-database
+rows (the run with its summary, the customers who moved), all in one transaction; and where a
+run's snapshot lives. Runs before 2026-12 also kept every assignment in the app database;
+every reader now reads the snapshot."""
 
 from __future__ import annotations
 
@@ -16,7 +18,6 @@ from typing import Any
 import ibis
 import ibis.expr.types as ir
 import pyarrow as pa
-import pyarrow.compute as pc
 import sqlalchemy as sa
 
 from tierwise.appdb import schema
@@ -200,10 +201,6 @@ def summarise_on(snapshot: ir.Table, policy: Policy, lang: str = "zh", *,
     return tiers, changes
 
 
-_ASSIGNMENT_COLUMNS = ("run_id", "customer_id", "tier", "computed_tier", "score", "basis",
-                       "downgrade_streak", "override_id", "stage")
-
-
 def _record(backend: Any, final: ir.Table, policy: Policy, policy_text: str, *,
             appdb: sa.Engine, runs_dir: Path, window: Window,
             aggregates: Mapping[tuple[str, str], float | None],
@@ -248,10 +245,12 @@ def _record(backend: Any, final: ir.Table, policy: Policy, policy_text: str, *,
                                    .values(snapshot=_stored_location(runs_dir, target)))
                 rename_dataset(backend, staging, target)
             else:
-                light = backend.to_pyarrow(snapshot.select(*_light_columns(snapshot)))
-                _insert_assignments(connection, run_id, light)
-                if previous is not None:  # a first run changes nothing: every tier is new
-                    _insert_changes(connection, run_id, light)
+                # Every customer's tier stays in the snapshot; the app database keeps the
+                # moves (a first run moves no one: every tier is new).
+                if previous is not None:
+                    moved = snapshot.filter(snapshot.change.isin(["up", "down", "new"]))
+                    _insert_changes(connection, run_id, backend.to_pyarrow(moved.select(
+                        "customer_id", "prev_tier", "tier", "change", "basis")))
                 os.replace(staging, snapshot_path(runs_dir, run_id))
     except BaseException:
         remove_dataset(backend, staging) if spark else Path(staging).unlink(missing_ok=True)
@@ -260,12 +259,6 @@ def _record(backend: Any, final: ir.Table, policy: Policy, policy_text: str, *,
                       policy_hash=policy.hash, customers=customers, tiers=tiers,
                       changes=changes, previous_run_id=previous["id"] if previous else None,
                       created_at=created_at, source=source, models=models)
-
-
-def _light_columns(snapshot: ir.Table) -> list[str]:
-    wanted = ["customer_id", "tier", "computed_tier", "basis", "downgrade_streak",
-              "override_id", "change", "prev_tier"]
-    return wanted + [c for c in ("stage", "score") if c in snapshot.columns]
 
 
 def _stored_location(runs_dir: Path, location: str) -> str:
@@ -278,19 +271,7 @@ def _stored_location(runs_dir: Path, location: str) -> str:
     return folder + "/*.parquet"
 
 
-def _insert_assignments(connection: sa.Connection, run_id: int, light: pa.Table) -> None:
-    def column(name: str) -> Any:       # a run without scores or stages: NULL
-        return light[name] if name in light.column_names else pa.nulls(light.num_rows)
-
-    arrays = [light["customer_id"], light["tier"], light["computed_tier"], column("score"),
-              light["basis"], light["downgrade_streak"], light["override_id"], column("stage")]
-    rows = zip(*(a.to_pylist() for a in arrays), strict=True)
-    bulk_insert(connection, schema.assignments, _ASSIGNMENT_COLUMNS,
-                ((run_id, *row) for row in rows))
-
-
-def _insert_changes(connection: sa.Connection, run_id: int, light: pa.Table) -> None:
-    moved = light.filter(pc.is_in(light["change"], pa.array(["up", "down", "new"])))
+def _insert_changes(connection: sa.Connection, run_id: int, moved: pa.Table) -> None:
     basis = moved["basis"].to_pylist()
     rows = zip(moved["customer_id"].to_pylist(), moved["prev_tier"].to_pylist(),
                moved["tier"].to_pylist(), moved["change"].to_pylist(), basis, strict=True)

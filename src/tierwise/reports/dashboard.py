@@ -532,21 +532,26 @@ def work_by_tier(ws: RunReader, owner: str | None = None, today: dt.date | None 
                  run_id: int | None = None, lang: str | None = None) -> WorkByTier:
     """Open warnings (churn_risk, complaint, credit_risk) and contact tasks per tier of the
     latest run (or ``run_id``), with those overdue as of ``today``; with an owner, that
-    owner's tasks (as ``tierwise tasks --owner``)."""
+    owner's tasks (as ``tierwise tasks --owner``).
+
+    A task's tier is its ``priority``, the rank of its customer's tier in the run of the
+    book that last brought the open tasks in line (tierwise.work.tasks): one grouped count
+    over the tasks, no join with every customer's tier."""
     lang = _lang(ws, lang)
     today = today or dt.date.today()
     record = ws.run(run_id)
-    t, a = schema.tasks, schema.assignments
+    t = schema.tasks
     overdue = sa.func.sum(sa.case((t.c.due_date < today, 1), else_=0))
-    query = (sa.select(a.c.tier, t.c.kind, sa.func.count(), overdue)
-             .select_from(t.outerjoin(a, sa.and_(a.c.run_id == record.id,
-                                                 a.c.customer_id == t.c.customer_id)))
+    query = (sa.select(t.c.priority, t.c.kind, sa.func.count(), overdue)
              .where(t.c.status == "open", t.c.kind.in_(WORK_KINDS))
-             .group_by(a.c.tier, t.c.kind))
+             .group_by(t.c.priority, t.c.kind))
     if owner is not None:
         query = query.where(t.c.owner == owner)
     with ws.appdb.connect() as connection:
-        rows = connection.execute(query).all()
+        ranked = connection.execute(query).all()
+    known = record.policy.keys
+    rows = [(known[rank - 1] if rank and 0 < rank <= len(known) else None, kind, n, late)
+            for rank, kind, n, late in ranked]
     cells: dict[str | None, dict[str, tuple[int, int]]] = {}
     for tier, kind, n, late in rows:
         cells.setdefault(tier, {})[str(kind)] = (int(n), int(late or 0))

@@ -9,10 +9,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from openpyxl import Workbook
-from openpyxl.styles import Alignment, Border, Font, PatternFill, Side
-from openpyxl.utils import get_column_letter
-
 from tierwise.common.i18n import is_zh
 from tierwise.common.vocabulary import METRICS, metric_label
 from tierwise.errors import TierwiseError
@@ -136,6 +132,12 @@ def _write_csv(path: Path, columns: Sequence[Column], rows: Iterable[list[Any]])
 
 def _write_xlsx(path: Path, columns: Sequence[Column], rows: Iterable[list[Any]], *,
                 title: str, lang: str) -> int:
+    # Here, not at the top: openpyxl takes a second to import, and most commands never write
+    # a workbook.
+    from openpyxl import Workbook
+    from openpyxl.styles import Alignment, Border, Font, PatternFill, Side
+    from openpyxl.utils import get_column_letter
+
     code = "zh" if is_zh(lang) else "en"
     book = Workbook()
     sheet = book.active

@@ -16,6 +16,7 @@ import pyarrow.dataset as pa_dataset
 import sqlalchemy as sa
 
 from tierwise.common.vocabulary import METRICS
+from tierwise.data.engines import is_local
 from tierwise.data.tables import CanonicalTables
 from tierwise.errors import RunNotFound, WorkspaceError
 from tierwise.grading.backtest import Backtest, backtest
@@ -144,6 +145,11 @@ class RunReading:
         part files (a clear error for a run written to a cluster filesystem)."""
         return local_snapshot(snapshot_location(self.runs_dir, record.id, record.snapshot))
 
+    def _snapshot_files(self, record: history.RunRecord) -> list[str]:
+        """A run's snapshot files on this machine; none for one kept on a cluster."""
+        location = snapshot_location(self.runs_dir, record.id, record.snapshot)
+        return snapshot_files(location) if is_local(location) else []
+
     def explanations(self, run_id: int | None = None, *, tier: str | None = None,
                      customer_id: str | None = None, lang: str | None = None,
                      rows: pa.Table | None = None) -> Iterator[Explanation]:
@@ -188,7 +194,7 @@ class RunReading:
                                  f"{self.run(run_id).id}")
         if complete:
             self._complete_metrics(found)
-        found.history = history.customer_history(self.appdb, customer_id)
+        found.history = history.customer_history(self.appdb, customer_id, self._snapshot_files)
         found.owner_changes = owners.owner_history(self.appdb, customer_id)
         return found
 
@@ -260,4 +266,4 @@ class RunReading:
 
     def diff(self, run_a: int | None = None, run_b: int | None = None) -> history.Diff:
         """Who moved between two runs (default: the two latest) and the migration matrix."""
-        return history.diff_runs(self.appdb, run_a, run_b)
+        return history.diff_runs(self.appdb, self._snapshot_files, run_a, run_b)
