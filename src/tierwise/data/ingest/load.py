@@ -396,12 +396,16 @@ def _is_empty(con: duckdb.DuckDBPyConnection, table: str) -> bool:
 
 
 def _create_placeholder_customers(con: duckdb.DuckDBPyConnection, source: str) -> list[str]:
-    """Customers known only by an id in ``source`` (the rows just written): placeholders."""
+    """Customers known only by an id in ``source`` (the rows just written): placeholders.
+
+    The ids are made distinct before the anti-join: otherwise DuckDB may build its hash
+    table on the rows just written (it under-estimates a table written in the same
+    transaction) and probe it with every customer: twice as slow at 4M orders."""
     rows = con.execute(
         f"INSERT INTO customers (customer_id, placeholder) "
-        f"SELECT customer_id, true FROM {source} i "
+        f"SELECT customer_id, true FROM (SELECT DISTINCT customer_id FROM {source}) i "
         f"WHERE NOT EXISTS (SELECT 1 FROM customers c WHERE c.customer_id = i.customer_id) "
-        f"GROUP BY customer_id RETURNING customer_id"
+        f"RETURNING customer_id"
     ).fetchall()
     return sorted(customer_id for (customer_id,) in rows)
 
