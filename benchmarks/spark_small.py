@@ -213,7 +213,9 @@ def one_run(engine: str, repeat: int, args: argparse.Namespace, env: dict[str, s
     ran = run_child(f"{engine}-{repeat}", argv, logs=logs, env=env,
                     timeout=args.timeout, tree=True, interval=0.25)
     found: dict[str, Any] = {"engine": engine_setting, "wall_seconds": ran.wall_seconds,
-                             "cpu_seconds": ran.cpu_seconds,
+                             # wait4 counts a JVM only once reaped: the tree as sampled
+                             "cpu_seconds": max(ran.cpu_seconds, sum(ran.sampler.cpu.values())
+                                                if ran.sampler else 0.0),
                              "peak_tree_rss_bytes": ran.sampler.peak if ran.sampler else None,
                              "other_cpu_seconds": ran.other_cpu_seconds,
                              "load_average_before": ran.load_before[0]}

@@ -17,9 +17,10 @@ The engine is configuration, not code: ``engine:`` in tierwise.yaml, or ``--engi
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,6 +32,9 @@ import ibis.expr.types as ir
 from tierwise.errors import WorkspaceError
 
 ENGINES = ("duckdb", "spark")
+# A run that reads at most this many rows (all kinds), known before it starts, is small:
+# on a local master it is started for a short life (_local_defaults).
+SMALL_INPUT_ROWS = 2_000_000
 # JDBC drivers from Debian's packages libpostgresql-jdbc-java and libmariadb-java: Spark's
 # JDBC sources use them; nothing is downloaded at run time.
 DEBIAN_JDBC_JARS = ("/usr/share/java/postgresql.jar", "/usr/share/java/mariadb-java-client.jar")
@@ -87,9 +91,11 @@ def parse_engine(value: Any, *, source: str, override: str | None = None) -> Eng
         threads=int(threads) if threads else None)
 
 
-def spark_session(choice: EngineChoice) -> Any:
+def spark_session(choice: EngineChoice, *, input_rows: int | None = None) -> Any:
     """The Spark session for ``choice`` (the running one if there is one): a master URL or a
-    Spark Connect endpoint (sc://), tierwise's defaults, then the user's settings."""
+    Spark Connect endpoint (sc://), tierwise's defaults, then the user's settings.
+    ``input_rows``: the rows the run reads, when known before it starts (see
+    :func:`session_settings`)."""
     try:
         from pyspark.sql import SparkSession
     except ImportError:
@@ -102,11 +108,7 @@ def spark_session(choice: EngineChoice) -> Any:
     elif choice.master:
         # Set only when configured: a master set here would override spark-submit's.
         builder = builder.master(choice.master)
-    settings = {**_SPARK_DEFAULTS, **choice.settings}
-    jars = [jar for jar in DEBIAN_JDBC_JARS if os.path.exists(jar)]
-    if jars and "spark.jars" not in settings and not connect:
-        settings["spark.jars"] = ",".join(jars)
-    for key, value in settings.items():
+    for key, value in session_settings(choice, input_rows=input_rows).items():
         builder = builder.config(key, value)
     try:
         session = builder.getOrCreate()
@@ -118,10 +120,59 @@ def spark_session(choice: EngineChoice) -> Any:
     return session
 
 
-def spark_backend(choice: EngineChoice) -> Any:
+def session_settings(choice: EngineChoice, *, input_rows: int | None = None) -> dict[str, str]:
+    """What a session is started with: tierwise's defaults, those of a local master (and of
+    a small run on one: ``input_rows`` at most SMALL_INPUT_ROWS), the JDBC driver jars that
+    are installed, then the user's ``engine.settings``, which win."""
+    small = input_rows is not None and input_rows <= SMALL_INPUT_ROWS
+    settings = {**_SPARK_DEFAULTS, **_local_defaults(choice.master, small=small),
+                **choice.settings}
+    connect = choice.master is not None and choice.master.startswith("sc://")
+    jars = [jar for jar in DEBIAN_JDBC_JARS if os.path.exists(jar)]
+    if jars and "spark.jars" not in settings and not connect:
+        settings["spark.jars"] = ",".join(jars)
+    return settings
+
+
+def local_cores(master: str | None) -> int | None:
+    """The task slots of a local master (``local``, ``local[N]``, ``local[*]``,
+    ``local[N, F]``); None for a cluster. No master is local[*], unless spark-submit started
+    this process (it passed its own)."""
+    if master is None:
+        if os.environ.get("PYSPARK_GATEWAY_PORT"):        # inside spark-submit
+            return None
+        master = "local[*]"
+    found = re.fullmatch(r"local(?:\[(\*|\d+)(?:,\s*\d+)?\])?", master.strip())
+    if found is None:
+        return None
+    slots = found.group(1)
+    if slots is None:
+        return 1
+    return os.cpu_count() or 1 if slots == "*" else max(1, int(slots))
+
+
+def _local_defaults(master: str | None, *, small: bool = False) -> dict[str, str]:
+    """On one machine, Spark's default of 200 shuffle partitions makes 200 tasks of every
+    shuffle (and 200 ranges of every rank, tierwise.metrics.ranking) for a few cores; four
+    per core keeps every core busy (engines benchmark: 8 on local[2] at 50M orders).
+
+    A small run on one machine is mostly the JVM starting and Spark planning, not
+    computing: there the JVM compiles with its quick compiler only (C1), which halves the
+    session's start on two cores (benchmarks/spark_small.py); a long run keeps the
+    optimising one (C2), whose code is faster once compiled."""
+    cores = local_cores(master)
+    if cores is None:
+        return {}
+    found = {"spark.sql.shuffle.partitions": str(4 * cores)}
+    if small:
+        found["spark.driver.extraJavaOptions"] = "-XX:TieredStopAtLevel=1"
+    return found
+
+
+def spark_backend(choice: EngineChoice, *, input_rows: int | None = None) -> Any:
     import ibis
 
-    return ibis.pyspark.connect(spark_session(choice))
+    return ibis.pyspark.connect(spark_session(choice, input_rows=input_rows))
 
 
 def _double_literals() -> None:
@@ -191,6 +242,26 @@ def materialise(backend: Any, name: str, expr: ir.Table) -> ir.Table:
         frame.createOrReplaceTempView(name)
         return backend.table(name)
     return backend.create_table(name, expr, temp=True)
+
+
+Measure = Callable[[ir.Table], ir.Scalar]
+
+
+def materialise_measured(backend: Any, name: str, expr: ir.Table,
+                         measures: Mapping[str, Measure]) -> tuple[ir.Table, dict[str, Any]]:
+    """:func:`materialise`, with aggregates of what it holds (``measures``: name → a
+    function from the table to a scalar) computed in the same pass: on Spark the aggregate
+    is the action that fills the cache, so a count and a query become one action."""
+    if is_spark(backend):
+        backend._run_pre_execute_hooks(expr)
+        frame = backend._session.sql(backend.compile(expr)).cache()
+        frame.createOrReplaceTempView(name)
+        table = backend.table(name)
+    else:
+        table = backend.create_table(name, expr, temp=True)
+    found = backend.to_pyarrow(table.aggregate(
+        **{key: measure(table) for key, measure in measures.items()})).to_pylist()
+    return table, found[0]
 
 
 def release(backend: Any, name: str) -> None:

@@ -25,9 +25,17 @@ import duckdb
 import ibis
 import ibis.expr.types as ir
 import pyarrow as pa
+import pyarrow.parquet as pq
 
 from tierwise.data import store
-from tierwise.data.engines import DEBIAN_JDBC_JARS, described, is_spark, materialise
+from tierwise.data.engines import (
+    DEBIAN_JDBC_JARS,
+    Measure,
+    described,
+    is_spark,
+    materialise,
+    materialise_measured,
+)
 from tierwise.data.ingest import KINDS
 from tierwise.data.ingest.fields import ATTRIBUTE_PREFIX, IGNORED, detect_mapping
 from tierwise.data.ingest.parsing import INTERACTION_TYPES, sql_string
@@ -53,6 +61,9 @@ _JDBC = {"postgresql": ("jdbc:postgresql", "org.postgresql.Driver", DEBIAN_JDBC_
 class LakeTables:
     tables: CanonicalTables
     rejected: int                      # rows set aside, written under rejects/
+    # The latest order's date, found while reading (None: no orders): a run as of it needs
+    # no query of its own.
+    latest_order_date: dt.date | None = None
 
 
 def canonical_schemas() -> dict[str, ibis.Schema]:
@@ -76,53 +87,130 @@ def store_as_parquet(con: duckdb.DuckDBPyConnection, folder: Path) -> dict[str, 
     return files
 
 
+def input_rows(specs: Sequence[Source], *, root: Path,
+               store_con: duckdb.DuckDBPyConnection) -> int | None:
+    """The rows a run will read, when known before it starts: the store's tables (no
+    ``specs``), or the footers of local Parquet files; None when a source is anything else
+    (CSV, a glob, a database, a Spark table, a remote file)."""
+    if not specs:
+        counts = [store_con.execute(f"SELECT count(*) FROM {kind}").fetchone() for kind in KINDS]
+        return sum(int(row[0]) if row else 0 for row in counts)
+    total = 0
+    for spec in specs:
+        if _parquet_columns(spec, root) is None:
+            return None
+        total += pq.read_metadata(_located(spec, root)).num_rows
+    return total
+
+
 def read_lake(backend: Any, specs: Sequence[Source], *, root: Path, rejects_dir: Path,
               store_con: duckdb.DuckDBPyConnection) -> LakeTables:
     """The canonical tables on Spark: from ``specs``, or the store when there are none."""
     schemas = canonical_schemas()
     if not specs:
+        newest = store_con.execute("SELECT max(order_date) FROM orders").fetchone()
         files = store_as_parquet(store_con, root / "data" / "lake")
         exported = {kind: backend.read_parquet(path) for kind, path in files.items()}
-        return LakeTables(_canonical_tables(backend, exported, schemas), 0)
+        return LakeTables(_canonical_tables(backend, exported, schemas), 0,
+                          _date(newest[0] if newest else None))
     rejected = 0
     stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
     with tempfile.TemporaryDirectory(prefix="tierwise-lake-") as scratch:
         marked: dict[str, ir.Table] = {}
-        for spec in specs:
-            table = _marked(_canonical(_read(backend, spec, root, Path(scratch)), spec,
-                                       schemas[spec.kind]), spec.kind)
+        for group in _read_together(specs, root):
+            spec = group[0]
+            raw = _read(backend, spec, root, Path(scratch),
+                        together=[_located(s, root) for s in group[1:]])
+            table = _marked(_canonical(raw, spec, schemas[spec.kind]), spec.kind)
             # Several sources of one kind (files given one by one) are read as one table.
             marked[spec.kind] = (_union(marked[spec.kind], table) if spec.kind in marked
                                  else table)
         # One pass over each source: read, cast and checked rows are held by the engine
-        # (also past the scratch folder of a SQL source read without a JDBC driver); the
-        # rejects are counted and written from there.
+        # (also past the scratch folder of a SQL source read without a JDBC driver) and
+        # the rejects counted, in one action; they are written from there.
         tables: dict[str, ir.Table] = {}
+        latest = None
         for kind, table in marked.items():
+            measures: dict[str, Measure] = {"rejected": lambda t: t._tw_reason.count()}
+            if kind == "orders":
+                measures["latest"] = lambda t: t.order_date.max(where=t._tw_reason.isnull())
             with described(backend, f"read {kind}"):
-                held = _cached(backend, table)
+                held, facts = materialise_measured(
+                    backend, f"_tw_lake_{uuid.uuid4().hex[:8]}", table, measures)
+            latest = _date(facts["latest"]) if kind == "orders" else latest
             bad = held.filter(held._tw_reason.notnull())
-            count = int(backend.execute(bad.count()))
+            count = int(facts["rejected"] or 0)
             if count:
                 backend.to_parquet(bad.rename(reason="_tw_reason"),
                                    str(rejects_dir / f"spark-{stamp}-{kind}"))
                 rejected += count
             tables[kind] = held.filter(held._tw_reason.isnull()).drop("_tw_reason")
     read = _canonical_tables(backend, tables, schemas)
-    customers = _cached(backend, read.customers)      # with the placeholders, once
-    return LakeTables(dataclasses.replace(read, customers=customers), rejected)
+    with described(backend, "read customers (and placeholders)"):
+        customers = _cached(backend, read.customers)      # with the placeholders, once
+    return LakeTables(dataclasses.replace(read, customers=customers), rejected, latest)
+
+
+def _date(value: Any) -> dt.date | None:
+    if value is None or str(value) in ("NaT", "nan"):
+        return None
+    return value.date() if isinstance(value, dt.datetime) else value
 
 
 def _cached(backend: Any, table: ir.Table) -> ir.Table:
     return materialise(backend, f"_tw_lake_{uuid.uuid4().hex[:8]}", table)
 
 
-def _read(backend: Any, spec: Source, root: Path, scratch: Path) -> ir.Table:
+def _located(spec: Source, root: Path) -> str:
+    """A path source's location: a URL, or a path made absolute against the workspace."""
+    location = spec.path or ""
+    if "://" not in location and not Path(location).is_absolute():
+        location = str(root / location)
+    return location
+
+
+def _read_together(specs: Sequence[Source], root: Path) -> list[list[Source]]:
+    """The sources in groups read as one table: local Parquet files of one kind with the same
+    ``map:`` and the same columns (as several files given one by one are); every other
+    source alone. Spark infers a Parquet schema with a job of its own, once per read."""
+    groups: dict[Any, list[Source]] = {}
+    for spec in specs:
+        key = _parquet_columns(spec, root)
+        groups.setdefault((spec.kind, tuple(sorted(spec.map.items())), key)
+                          if key is not None else id(spec), []).append(spec)
+    return list(groups.values())
+
+
+def _parquet_columns(spec: Source, root: Path) -> str | None:
+    """A local Parquet file's columns and types (read from its footer), or None for any
+    other source."""
+    if spec.path is None or "://" in spec.path or any(c in spec.path for c in "*?["):
+        return None
+    location = Path(_located(spec, root))
+    if location.suffix.lower() != ".parquet" or not location.is_file():
+        return None
     try:
+        schema = pq.read_schema(location)
+    except Exception:             # read alone: the engine says what is wrong with it
+        return None
+    return schema.remove_metadata().to_string(show_field_metadata=False,
+                                             show_schema_metadata=False)
+
+
+def _read(backend: Any, spec: Source, root: Path, scratch: Path,
+          together: Sequence[str] = ()) -> ir.Table:
+    """One source as a table; ``together``: more Parquet files read with ``spec``'s, which
+    have its columns (:func:`_read_together`)."""
+    try:
+        if together:
+            files = [_located(spec, root), *together]
+            if not is_spark(backend):
+                return backend.read_parquet(files)
+            name = f"_tw_files_{uuid.uuid4().hex[:8]}"
+            backend._session.read.parquet(*files).createOrReplaceTempView(name)
+            return backend.table(name)
         if spec.path is not None:
-            location = spec.path
-            if "://" not in location and not Path(location).is_absolute():
-                location = str(root / location)
+            location = _located(spec, root)
             lowered = location.lower()
             if lowered.endswith(".csv"):
                 # Every column as text: the casts below decide, as for other sources.

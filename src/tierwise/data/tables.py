@@ -64,14 +64,24 @@ def data_fingerprint(backend: Any, tables: CanonicalTables, as_of: dt.date) -> s
                                  else_=ibis.null("date")),
             paid_amount=ibis.cases((p.paid_date <= as_of_day, p.paid_amount),
                                    else_=ibis.null("float64")))
-        if backend.execute(as_of_payments.count()):
-            dated["payments"] = as_of_payments
-    parts: list[Any] = [as_of.isoformat()]
-    for table in dated.values():
+        dated["payments"] = as_of_payments
+    # One query for every table (one action on Spark): one row of (n, h) per table.
+    sums = []
+    for i, table in enumerate(dated.values()):
         # Order-independent: one hash per row (of the row as a struct, far cheaper than
         # hashing text), reduced below 2**31 and summed: no int64 overflow below 2**32 rows.
         row = ibis.struct({c: table[c] for c in sorted(table.columns)})
-        result = backend.execute(table.aggregate(n=table.count(),
-                                                 h=(row.hash() % 2_147_483_647).sum()))
-        parts.extend(str(v) for v in result.iloc[0].tolist())
+        sums.append(table.aggregate(**{f"n{i}": table.count(),
+                                       f"h{i}": (row.hash() % 2_147_483_647).sum()}))
+    joined = sums[0]
+    for more in sums[1:]:
+        joined = joined.cross_join(more)
+    result = backend.execute(joined)
+    parts: list[Any] = [as_of.isoformat()]
+    for i, kind in enumerate(dated):
+        if kind == "payments" and not result[f"n{i}"].iloc[0]:
+            continue              # no invoices as of the date: as if there were no table
+        # The pair as one row, as it was when each table was a query of its own.
+        pair = result[[f"n{i}", f"h{i}"]]
+        parts.extend(str(v) for v in pair.iloc[0].tolist())
     return hashlib.sha256("/".join(parts).encode()).hexdigest()[:16]

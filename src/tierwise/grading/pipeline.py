@@ -108,8 +108,11 @@ def _work_metrics(request: GradeRequest, derive_work: DeriveWork | None) -> Sequ
 
 
 def _grade(backend: Any, tables: CanonicalTables, place: RunPlace, request: GradeRequest,
-           assignments: str | None = None, outputs: Sequence[str] = ()) -> RunSummary:
-    as_of = request.as_of or latest_order_date(backend, tables.orders)
+           assignments: str | None = None, outputs: Sequence[str] = (),
+           latest: dt.date | None = None) -> RunSummary:
+    """Grade ``tables`` as of the request's date, else the latest order's (``latest`` when
+    the caller knows it already)."""
+    as_of = request.as_of or latest or latest_order_date(backend, tables.orders)
     if not place.plausible.holds(as_of):
         raise InputError(f"as-of date {as_of.isoformat()} is outside the plausible range "
                          f"{place.plausible.describe()} (import: in tierwise.yaml)"
@@ -131,11 +134,12 @@ def _on_spark(place: RunPlace, request: GradeRequest,
         specs = [data_sources.Source(kind, path=str(Path(p).resolve()),
                                      map=dict(request.column_map or {}))
                  for kind, paths in request.files.items() for p in paths]
-    backend = engines.spark_backend(request.engine)
+    backend = engines.spark_backend(request.engine, input_rows=lake.input_rows(
+        specs, root=place.root, store_con=place.store))
     found = lake.read_lake(backend, specs, root=place.root, rejects_dir=place.rejects_dir,
                            store_con=place.store)
     summary = _grade(backend, found.tables, place, request, request.engine.assignments,
-                     outputs=() if specs else work_metrics)
+                     outputs=() if specs else work_metrics, latest=found.latest_order_date)
     summary = dataclasses.replace(summary, rejected_rows=found.rejected)
     record = history.get_run(place.appdb, summary.run_id)
     local = engines.is_local(snapshot_location(place.runs_dir, record.id, record.snapshot))
