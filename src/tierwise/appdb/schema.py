@@ -131,6 +131,19 @@ tasks = sa.Table(
     sa.Index("ix_tasks_owner", "owner"),
 )
 
+# Open tasks counted by tier rank, kind and due date (tierwise.work.tasks): kept when tasks
+# are synced or done, so the dashboard's work per tier reads a few thousand rows, not every
+# open task.
+open_task_counts = sa.Table(
+    "open_task_counts",
+    metadata,
+    sa.Column("priority", sa.Integer, nullable=True),
+    sa.Column("kind", sa.String(32), nullable=False),
+    sa.Column("due_date", sa.Date, nullable=False),
+    sa.Column("n", sa.Integer, nullable=False),
+    sa.Index("ix_open_task_counts_key", "kind", "priority", "due_date"),
+)
+
 # Sales reps for owner assignment (tierwise.work.owners): capacity is {tier key: accounts or null}.
 reps = sa.Table(
     "reps",

@@ -28,6 +28,7 @@ is not raised again while its condition lasts.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -257,6 +258,10 @@ def sync_tasks(appdb: sa.Engine, run_id: int, as_of: dt.date, found: pa.Table) -
                                     "created_at"),
                     ((c, k, o, d, p, r, "open", run_id, run_id, now)
                      for c, k, o, d, p, r in plan["new"]))
+        counts = schema.open_task_counts
+        connection.execute(counts.delete())
+        bulk_insert(connection, counts, ("priority", "kind", "due_date", "n"),
+                    plan["open_counts"])
     kept = open_now.num_rows - len(plan["gone"])
     return TaskSync(created=len(plan["new"]), updated=len(plan["changed"]),
                     closed=len(plan["gone"]), open=kept + len(plan["new"]))
@@ -315,6 +320,17 @@ def _plan(found: pa.Table, open_now: pa.Table,
                        ORDER BY c.id""",
             "cleared_done": """SELECT DISTINCT d.customer_id, d.kind FROM done_now d
                                ANTI JOIN found f USING (customer_id, kind)""",
+            # The open tasks after the sync: every candidate but those done by hand and
+            # not open now, with the candidate's priority and due date (the open ones are
+            # updated to them), counted for the dashboard.
+            "open_counts": """SELECT CAST(f.priority AS BIGINT), f.kind,
+                                     CAST(f.due_date AS DATE), count(*)
+                              FROM found f
+                              LEFT JOIN current c USING (customer_id, kind)
+                              LEFT JOIN (SELECT DISTINCT customer_id, kind FROM done_now) d
+                                   USING (customer_id, kind)
+                              WHERE c.id IS NOT NULL OR d.customer_id IS NULL
+                              GROUP BY ALL ORDER BY ALL""",
         }
         return {name: con.execute(sql).fetchall() for name, sql in queries.items()}
     finally:
@@ -424,6 +440,19 @@ def list_tasks(appdb: sa.Engine, *, owner: str | None = None, kind: str | None =
         return [Task(**row) for row in connection.execute(query).mappings()]
 
 
+def open_counts(appdb: sa.Engine, today: dt.date,
+                kinds: Sequence[str]) -> list[tuple[int | None, str, int, int]]:
+    """Open tasks of ``kinds`` per tier rank (``priority``) and kind, with those due before
+    ``today``: read from the counts kept at every sync and task done, not from the tasks."""
+    c = schema.open_task_counts
+    late = sa.func.sum(sa.case((c.c.due_date < today, c.c.n), else_=0))
+    query = (sa.select(c.c.priority, c.c.kind, sa.func.sum(c.c.n), late)
+             .where(c.c.kind.in_(list(kinds))).group_by(c.c.priority, c.c.kind))
+    with appdb.connect() as connection:
+        return [(p, str(k), int(n or 0), int(d or 0)) for p, k, n, d in
+                connection.execute(query) if n]
+
+
 def raised_warnings(appdb: sa.Engine, run_id: int, *, lang: str = "zh",
                     labels: dict[str, str] | None = None) -> list[dict[str, Any]]:
     """The warning tasks a run created (not those it found already open), for webhooks."""
@@ -449,4 +478,12 @@ def mark_done(appdb: sa.Engine, task_id: int, *, note: str | None, user: str) ->
             raise TierwiseError(f"task {task_id} is {status}, not open")
         connection.execute(t.update().where(t.c.id == task_id).values(
             status="done", note=note, done_by=user, closed_at=dt.datetime.now(dt.UTC)))
+        done = connection.execute(sa.select(t.c.priority, t.c.kind, t.c.due_date).where(
+            t.c.id == task_id)).one()
+        counts = schema.open_task_counts
+        same = (counts.c.priority.is_(None) if done.priority is None
+                else counts.c.priority == done.priority)
+        connection.execute(counts.update().where(
+            same, counts.c.kind == done.kind, counts.c.due_date == done.due_date)
+            .values(n=counts.c.n - 1))
     return list_tasks(appdb, status="all", task_id=task_id)[0]
