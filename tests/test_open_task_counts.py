@@ -1,7 +1,8 @@
-"""The open-task counts the dashboard reads (tierwise.work.tasks.open_counts, table
+"""The dashboard at speed. The open-task counts it reads (tierwise.work.tasks.open_counts, table
 open_task_counts): after every sync and every task done by hand they equal a count over the
 open tasks themselves, per tier rank, kind and due date, on SQLite and on PostgreSQL; the
-dashboard's work per tier agrees with counting the tasks.
+dashboard's work per tier agrees with counting the tasks; a run's figures (distribution,
+Pareto, migration, history) are computed once per process and follow a new run.
 
 Data: tests/data graded as of 2025-06-30, then 2025-07-31 (tasks derived by each run).
 """
@@ -14,7 +15,7 @@ from collections import Counter
 import sqlalchemy as sa
 
 from tierwise.appdb import schema
-from tierwise.reports.dashboard import WORK_KINDS, work_by_tier
+from tierwise.reports.dashboard import WORK_KINDS, dashboard, work_by_tier
 from tierwise.workspace import Workspace
 
 
@@ -64,3 +65,19 @@ def test_the_dashboard_s_work_per_tier_equals_counting_the_tasks(ws: Workspace) 
         assert row.complaint == expected[(row.key, "complaint")]
         assert row.warnings_overdue == late[row.key]
     assert work.total("contact") + work.total("churn_risk") > 0
+
+
+def test_the_dashboard_computes_a_run_s_figures_once_and_follows_a_new_run(
+        ws: Workspace) -> None:
+    ws.grade(as_of=dt.date(2025, 6, 30))
+    first = dashboard(ws, lang="zh")
+    again = dashboard(ws, lang="zh")
+    assert again.distribution is first.distribution            # kept, not recomputed
+    assert again.to_json() == first.to_json()
+    ws.task_done(ws.tasks()[0].id, None)
+    assert dashboard(ws, lang="zh").work != first.work         # the work is always fresh
+    ws.grade(as_of=dt.date(2025, 7, 31))
+    later = dashboard(ws, lang="zh")
+    assert later.overview.to_json() != first.overview.to_json()
+    assert later.migration is not None and first.migration is None
+    assert dashboard(ws, lang="en").to_json()["distribution"] != later.to_json()["distribution"]

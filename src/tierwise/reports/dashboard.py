@@ -605,10 +605,25 @@ def dashboard(ws: RunReader, run_id: int | None = None, owner: str | None = None
     run it continues when ``run_id`` is given, else between the two latest runs."""
     lang = _lang(ws, lang)
     record = ws.run(run_id)
-    return Dashboard(
-        overview=overview(ws, record.id, owner),
-        distribution=distribution(ws, record.id, owner, lang=lang),
-        pareto=pareto(ws, record.id, owner, points, lang=lang),
-        migration=migration(ws, None, run_id, owner, lang=lang),
-        history=tier_history(ws, owner, lang=lang),
-        work=work_by_tier(ws, owner, today, run_id=record.id, lang=lang))
+    # A recorded run never changes: its figures are computed once per process (keyed by
+    # the workspace, the run, the runs there are, the owner and the language); the open
+    # work comes from the task counts each time.
+    key = (ws.snapshot(record), record.id, run_id, tuple(r.id for r in ws.runs()), owner,
+           lang, points)
+    figures = _figures.get(key)
+    if figures is None:
+        figures = (overview(ws, record.id, owner),
+                   distribution(ws, record.id, owner, lang=lang),
+                   pareto(ws, record.id, owner, points, lang=lang),
+                   migration(ws, None, run_id, owner, lang=lang),
+                   tier_history(ws, owner, lang=lang))
+        while len(_figures) >= FIGURES_KEPT:
+            _figures.pop(next(iter(_figures)), None)
+        _figures[key] = figures
+    return Dashboard(*figures, work=work_by_tier(ws, owner, today, run_id=record.id,
+                                                 lang=lang))
+
+
+FIGURES_KEPT = 16             # runs × owners × languages whose figures a process keeps
+_figures: dict[tuple[Any, ...], tuple[Overview, Distribution, Pareto, Migration | None,
+                                      TierHistory]] = {}
