@@ -190,8 +190,10 @@ def _validate(
     _check(con, kind, plans, plausible, key)
     con.execute(f"CREATE OR REPLACE TEMP TABLE {REJECTS} AS SELECT __file, __bad_row AS __row, "
                 f"__reason, __column FROM {CHECKED} WHERE __set = 'row'")
-    con.execute(f"CREATE OR REPLACE TEMP VIEW {GOOD} AS "
-                f"SELECT * FROM {STAGE} WHERE NOT {bad_sql(kind, plausible)}")
+    # When the check rejected nothing, every row is good: the merge need not check again.
+    rejected = _count(con, f"SELECT count(*) FROM {REJECTS}")
+    checked = f" WHERE NOT {bad_sql(kind, plausible)}" if rejected else ""
+    con.execute(f"CREATE OR REPLACE TEMP VIEW {GOOD} AS SELECT * FROM {STAGE}{checked}")
     columns = ", ".join(sql_identifier(c) for c in _content_columns(kind, attributes))
     if key is None:  # interactions: keyed by a hash of their content
         con.execute(f"CREATE OR REPLACE TEMP VIEW {INCOMING} AS "
