@@ -2,8 +2,8 @@
 and the work it hands on.
 
 A run reads one of three places: the workspace store (the default), files given for this run
-(imported into a scratch store first, so they are checked as an import checks them), or, on
-Spark, the sources where they live. Only a run of the workspace's own book turns into work
+(read where they are, checked as an import checks them, never copied), or, on Spark, the
+sources where they live. Only a run of the workspace's own book turns into work
 (tasks); graded files are a look at other data. The work is derived by the caller's
 ``derive_work`` (tierwise.work), which keeps this stage below the work stage.
 """
@@ -23,8 +23,8 @@ import sqlalchemy as sa
 
 from tierwise.data import engines, lake, store
 from tierwise.data import sources as data_sources
-from tierwise.data.ingest import import_files
 from tierwise.data.ingest.fields import PLAUSIBLE, Plausible
+from tierwise.data.ingest.in_place import read_in_place
 from tierwise.data.tables import CanonicalTables, latest_order_date
 from tierwise.errors import InputError
 from tierwise.grading.run import grade
@@ -147,22 +147,25 @@ def _on_spark(place: RunPlace, request: GradeRequest,
 
 
 def _from_files(place: RunPlace, request: GradeRequest) -> RunSummary:
-    """Grade files given for this run: imported into a scratch store (checked, with rejects
-    kept, as an import is), customers first, then graded there."""
+    """Grade files given for this run where they are: read and checked as an import reads
+    and checks them (rejects kept with their reasons), graded through views of their good
+    rows, never copied into a store."""
     files = request.files or {}
-    scratch = store.connect(**place.duckdb_settings)
+    scratch = store.connect(**place.duckdb_settings)     # in memory: the canonical columns
     try:
-        rejected = 0
-        for kind in ("customers", "orders", "interactions", "payments"):  # customers first
-            if files.get(kind):
-                rejected += import_files(scratch, kind, files[kind],
-                                         rejects_dir=place.rejects_dir,
-                                         column_map=request.column_map,
-                                         plausible=place.plausible).rejected
-        backend = ibis.duckdb.from_connection(scratch)
-        label = "files: " + "; ".join(f"{k}={','.join(map(str, v))}"
-                                      for k, v in files.items() if v)
-        summary = _grade(backend, CanonicalTables.of_store(backend, label), place, request)
-        return dataclasses.replace(summary, rejected_rows=rejected)
+        with read_in_place(scratch, files, rejects_dir=place.rejects_dir,
+                           column_map=request.column_map,
+                           plausible=place.plausible) as checked:
+            views = checked.canonical(scratch)
+            backend = ibis.duckdb.from_connection(scratch)
+            label = "files: " + "; ".join(f"{k}={','.join(map(str, v))}"
+                                          for k, v in files.items() if v)
+            tables = CanonicalTables(
+                backend.table(views["customers"]), backend.table(views["orders"]),
+                backend.table(views["interactions"]), label=label,
+                payments=backend.table(views["payments"]) if "payments" in checked.relations
+                else None)
+            summary = _grade(backend, tables, place, request)
+            return dataclasses.replace(summary, rejected_rows=checked.rejected)
     finally:
         scratch.close()
