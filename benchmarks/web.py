@@ -97,7 +97,7 @@ import uvicorn
 os.environ["TIERWISE_WORKSPACE"] = sys.argv[1]
 uvicorn.run("tierwise.web.app:worker_app", factory=True, host="127.0.0.1",
             port=int(sys.argv[2]), workers=int(sys.argv[3]), log_level="warning",
-            access_log=False)
+            access_log=False, timeout_worker_healthcheck=60)
 """
 
 

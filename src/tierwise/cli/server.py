@@ -72,7 +72,13 @@ def serve_cmd(host: str, port: int, proxies: str | None, workers: int,
         return
     # Each worker process imports the app by name; the workspace goes by the environment.
     os.environ[WORKSPACE_ENV] = str(root)
-    uvicorn.run("tierwise.web.app:worker_app", factory=True, workers=workers, **options)
+    # A worker busy on a loaded machine may not answer the supervisor's ping in uvicorn's
+    # default 5 s: it would be killed, its connections dropped and its copy of the run lost.
+    uvicorn.run("tierwise.web.app:worker_app", factory=True, workers=workers,
+                timeout_worker_healthcheck=WORKER_PING_SECONDS, **options)
+
+
+WORKER_PING_SECONDS = 60
 
 
 @main.group("user")
