@@ -27,7 +27,14 @@ from tierwise.data.engines import (
     materialise,
     release,
 )
-from tierwise.data.tables import CanonicalTables, data_fingerprint, latest_order_date
+from tierwise.data.tables import (
+    ORDER_HASH,
+    ORDER_ROWS,
+    CanonicalTables,
+    data_fingerprint,
+    latest_order_date,
+    order_fingerprint_aggregates,
+)
 from tierwise.errors import TierwiseError
 from tierwise.grading.clustering import ClusterResult, cluster_tiers, with_cluster_tiers
 from tierwise.grading.lifecycle import stage
@@ -62,6 +69,8 @@ class Evaluation:
     aggregates: dict[tuple[str, str], float | None]
     models: ModelReport | None = None     # None: the policy uses no model metric
     clusters: ClusterResult | None = None  # clustering policies: the fitted clusters
+    # The orders' part of the data fingerprint, from the metrics pass (when asked for).
+    orders_fingerprint: tuple[int, int] | None = None
 
     def models_json(self) -> dict[str, Any] | None:
         """What the run fitted, as stored with it (runs.models)."""
@@ -111,36 +120,40 @@ def uses_models(policy: Policy) -> bool:
 
 @contextmanager
 def evaluation(backend: Any, tables: CanonicalTables, policy: Policy, as_of: dt.date,
-               plan: MetricPlan | None = None) -> Iterator[Evaluation]:
+               plan: MetricPlan | None = None, *,
+               fingerprint: bool = False) -> Iterator[Evaluation]:
     """Compute the plan's metrics (default: what the policy reads) once into a temporary
-    table, and the tier each rule gives."""
+    table, and the tier each rule gives; with ``fingerprint``, the orders' part of the data
+    fingerprint in the same pass over the orders."""
     window = Window(as_of, policy.window_months)
     types = name_types(policy, tables.attributes)
     scratch = f"_tw_metrics_{uuid.uuid4().hex[:8]}"
-    table, report = _materialise_metrics(backend, tables, policy, window, types, scratch,
-                                         plan or run_plan(policy))
+    table, report, part = _materialise_metrics(backend, tables, policy, window, types, scratch,
+                                               plan or run_plan(policy), fingerprint)
     try:
         with described(backend, "rule aggregates"):
             aggregates = compute_aggregates(backend, table, policy)
         if policy.clustering is not None:
             clusters = cluster_tiers(backend, table, policy)
             yield Evaluation(window, with_cluster_tiers(table, clusters), aggregates, report,
-                             clusters)
+                             clusters, orders_fingerprint=part)
         else:
             yield Evaluation(window, computed_tiers(table, policy, types, aggregates),
-                             aggregates, report)
+                             aggregates, report, orders_fingerprint=part)
     finally:
         release(backend, scratch)
 
 
-def _materialise_metrics(backend: Any, tables: CanonicalTables, policy: Policy, window: Window,
-                         types: dict[str, ValueType], name: str,
-                         plan: MetricPlan) -> tuple[ir.Table, ModelReport | None]:
+def _materialise_metrics(
+        backend: Any, tables: CanonicalTables, policy: Policy, window: Window,
+        types: dict[str, ValueType], name: str, plan: MetricPlan, fingerprint: bool,
+) -> tuple[ir.Table, ModelReport | None, tuple[int, int] | None]:
     """The plan's metrics (and model metrics and scores) of every customer, computed once:
     the per-customer metrics first, then the ranks over all of them
-    (tierwise.metrics.ranking)."""
+    (tierwise.metrics.ranking); and the orders' part of the fingerprint if asked for."""
+    carried = order_fingerprint_aggregates(tables.orders, window.as_of) if fingerprint else None
     metrics = customer_metrics(tables.customers, tables.orders, tables.interactions, window,
-                               tables.payments, plan)
+                               tables.payments, plan, carried)
     if "stage" in plan:
         metrics = with_stage(metrics, policy, window.as_of)
     base = f"{name}_base"
@@ -159,6 +172,10 @@ def _materialise_metrics(backend: Any, tables: CanonicalTables, policy: Policy, 
         with described(backend, "metrics per customer"):
             table = materialise(backend, base, metrics)
         stack.callback(release, backend, base)
+        part = None
+        if carried is not None:
+            part = _orders_part(backend, table)
+            table = table.drop(*carried)
         ranges = ranges_for(backend)
         with described(backend, "ranks over all customers and scores"):
             table = with_rank_metrics(backend, table, ranges=ranges, plan=plan)
@@ -166,7 +183,17 @@ def _materialise_metrics(backend: Any, tables: CanonicalTables, policy: Policy, 
                 table = with_percentile_ranks(backend, table, policy.scorecard, types,
                                               ranges=ranges)
                 table = with_scores(table, policy.scorecard, types)
-            return materialise(backend, name, table), report
+            return materialise(backend, name, table), report, part
+
+
+def _orders_part(backend: Any, table: ir.Table) -> tuple[int, int] | None:
+    """The sums of the per-customer fingerprint aggregates; None when no order is dated by
+    the as-of date (the fingerprint then reads the orders itself, as it always did)."""
+    row = backend.execute(table.aggregate(n=table[ORDER_ROWS].sum(),
+                                          h=table[ORDER_HASH].sum())).iloc[0]
+    if row["n"] is None or row["n"] != row["n"] or int(row["n"]) == 0:
+        return None
+    return int(row["n"]), int(row["h"])
 
 
 def grade(
@@ -193,11 +220,12 @@ def grade(
     """
     as_of = as_of or latest_order_date(backend, tables.orders)
     with final_tiers(backend, tables, policy, as_of, appdb=appdb, runs_dir=runs_dir,
-                     plan=run_plan(policy, outputs)) as (ev, final, previous):
+                     plan=run_plan(policy, outputs), fingerprint=True) as (ev, final, previous):
         return _record(backend, final, policy, policy_text, appdb=appdb, runs_dir=runs_dir,
                        window=ev.window, aggregates=ev.aggregates, previous=previous,
                        models=ev.models_json(),
-                       fingerprint=_fingerprint(backend, tables, as_of),
+                       fingerprint=_fingerprint(backend, tables, as_of,
+                                                ev.orders_fingerprint),
                        source=tables.label, actor=actor, lang=lang,
                        assignments=assignments)
 
@@ -205,10 +233,11 @@ def grade(
 @contextmanager
 def final_tiers(backend: Any, tables: CanonicalTables, policy: Policy, as_of: dt.date, *,
                 appdb: sa.Engine, runs_dir: Path, plan: MetricPlan | None = None,
+                fingerprint: bool = False,
                 ) -> Iterator[tuple[Evaluation, ir.Table, Mapping[str, Any] | None]]:
     """The tiers a run would record: computed tiers, then hysteresis from the run it
     continues and the active overrides. Also gives the evaluation and that previous run."""
-    with evaluation(backend, tables, policy, as_of, plan) as ev:
+    with evaluation(backend, tables, policy, as_of, plan, fingerprint=fingerprint) as ev:
         with appdb.connect() as connection:
             previous = previous_run(connection, as_of, policy, tables.label)
             overrides = active_overrides(connection, as_of, policy)
@@ -254,15 +283,19 @@ def effective_tiers(graded: ir.Table, policy: Policy, prior: ir.Table | None,
     an upgrade is immediate; an override wins over both.
     """
     keys = policy.keys
+    # With nothing to join (a first run, no override) the columns a join would leave, as
+    # NULLs: no join, which on Spark is a shuffle of every customer.
     if prior is None:
-        prior = ibis.memtable(pa.table({
-            "customer_id": pa.array([], pa.string()), "prev_tier": pa.array([], pa.string()),
-            "prev_policy_tier": pa.array([], pa.string()),
-            "prev_streak": pa.array([], pa.int64())}))
-    t = graded.left_join(prior, "customer_id").select(
-        graded, prior.prev_tier, prior.prev_policy_tier, prior.prev_streak)
-    ov = ibis.memtable(overrides)
-    t = t.left_join(ov, "customer_id").select(t, ov.override_tier, ov.override_id)
+        t = graded.mutate(prev_tier=ibis.null("string"), prev_policy_tier=ibis.null("string"),
+                          prev_streak=ibis.null("int64"))
+    else:
+        t = graded.left_join(prior, "customer_id").select(
+            graded, prior.prev_tier, prior.prev_policy_tier, prior.prev_streak)
+    if overrides.num_rows:
+        ov = ibis.memtable(overrides)
+        t = t.left_join(ov, "customer_id").select(t, ov.override_tier, ov.override_id)
+    else:
+        t = t.mutate(override_tier=ibis.null("string"), override_id=ibis.null("int64"))
     base_rank = tier_rank(t.prev_policy_tier, keys)
     computed_rank = tier_rank(t.computed_tier, keys)
     lower = base_rank.notnull() & (computed_rank > base_rank)
@@ -300,9 +333,10 @@ def _previous_assignments(backend: Any, runs_dir: Path,
                     prev_streak=t.downgrade_streak)
 
 
-def _fingerprint(backend: Any, tables: CanonicalTables, as_of: dt.date) -> str:
+def _fingerprint(backend: Any, tables: CanonicalTables, as_of: dt.date,
+                 orders_part: tuple[int, int] | None) -> str:
     with described(backend, "data fingerprint"):
-        return data_fingerprint(backend, tables, as_of)
+        return data_fingerprint(backend, tables, as_of, orders_part=orders_part)
 
 
 def _float_or_none(value: Any) -> float | None:
