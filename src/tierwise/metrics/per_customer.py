@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import calendar
 import datetime as dt
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -55,11 +56,13 @@ def add_months(day: dt.date, months: int) -> dt.date:
     return dt.date(year, month + 1, min(day.day, last))
 
 
-def order_metrics(orders: ir.Table, window: Window, plan: MetricPlan = COMPLETE) -> ir.Table:
+def order_metrics(orders: ir.Table, window: Window, plan: MetricPlan = COMPLETE,
+                  carried: Mapping[str, ir.Scalar] | None = None) -> ir.Table:
     """One row per customer with orders; aggregates see only orders up to the as-of date.
 
     Only the aggregates the plan's metrics are made of: each one costs a filtered sum or
-    count in the one pass over the orders, ``active_months`` a distinct count."""
+    count in the one pass over the orders, ``active_months`` a distinct count. ``carried``:
+    more aggregates of ``orders`` for the same pass (kept as columns of the result)."""
     o = orders
     known = o.order_date <= ibis.date(window.as_of)
     in_window = known & (o.order_date > ibis.date(window.start))
@@ -84,7 +87,7 @@ def order_metrics(orders: ir.Table, window: Window, plan: MetricPlan = COMPLETE)
     }
     needed = _order_aggregates(plan)
     return o.group_by("customer_id").aggregate(
-        **{name: make() for name, make in wanted.items() if name in needed})
+        **{name: make() for name, make in wanted.items() if name in needed}, **(carried or {}))
 
 
 def _order_aggregates(plan: MetricPlan) -> set[str]:
@@ -188,6 +191,7 @@ def customer_metrics(
     window: Window,
     payments: ir.Table | None = None,
     plan: MetricPlan = COMPLETE,
+    carried: Mapping[str, ir.Scalar] | None = None,
 ) -> ir.Table:
     """Every customer known as of the date, with the plan's metrics (default: the whole
     vocabulary but the ranks, the stage and the models) and the attributes.
@@ -195,9 +199,10 @@ def customer_metrics(
     A customer with no order by the as-of date did not exist yet, and is left out, when its
     ``since`` lies after the date, or when it has no ``since`` but orders only later.
     Prospects (no orders at all) are kept. Without ``payments`` the receivable metrics are
-    NULL, as when no invoices were imported.
+    NULL, as when no invoices were imported. ``carried``: more aggregates of ``orders`` for
+    the pass over them (see :func:`order_metrics`), columns of the result.
     """
-    om = order_metrics(orders, window, plan)
+    om = order_metrics(orders, window, plan, carried)
     attributes = [c for c in customers.columns if c not in BOOKKEEPING_COLUMNS]
     c = customers.select(*attributes)
     joined = (

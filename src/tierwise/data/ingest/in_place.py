@@ -54,8 +54,10 @@ class CheckedFiles:
             con.execute(f"CREATE OR REPLACE TEMP VIEW {name} AS {body}")
             views[kind] = name
         known = views["customers"]
+        # A table, not a view: the run reads the customers twice (metrics, fingerprint), and
+        # the placeholders are a pass over every order.
         con.execute(f"""
-            CREATE OR REPLACE TEMP VIEW _tw_canonical_all_customers AS
+            CREATE OR REPLACE TEMP TABLE _tw_canonical_all_customers AS
             SELECT * FROM {known} UNION ALL BY NAME
             SELECT customer_id, true AS placeholder FROM (
                 SELECT customer_id FROM {views["orders"]}
