@@ -237,15 +237,18 @@ def customer_metrics(
     return m
 
 
+# Counts and sums that are 0, not unknown, for a customer without orders (or interactions).
+_ZERO_WITHOUT_ROWS = {"annual_spend": 0.0, "order_count": 0, "lifetime_spend": 0.0,
+                      "active_months": 0, "prior_spend": 0.0, "prior_order_count": 0,
+                      "complaints_12m": 0, "interactions_12m": 0}
+
+
 def _metric_values(joined: ir.Table, om: ir.Table, as_of: ir.DateValue,
                    plan: MetricPlan) -> dict[str, ir.Value]:
-    """The plan's metrics made of the per-customer aggregates: zeros for customers without
-    orders where a count or a sum is meant."""
-    values: dict[str, ir.Value] = {}
-    if "annual_spend" in plan:
-        values["annual_spend"] = joined.annual_spend.fill_null(0.0)
-    if "order_count" in plan:
-        values["order_count"] = joined.order_count.fill_null(0)
+    """The plan's metrics made of the per-customer aggregates. Columns the aggregates
+    already hold are replaced in place; the derived ones follow in this order."""
+    values: dict[str, ir.Value] = {name: joined[name].fill_null(zero)
+                                   for name, zero in _ZERO_WITHOUT_ROWS.items() if name in plan}
     if "avg_order_value" in plan:
         spend, count = values["annual_spend"], values["order_count"]
         values["avg_order_value"] = ibis.cases((count > 0, spend / count),
@@ -258,27 +261,15 @@ def _metric_values(joined: ir.Table, om: ir.Table, as_of: ir.DateValue,
             else_=joined.profit)
     if "recency_days" in plan:
         values["recency_days"] = as_of.delta(joined.last_order_date, unit="day")
-    if "lifetime_spend" in plan:
-        values["lifetime_spend"] = joined.lifetime_spend.fill_null(0.0)
     if "tenure_years" in plan:
         tenure_start = joined.since.coalesce(joined.first_order_date)
         # float64 first: Spark would divide a day count by 365.25 as a DECIMAL
         values["tenure_years"] = (as_of.delta(tenure_start, unit="day").cast("float64")
                                   / 365.25)
-    if "active_months" in plan:
-        values["active_months"] = joined.active_months.fill_null(0)
-    if "prior_spend" in plan:
-        values["prior_spend"] = joined.prior_spend.fill_null(0.0)
-    if "prior_order_count" in plan:
-        values["prior_order_count"] = joined.prior_order_count.fill_null(0)
     if "spend_growth" in plan:
         spend, prior = values["annual_spend"], values["prior_spend"]
         values["spend_growth"] = ibis.cases((prior > 0, (spend - prior) / prior),
                                             else_=ibis.null("float64"))
-    if "complaints_12m" in plan:
-        values["complaints_12m"] = joined.complaints_12m.fill_null(0)
-    if "interactions_12m" in plan:
-        values["interactions_12m"] = joined.interactions_12m.fill_null(0)
     return values
 
 
