@@ -17,9 +17,10 @@ AS_OF = dt.date(2025, 6, 30)
 
 
 def complaints(ws: Workspace, customer: str) -> int:
+    """As the customer's explanation shows it (the run's policy does not read complaints, so
+    explain computes them for the customer: tierwise.metrics.plan)."""
     ws.grade(as_of=AS_OF)
-    row = next(r for r in ws.assignments().to_pylist() if r["customer_id"] == customer)
-    return int(row["complaints_12m"])
+    return int(ws.explain(customer).metrics["complaints_12m"])
 
 
 def test_a_logged_complaint_counts_in_the_next_run(ws: Workspace) -> None:
