@@ -253,13 +253,14 @@ def test_a_run_grades_and_fingerprints_one_moment_of_the_store(
     big.write_text("订单号,客户编号,下单日期,订单金额\nBIG1,C4,2025-06-20,50000000\n",
                    encoding="utf-8")
 
-    def import_meanwhile(backend: object, tables: object, as_of: dt.date) -> str:
+    def import_meanwhile(backend: object, tables: object, as_of: dt.date,
+                         **options: object) -> str:
         other = ws.sibling()                      # another cursor, as a web request has
         try:
             other.import_files("orders", [big])
         finally:
             other.close()
-        return real(backend, tables, as_of)       # type: ignore[arg-type]
+        return real(backend, tables, as_of, **options)  # type: ignore[arg-type]
 
     monkeypatch.setattr(grading_run, "data_fingerprint", import_meanwhile)
     during = ws.grade(as_of=AS_OF)
