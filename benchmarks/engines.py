@@ -68,7 +68,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
 
-from generate import GENERATOR_VERSION, ORDER_FILES, data_files, existing, generate  # noqa: E402
+from generate import ORDER_FILES, data_files, ensure_generated  # noqa: E402
 from run import compare_tables  # noqa: E402
 from runner import (  # noqa: E402
     add_size_arguments,
@@ -525,17 +525,7 @@ def _task_metrics(m: dict[str, Any]) -> dict[str, int]:
 
 
 def prepare_data(args: argparse.Namespace, data: Path) -> dict[str, Any]:
-    wanted = {"customers": args.customers, "orders": args.orders, "files": args.files,
-              "version": GENERATOR_VERSION}
-    found = existing(data)
-    if found is not None and all(found.get(k) == v for k, v in wanted.items()):
-        say(f"data exists in {data}: {found['customers']:,} customers, "
-            f"{found['orders']:,} orders; not generating")
-        return {"generated": False, **found}
-    say(f"generating {args.customers:,} customers and {args.orders:,} orders in {data}")
-    started = time.perf_counter()
-    generate(data, args.customers, args.orders, files=args.files, say=say)
-    return {"generated": True, "generate_seconds": time.perf_counter() - started, **wanted}
+    return ensure_generated(data, args.customers, args.orders, files=args.files, say=say)
 
 
 def data_facts(data: Path, files: int) -> dict[str, Any]:

@@ -166,6 +166,23 @@ def existing(data: Path) -> dict[str, int] | None:
     return {k: int(v) for k, v in values.items()}
 
 
+def ensure_generated(data: Path, n_customers: int, n_orders: int, *,
+                     files: int = ORDER_FILES, say=print) -> dict[str, int | float | bool]:
+    """Generate the data in ``data`` unless ``GENERATED`` there records the same sizes and
+    generator version; what was found or made, with ``generated`` and its seconds."""
+    wanted = {"customers": n_customers, "orders": n_orders, "files": files,
+              "version": GENERATOR_VERSION}
+    found = existing(data)
+    if found is not None and all(found.get(k) == v for k, v in wanted.items()):
+        say(f"data exists in {data}: {found['customers']:,} customers, "
+            f"{found['orders']:,} orders; not generating")
+        return {"generated": False, **found}
+    say(f"generating {n_customers:,} customers and {n_orders:,} orders in {data}")
+    started = time.perf_counter()
+    generate(data, n_customers, n_orders, files=files, say=say)
+    return {"generated": True, "generate_seconds": time.perf_counter() - started, **wanted}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--customers", type=int, default=1_000_000)

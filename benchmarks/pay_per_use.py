@@ -44,7 +44,7 @@ ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
 
 from baseline_sql import _add_months  # noqa: E402
-from generate import GENERATOR_VERSION, ORDER_FILES, existing, generate  # noqa: E402
+from generate import ORDER_FILES, ensure_generated  # noqa: E402
 from runner import (  # noqa: E402
     add_size_arguments,
     emit,
@@ -201,11 +201,7 @@ def main() -> None:
         step_features(args.data, args.as_of)
         return
     sizes = {"customers": args.customers, "orders": args.orders, "files": args.files}
-    found = existing(args.data)
-    if found is None or any(found.get(k) != v for k, v in {**sizes,
-                                                            "version": GENERATOR_VERSION}.items()):
-        say(f"generating {args.customers:,} customers and {args.orders:,} orders in {args.data}")
-        generate(args.data, args.customers, args.orders, files=args.files, say=say)
+    ensure_generated(args.data, args.customers, args.orders, files=args.files, say=say)
     work = args.data / "runs"
     shutil.rmtree(work, ignore_errors=True)
     logs = work / "logs"

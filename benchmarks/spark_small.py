@@ -44,7 +44,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
 
-from generate import GENERATOR_VERSION, ORDER_FILES, data_files, existing, generate  # noqa: E402
+from generate import ORDER_FILES, data_files, ensure_generated  # noqa: E402
 from runner import (  # noqa: E402
     add_size_arguments,
     emit,
@@ -110,14 +110,7 @@ def child(argv: list[str]) -> None:
 
 
 def prepare_data(args: argparse.Namespace) -> dict[str, Any]:
-    wanted = {"customers": args.customers, "orders": args.orders, "files": args.files,
-              "version": GENERATOR_VERSION}
-    found = existing(args.data)
-    if found is not None and all(found.get(k) == v for k, v in wanted.items()):
-        return {"generated": False, **found}
-    say(f"generating {args.customers:,} customers and {args.orders:,} orders in {args.data}")
-    generate(args.data, args.customers, args.orders, files=args.files, say=say)
-    return {"generated": True, **wanted}
+    return ensure_generated(args.data, args.customers, args.orders, files=args.files, say=say)
 
 
 def new_workspace(folder: Path, engine: str, args: argparse.Namespace, events: Path,
