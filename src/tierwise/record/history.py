@@ -12,6 +12,7 @@ import duckdb
 import sqlalchemy as sa
 
 from tierwise.appdb import schema
+from tierwise.data.ingest.parsing import sql_string
 from tierwise.errors import RunNotFound, TierwiseError
 from tierwise.policy.loading import load_policy_text
 from tierwise.policy.model import Policy
@@ -146,7 +147,7 @@ def _tiers(con: duckdb.DuckDBPyConnection, files: SnapshotFiles, record: RunReco
 
 
 def _list(paths: list[str]) -> str:
-    return "[" + ", ".join("'" + p.replace("'", "''") + "'" for p in paths) + "]"
+    return "[" + ", ".join(map(sql_string, paths)) + "]"
 
 
 @dataclass(frozen=True)
